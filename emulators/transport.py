@@ -1,0 +1,27 @@
+"""In-process httpx transport for the emulators: the ASGI app is "the network".
+
+`httpx.ASGITransport` never times out, so a response the emulator *drops* (after applying the request)
+is marked with a header; this transport turns it into `httpx.ReadTimeout`, as a lost response on a real
+network would look to the client.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from emulators.faults import DROPPED_HEADER
+
+
+class DroppingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, app) -> None:  # app: an ASGI application
+        self._inner = httpx.ASGITransport(app=app)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if response.headers.get(DROPPED_HEADER):
+            await response.aclose()
+            raise httpx.ReadTimeout("emulated: the response was lost after the server applied it", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
