@@ -19,7 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("run", help="serve the REST API, the Slack endpoint and the sync scheduler")
 
     demo = sub.add_parser("demo", help="play the whole story against local emulators")
-    demo.add_argument("--keep-running", action="store_true", help="stay up after the story and print the URLs")
+    demo.add_argument(
+        "--keep-running", action="store_true", help="stay up after the story and print the URLs"
+    )
 
     sync = sub.add_parser("sync", help="push anomaly changes to ServiceNow")
     sync.add_argument("--once", action="store_true", help="run one pass and print what it did")

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     sync_interval: int = Field(default=60, ge=1, validation_alias="SNOWBOT_SYNC_INTERVAL")
     host: str = Field(default="127.0.0.1", validation_alias="SNOWBOT_HOST")
     port: int = Field(default=3000, ge=0, le=65535, validation_alias="SNOWBOT_PORT")
+    admins: str = Field(default="", validation_alias="SNOWBOT_ADMINS")
+    """Comma-separated Slack user ids allowed to connect ServiceNow besides workspace admins."""
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_WEBHOOK_SECRET")
+    close_code: str | None = Field(default=None, validation_alias="SNOWBOT_CLOSE_CODE")
+    """Resolution code used when an archived anomaly resolves its incidents (default: read from the instance)."""
+    sync_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="SNOWBOT_SYNC_CONCURRENCY")
+    http_timeout: float = Field(default=10.0, gt=0, validation_alias="SNOWBOT_HTTP_TIMEOUT")
 
     @field_validator("qualytics_url", "slack_api_url", "servicenow_instance_url")
     @classmethod
@@ -47,6 +54,10 @@ class Settings(BaseSettings):
             return None
         value = value.strip()
         return value or None
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
 
     @cached_property
     def servicenow_credentials_value(self) -> str | None:

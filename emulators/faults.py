@@ -49,7 +49,9 @@ class Faults:
         """Answer the next `count` requests with `status` (429 carries Retry-After)."""
         kind: FaultKind = "rate_limit" if status == 429 else "error"
         for _ in range(count):
-            self._script.append(Fault(kind, status, retry_after if retry_after is not None else self.retry_after))
+            self._script.append(
+                Fault(kind, status, retry_after if retry_after is not None else self.retry_after)
+            )
 
     def drop_next(self, count: int = 1) -> None:
         """Apply the next `count` requests but lose their responses."""

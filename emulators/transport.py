@@ -20,7 +20,9 @@ class DroppingTransport(httpx.AsyncBaseTransport):
         response = await self._inner.handle_async_request(request)
         if response.headers.get(DROPPED_HEADER):
             await response.aclose()
-            raise httpx.ReadTimeout("emulated: the response was lost after the server applied it", request=request)
+            raise httpx.ReadTimeout(
+                "emulated: the response was lost after the server applied it", request=request
+            )
         return response
 
     async def aclose(self) -> None:

@@ -1,0 +1,113 @@
+"""Client overhead: create_incident and add_work_note through ServiceNowClient vs a bare httpx loop.
+
+Both talk to the ServiceNow emulator on a loopback port (in its own process), at the same concurrency,
+in alternating rounds of the same run. The ratio bare/client rps is the client's overhead (aim <= 1.3x).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+
+import httpx
+
+from benchmarks.common import Timer, save, serve_in_process
+from servicenow import ServiceNowClient, parse_credentials
+
+REQUESTS = 600
+CONCURRENCY = 8
+ROUNDS = 3
+
+
+def make_servicenow(base_url: str):
+    from emulators.servicenow import ServiceNowEmulator
+
+    return ServiceNowEmulator(base_url=base_url)
+
+
+async def _run(n: int, op) -> float:
+    sem = asyncio.Semaphore(CONCURRENCY)
+
+    async def one(i: int) -> None:
+        async with sem:
+            await op(i)
+
+    with Timer() as timer:
+        await asyncio.gather(*(one(i) for i in range(n)))
+    return n / timer.elapsed
+
+
+async def _bench(base_url: str) -> dict[str, dict[str, float]]:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    client = ServiceNowClient.connect(base_url, parse_credentials("admin:admin"), allow_insecure=True)
+    bare = httpx.AsyncClient(
+        base_url=base_url,
+        auth=("admin", "admin"),
+        headers={"Accept": "application/json"},
+        limits=limits,
+        timeout=10.0,
+    )
+    async with client, bare:
+        seed = await client.create_incident({"short_description": "bench seed"})
+        sys_id = seed.sys_id
+
+        async def client_create(i: int) -> None:
+            await client.create_incident({"short_description": f"bench {i}", "urgency": "2", "impact": "2"})
+
+        async def bare_create(i: int) -> None:
+            r = await bare.post(
+                "/api/now/table/incident",
+                params={"sysparm_display_value": "all", "sysparm_exclude_reference_link": "true"},
+                json={"short_description": f"bench {i}", "urgency": "2", "impact": "2"},
+            )
+            r.raise_for_status()
+            r.json()
+
+        async def client_note(i: int) -> None:
+            await client.add_work_note(sys_id, f"note {i}")
+
+        async def bare_note(i: int) -> None:
+            r = await bare.patch(
+                f"/api/now/table/incident/{sys_id}",
+                params={"sysparm_display_value": "all", "sysparm_exclude_reference_link": "true"},
+                json={"work_notes": f"note {i}"},
+            )
+            r.raise_for_status()
+            r.json()
+
+        figures: dict[str, dict[str, float]] = {}
+        for name, ours, theirs in (
+            ("create_incident", client_create, bare_create),
+            ("add_work_note", client_note, bare_note),
+        ):
+            await _run(50, ours)  # warm up both paths
+            await _run(50, theirs)
+            client_rps, bare_rps = [], []
+            for _ in range(ROUNDS):
+                client_rps.append(await _run(REQUESTS, ours))
+                bare_rps.append(await _run(REQUESTS, theirs))
+            c, b = statistics.median(client_rps), statistics.median(bare_rps)
+            figures[name] = {
+                "client_rps": round(c, 1),
+                "bare_httpx_rps": round(b, 1),
+                "ratio": round(b / c, 3),
+            }
+        return figures
+
+
+def main() -> None:
+    with serve_in_process(make_servicenow) as base_url:
+        figures = asyncio.run(_bench(base_url))
+    print(
+        f"client overhead vs bare httpx ({REQUESTS} requests x {ROUNDS} rounds, concurrency {CONCURRENCY}):"
+    )
+    for name, f in figures.items():
+        print(
+            f"  {name:16s} client {f['client_rps']:8.1f} req/s   bare httpx {f['bare_httpx_rps']:8.1f} req/s"
+            f"   ratio {f['ratio']:.2f}x (aim <= 1.3x)"
+        )
+    save("client", figures)
+
+
+if __name__ == "__main__":
+    main()
