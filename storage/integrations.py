@@ -1,0 +1,153 @@
+"""ServiceNow integrations: where to connect, as whom, and whether the last check worked.
+
+Several may exist; while any exists exactly one is the default. Saving an instance URL that is already
+stored updates that row. A password is stored only as a `SecretBox` token; for `source="env"` nothing
+secret is stored at all and the caller takes the password from its settings.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, SecretStr
+from sqlite_utils import Database
+
+from storage.crypto import SecretBox
+from storage.db import atomic, iso
+
+Status = Literal["Connected", "Error", "Unchecked"]
+Source = Literal["user", "env"]
+
+_COLUMNS = (
+    "id, name, instance_url, auth_type, username, status, last_error, last_checked_at, is_default, "
+    "source, created_at"
+)
+
+
+class Integration(BaseModel):
+    """An integration as the rest of the app sees it: deliberately without any secret."""
+
+    id: int
+    name: str
+    instance_url: str
+    auth_type: str
+    username: str
+    status: Status
+    last_error: str | None
+    last_checked_at: datetime | None
+    is_default: bool
+    source: Source
+    created_at: datetime
+
+
+class NoStoredPasswordError(LookupError):
+    """The integration's credentials come from the environment, so storage holds no password."""
+
+
+def _one(db: Database, where: str, params: list[object]) -> Integration | None:
+    row = next(db["integrations"].rows_where(where, params, select=_COLUMNS, limit=1), None)
+    return Integration.model_validate(row) if row else None
+
+
+def save(
+    db: Database,
+    box: SecretBox,
+    *,
+    instance_url: str,
+    username: str,
+    password: SecretStr | None,
+    name: str = "ServiceNow",
+    auth_type: str = "basic",
+    source: Source = "user",
+    make_default: bool = True,
+    now: datetime | None = None,
+) -> Integration:
+    """Insert or update (matched on instance URL) an integration; its status goes back to "Unchecked".
+
+    `make_default=True` makes it the default and clears the old one. With `make_default=False` it still
+    becomes the default when there is none, and a row that already was the default stays so.
+    """
+    if source == "user" and password is None:
+        raise ValueError("a password is required unless the credentials come from the environment")
+    instance_url = instance_url.strip().rstrip("/")
+    stamp = iso(now)
+    encrypted = box.encrypt(password.get_secret_value()) if source == "user" and password else None
+    row = {
+        "name": name,
+        "instance_url": instance_url,
+        "auth_type": auth_type,
+        "username": username,
+        "password_encrypted": encrypted,
+        "source": source,
+        "status": "Unchecked",
+        "last_error": None,
+        "last_checked_at": None,
+        "updated_at": stamp,
+    }
+    table = db["integrations"]
+    with atomic(db):
+        existing = next(table.rows_where("instance_url = ?", [instance_url], select="id, is_default"), None)
+        has_default = table.count_where("is_default = 1") > 0
+        if existing is not None:
+            integration_id = existing["id"]
+            table.update(integration_id, row)
+            becomes_default = make_default or bool(existing["is_default"]) or not has_default
+        else:
+            integration_id = table.insert({**row, "is_default": 0, "created_at": stamp}).last_pk
+            becomes_default = make_default or not has_default
+        if becomes_default:
+            db.execute(
+                "UPDATE integrations SET is_default = 0 WHERE is_default = 1 AND id != ?", [integration_id]
+            )
+            table.update(integration_id, {"is_default": 1})
+    saved = get(db, integration_id)
+    assert saved is not None
+    return saved
+
+
+def get(db: Database, integration_id: int) -> Integration | None:
+    return _one(db, "id = ?", [integration_id])
+
+
+def default(db: Database) -> Integration | None:
+    return _one(db, "is_default = 1", [])
+
+
+def list_all(db: Database) -> list[Integration]:
+    """All integrations, the default first, then oldest first."""
+    rows = db["integrations"].rows_where(select=_COLUMNS, order_by="is_default DESC, id")
+    return [Integration.model_validate(row) for row in rows]
+
+
+def set_status(
+    db: Database,
+    integration_id: int,
+    status: Status,
+    error: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Record the outcome of a connection check (`error` is kept only with status "Error")."""
+    db["integrations"].update(
+        integration_id,
+        {
+            "status": status,
+            "last_error": error if status == "Error" else None,
+            "last_checked_at": iso(now),
+        },
+    )
+
+
+def password(db: Database, box: SecretBox, integration: Integration) -> SecretStr:
+    """Decrypt the stored password; `SecretKeyMismatchError` if the key changed since it was saved."""
+    rows = list(
+        db.query("SELECT source, password_encrypted FROM integrations WHERE id = ?", [integration.id])
+    )
+    if not rows:
+        raise LookupError(f"integration {integration.id} no longer exists")
+    if rows[0]["password_encrypted"] is None:
+        raise NoStoredPasswordError(
+            f"The {integration.name} integration takes its credentials from the environment; none are stored."
+        )
+    return SecretStr(box.decrypt(rows[0]["password_encrypted"]))

@@ -1,0 +1,177 @@
+"""The schema, as named migrations applied once each, in order.
+
+This module is the only place tables, foreign keys and indexes are created. `migrate(db)` records every
+applied name in `_migrations`; each migration and its record commit in one transaction, so a crash leaves
+either both or neither, and re-running `migrate` is a no-op. Never edit a migration that has shipped:
+add a new one at the end.
+
+The DDL is written as SQL rather than `db[table].create(...)` because sqlite-utils 3.x cannot express
+`ON DELETE CASCADE`, CHECK constraints or partial indexes, and the schema is where those belong.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlite_utils import Database
+
+from storage.db import atomic, iso
+
+Migration = Callable[[Database], None]
+
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def migration(fn: Migration) -> Migration:
+    """Register `fn` under its function name; registration order is application order."""
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+def _run(db: Database, *statements: str) -> None:
+    # One statement per execute: `executescript` would commit the surrounding transaction.
+    for sql in statements:
+        db.execute(sql)
+
+
+@migration
+def m001_integrations(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE integrations (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            instance_url TEXT NOT NULL UNIQUE,
+            auth_type TEXT NOT NULL,
+            username TEXT NOT NULL,
+            password_encrypted TEXT,  -- Fernet token from SecretBox; NULL when source = 'env'
+            source TEXT NOT NULL CHECK (source IN ('user', 'env')),
+            status TEXT NOT NULL DEFAULT 'Unchecked' CHECK (status IN ('Connected', 'Error', 'Unchecked')),
+            last_error TEXT,
+            last_checked_at TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        # At most one default row; integrations.save keeps it at exactly one.
+        "CREATE UNIQUE INDEX integrations_one_default ON integrations (is_default) WHERE is_default = 1",
+    )
+
+
+@migration
+def m002_links(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE links (
+            id INTEGER PRIMARY KEY,
+            anomaly_id INTEGER NOT NULL,
+            integration_id INTEGER NOT NULL REFERENCES integrations (id),
+            ticket_sys_id TEXT NOT NULL,
+            ticket_number TEXT NOT NULL,
+            status TEXT NOT NULL,
+            url TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_synced_at TEXT,
+            channel_id TEXT,
+            thread_ts TEXT,
+            UNIQUE (anomaly_id, integration_id, ticket_sys_id)  -- also serves for_anomaly()
+        )
+        """,
+        "CREATE INDEX links_ticket ON links (ticket_sys_id)",
+        "CREATE INDEX links_integration ON links (integration_id)",
+    )
+
+
+@migration
+def m003_sync_state(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE sync_state (
+            link_id INTEGER PRIMARY KEY REFERENCES links (id) ON DELETE CASCADE,
+            last_status TEXT NOT NULL,
+            status_seq INTEGER NOT NULL DEFAULT 0,  -- status changes recorded so far (for event keys)
+            archived INTEGER NOT NULL DEFAULT 0 CHECK (archived IN (0, 1)),
+            resolved INTEGER NOT NULL DEFAULT 0 CHECK (resolved IN (0, 1)),
+            watch INTEGER NOT NULL DEFAULT 1 CHECK (watch IN (0, 1)),
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE sync_seen_comments (
+            link_id INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+            comment_id INTEGER NOT NULL,
+            PRIMARY KEY (link_id, comment_id)
+        ) WITHOUT ROWID
+        """,
+        # links.watched(): skip the links the sync no longer polls without reading their rows.
+        "CREATE INDEX sync_state_unwatched ON sync_state (link_id) WHERE watch = 0",
+    )
+
+
+@migration
+def m004_outbox(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+            event_key TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('status', 'comment', 'resolve')),
+            payload TEXT NOT NULL,  -- JSON
+            state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'sending', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            marker TEXT NOT NULL UNIQUE,
+            UNIQUE (link_id, event_key)
+        )
+        """,
+        # sync.due() finds the open items by state and asks "is an earlier item of this link still open?";
+        # sync.counts() and sync.failures() read the state index too.
+        "CREATE INDEX outbox_state ON outbox (state)",
+        "CREATE INDEX outbox_open_by_link ON outbox (link_id, id) WHERE state IN ('pending', 'sending')",
+    )
+
+
+@migration
+def m005_sync_runs(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT NOT NULL,
+            summary TEXT NOT NULL  -- JSON
+        )
+        """,
+    )
+
+
+def applied(db: Database) -> list[str]:
+    """Names of the migrations recorded in `_migrations`, in the order they were applied."""
+    if not db["_migrations"].exists():
+        return []
+    return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY rowid")]
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every migration not yet recorded, in order; return the names applied now (empty: up to date)."""
+    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    done_now: list[str] = []
+    for name, fn in MIGRATIONS:
+        with atomic(db):  # BEGIN IMMEDIATE: a second process migrating at once waits, then sees the record
+            if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
+                continue
+            fn(db)
+            db.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, iso()])
+        done_now.append(name)
+    return done_now
