@@ -36,7 +36,7 @@ def _serve(factory: Callable[[str], Any], port: int, ready: Any) -> None:
         ready.set()
 
     server.startup = startup  # type: ignore[method-assign]
-    server.run()
+    server.run()  # uvicorn binds host/port itself in the child
 
 
 @contextmanager

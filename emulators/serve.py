@@ -6,6 +6,7 @@ Clients that do not speak httpx (pysnc over requests, slack_sdk over aiohttp) ne
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections.abc import Iterator
@@ -29,16 +30,16 @@ def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str 
     server = uvicorn.Server(config)
     started = threading.Event()
 
+    original_startup = server.startup
+
+    async def startup(sockets=None):  # signal readiness from uvicorn's own start-up, no polling
+        await original_startup(sockets=sockets)
+        started.set()
+
+    server.startup = startup  # type: ignore[method-assign]
+
     def run() -> None:
-        server.config.setup_event_loop()
-        original_startup = server.startup
-
-        async def startup(sockets=None):  # signal readiness without polling
-            await original_startup(sockets=sockets)
-            started.set()
-
-        server.startup = startup  # type: ignore[method-assign]
-        server.run(sockets=[sock])
+        asyncio.run(server.serve(sockets=[sock]))
 
     thread = threading.Thread(target=run, name=f"asgi-{bound_port}", daemon=True)
     thread.start()
