@@ -1,0 +1,114 @@
+"""Every identifier snowbot exchanges with Slack, in one place.
+
+Slash commands, shortcut and modal callback ids, action ids and block ids are `StrEnum`s, so a builder
+writes `ActionId.UNLINK_TICKET` and a listener registers `app.action(ActionId.UNLINK_TICKET)` with the
+same value; `manifest.yml` repeats the command and the shortcut callback ids (a test keeps them equal).
+Slack caps callback_id, action_id and block_id at 255 characters; these are all short and stable —
+renaming one breaks buttons on messages already posted, so add new members rather than rename.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Command(StrEnum):
+    """Slash commands (declared in manifest.yml `features.slash_commands`)."""
+
+    SNOW = "/snow"
+
+
+class Subcommand(StrEnum):
+    """The first word after `/snow`."""
+
+    CREATE = "create"
+    LINK = "link"
+    TICKETS = "tickets"
+    SEARCH = "search"
+    CONNECT = "connect"
+    STATUS = "status"
+    HELP = "help"
+
+
+class Shortcut(StrEnum):
+    """Message shortcut callback ids (declared in manifest.yml `features.shortcuts`)."""
+
+    CREATE_INCIDENT = "create_incident_shortcut"
+    LINK_INCIDENT = "link_incident_shortcut"
+
+
+class ViewId(StrEnum):
+    """Modal `callback_id`s: what a `view_submission` is about."""
+
+    CREATE_INCIDENT = "create_incident_modal"
+    LINK_INCIDENT = "link_incident_modal"
+    CONNECT = "connect_modal"
+    COMMENT = "comment_modal"
+    ARCHIVE = "archive_modal"
+    ANOMALY_ID = "anomaly_id_modal"
+    """Asks for the anomaly when a shortcut found none in the message (then continues to create/link)."""
+    MESSAGE = "message_modal"
+    """A read-only modal (errors, results); it has no submit button."""
+
+
+class ActionId(StrEnum):
+    """Interactive elements: buttons, selects and inputs (`action_id`)."""
+
+    # tickets / search results
+    VIEW_TICKET = "view_ticket"
+    UNLINK_TICKET = "unlink_ticket"
+    # create-incident modal
+    SHORT_DESCRIPTION = "short_description_input"
+    DESCRIPTION = "description_input"
+    URGENCY = "urgency_select"
+    IMPACT = "impact_select"
+    CATEGORY = "category_select"
+    SUBCATEGORY = "subcategory_select"
+    ASSIGNMENT_GROUP = "assignment_group_select"
+    ASSIGNED_TO = "assigned_to_select"
+    # link-incident modal
+    INCIDENTS = "incidents_select"
+    ANOMALY_ID = "anomaly_id_input"
+    # connect modal
+    INSTANCE_URL = "instance_url_input"
+    USERNAME = "username_input"
+    PASSWORD = "password_input"
+    # archive / comment modals
+    ARCHIVE_STATUS = "archive_status_select"
+    COMMENT_TEXT = "comment_input"
+    # chat-ops buttons on our anomaly message
+    ACKNOWLEDGE = "anomaly_acknowledge"
+    ARCHIVE = "anomaly_archive"
+    COMMENT = "anomaly_comment"
+    OPEN_CREATE_MODAL = "open_create_modal"
+    OPEN_LINK_MODAL = "open_link_modal"
+    VIEW_ANOMALY = "view_anomaly"
+    # App Home and help
+    OPEN_CONNECT_MODAL = "open_connect_modal"
+    REFRESH_HOME = "refresh_home"
+    HELP = "help"
+
+
+class BlockId(StrEnum):
+    """`block_id`s of input blocks (keys of `view.state.values` and of `response_action=errors`)
+    and of the few message blocks a listener looks up."""
+
+    SHORT_DESCRIPTION = "short_description"
+    DESCRIPTION = "description"
+    URGENCY = "urgency"
+    IMPACT = "impact"
+    PRIORITY_HINT = "priority_hint"
+    CATEGORY = "category"
+    SUBCATEGORY = "subcategory"
+    ASSIGNMENT_GROUP = "assignment_group"
+    ASSIGNED_TO = "assigned_to"
+    INCIDENTS = "incidents"
+    ANOMALY_ID = "anomaly_id"
+    INSTANCE_URL = "instance_url"
+    USERNAME = "username"
+    PASSWORD = "password"
+    ARCHIVE_STATUS = "archive_status"
+    COMMENT = "comment"
+    ERROR = "error"
+    ANOMALY_ACTIONS = "anomaly_actions"
+    HOME_ACTIONS = "home_actions"
