@@ -24,7 +24,7 @@ Endpoints (Bearer token; 401 `{"detail": ...}` without a valid one):
 
 Faults (`.faults`) are decided once per `/api` request, before the token is checked: "error" and "rate_limit"
 answer without touching the data; "drop" applies the request and then loses the answer. Requests that came
-through `.transport()` (its shim marks the scope `emulator.in_process`) get the `DROPPED_HEADER` that
+through `.transport()` (which marks the ASGI scope `emulators.transport.IN_PROCESS`) get the `DROPPED_HEADER` that
 `DroppingTransport` turns into `httpx.ReadTimeout`; any other request came over a socket, and its answer is
 held for `drop_hang` seconds or until the client hangs up.
 """
@@ -37,7 +37,6 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,20 +47,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.faults import DROPPED_HEADER, Faults
-from emulators.transport import DroppingTransport
+from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
 
 OPEN_STATUSES = ("Active", "Acknowledged")
 ARCHIVE_STATUSES = ("Resolved", "Duplicate", "Invalid", "Discarded")
 MAX_PAGE_SIZE = 100
-
-
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, Any]  # a repeated key maps to a list
-    body: Any
-    status: int = 0
 
 
 class EmulatorError(Exception):
@@ -129,7 +119,7 @@ class QualyticsEmulator:
 
     def transport(self) -> DroppingTransport:
         """An httpx transport into this emulator; dropped answers become `httpx.ReadTimeout`."""
-        return DroppingTransport(self._in_process_app)
+        return DroppingTransport(self.app)
 
     def reset_log(self) -> None:
         self.requests.clear()
@@ -266,10 +256,6 @@ class QualyticsEmulator:
 
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
-    async def _in_process_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["emulator.in_process"] = True
-        await self.app(scope, receive, send)
-
     async def _hang(self, request: Request) -> None:
         """Hold a dropped answer on a real socket until `drop_hang` passes or the client hangs up."""
 
@@ -307,7 +293,7 @@ class QualyticsEmulator:
                     response = result if isinstance(result, Response) else JSONResponse(result)
                 except EmulatorError as exc:
                     response = JSONResponse({"detail": exc.detail}, exc.status)
-                if fault.kind == "drop" and request.scope.get("emulator.in_process"):
+                if fault.kind == "drop" and request.scope.get(IN_PROCESS):
                     response.headers[DROPPED_HEADER] = "1"
                 elif fault.kind == "drop":
                     await self._hang(request)

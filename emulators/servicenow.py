@@ -14,7 +14,7 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
 - Faults: `self.faults` decides once per request, before handling: "error" and "rate_limit" answer at
   once; "drop" applies the request and then loses the response. How it is lost depends on how the
   request arrived: `.transport()` wraps the app in a tiny ASGI shim that marks the scope
-  (`emulator.in_process`); such requests get the `DROPPED_HEADER` that `DroppingTransport` turns into
+  (`emulators.transport.IN_PROCESS`); such requests get the `DROPPED_HEADER` that `DroppingTransport` turns into
   `httpx.ReadTimeout`. Requests without the mark came over a real socket: the emulator holds the answer
   for `drop_hang` seconds, or until the client hangs up, whichever comes first.
 - `hibernating = True` answers every request with the 200 HTML page of a sleeping developer instance.
@@ -49,7 +49,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulators.faults import DROPPED_HEADER, Fault, Faults
-from emulators.transport import DroppingTransport
+from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
 
 Row = dict[str, str]
 Getter = Callable[[Row], str]
@@ -209,15 +209,6 @@ _SEEDED_ON = "2023-09-01 08:00:00"  # base-system and demo rows predate anything
 
 
 @dataclass(frozen=True, slots=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: dict[str, Any] | None
-    status: int
-
-
-@dataclass(frozen=True, slots=True)
 class _Account:
     user_name: str
     password: str
@@ -331,7 +322,7 @@ class ServiceNowEmulator:
 
     def transport(self) -> DroppingTransport:
         """An httpx transport into this instance; dropped responses become `httpx.ReadTimeout`."""
-        return DroppingTransport(self._in_process_app)
+        return DroppingTransport(self.app)
 
     def reset_log(self) -> None:
         self.requests.clear()
@@ -369,10 +360,6 @@ class ServiceNowEmulator:
 
     # ---- ASGI -----------------------------------------------------------------------------------------
 
-    async def _in_process_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["emulator.in_process"] = True
-        await self.app(scope, receive, send)
-
     async def _endpoint(self, request: Request) -> Response:
         method = request.method
         path = request.scope["path"]
@@ -400,7 +387,7 @@ class ServiceNowEmulator:
         logged_body = body if isinstance(body, dict) else None
         self.requests.append(RecordedRequest(method, path, query, logged_body, response.status_code))
         if fault is not None and fault.kind == "drop":
-            if request.scope.get("emulator.in_process"):
+            if request.scope.get(IN_PROCESS):
                 response.headers[DROPPED_HEADER] = "1"
             else:
                 await self._hang(request)

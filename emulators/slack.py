@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from emulators.faults import DROPPED_HEADER, Faults
-from emulators.transport import DroppingTransport
+from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
 
 DEFAULT_SCOPES: tuple[str, ...] = (
     "commands",
@@ -95,15 +95,6 @@ class SlackCall:
     args: dict[str, Any]
     status: int = 200
     error: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: dict[str, str]
-    body: dict[str, Any] | None
-    status: int
 
 
 class SlackError(Exception):
@@ -188,11 +179,7 @@ class SlackEmulator:
 
     def transport(self) -> DroppingTransport:
         """An httpx transport into the app in-process (a dropped answer becomes `httpx.ReadTimeout`)."""
-        return DroppingTransport(self._in_process_app)
-
-    async def _in_process_app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        scope["emulator.in_process"] = True
-        await self.app(scope, receive, send)
+        return DroppingTransport(self.app)
 
     def add_user(
         self,
@@ -341,7 +328,7 @@ class SlackEmulator:
             result = err.body()
         response = self._finish(request, method, query, body, result, 200, args)
         if fault.kind == "drop":
-            if request.scope.get("emulator.in_process"):
+            if request.scope.get(IN_PROCESS):
                 response.headers[DROPPED_HEADER] = "1"
             else:
                 await self._hang(request)
