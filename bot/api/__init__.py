@@ -1,0 +1,48 @@
+"""snowbot's REST API: the ticketing operations of the product spec, protected by a bearer token.
+
+`create_api(snowbot, settings)` builds the FastAPI app; `bot.app.build_app` adds the other surfaces.
+The OpenAPI document is at `/api/openapi.json` and the interactive docs at `/api/docs` (both public:
+they describe the API but hold no data); `GET /healthz` needs no token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from bot.api import errors
+from bot.api.routes import build_router
+from bot.settings import Settings
+from bot.usecases import Snowbot
+
+__all__ = ["create_api"]
+
+
+def create_api(
+    snowbot: Snowbot,
+    settings: Settings,
+    *,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title="snowbot",
+        summary="Qualytics anomalies to ServiceNow incidents",
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.snowbot = snowbot
+    app.include_router(build_router(settings.api_token))
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    errors.install(app)
+    return app

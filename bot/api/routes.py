@@ -1,0 +1,158 @@
+"""The REST operations of the product spec. Each handler: parse -> one use-case call -> shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from pydantic import SecretStr
+
+from bot.api.auth import bearer_scheme, protected_route
+from bot.models import (
+    SEARCH_PATTERN,
+    TICKET_ID_PATTERN,
+    ConnectRequest,
+    ConnectResponse,
+    CreateLinkRequest,
+    CreateTicketRequest,
+    CreateTicketResponse,
+    ErrorResponse,
+    FormSpecification,
+    IntegrationOut,
+    Ticket,
+    TicketLinkOut,
+    TicketSearchResponse,
+    TicketSummary,
+)
+from bot.usecases import Snowbot, TicketForm
+
+API_ACTOR = "api"
+MAX_ID = 2**63 - 1
+
+AnomalyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The Qualytics anomaly id.")]
+LinkId = Annotated[int, Path(ge=1, le=MAX_ID)]
+TicketId = Annotated[
+    str,
+    Path(
+        pattern=TICKET_ID_PATTERN,
+        description="The incident's sys_id (32 hex characters) or number (INC0010006).",
+    ),
+]
+
+
+ERRORS = {
+    401: "Missing or wrong bearer token.",
+    404: "No such anomaly, ticket or link.",
+    409: "Already linked, or ServiceNow is not connected yet.",
+    422: "The request is invalid; `detail` says which field.",
+    502: "ServiceNow or Qualytics refused or failed the request.",
+    503: "ServiceNow or Qualytics is unavailable, or snowbot lacks a setting (e.g. SNOWBOT_API_TOKEN).",
+    504: "ServiceNow or Qualytics did not answer in time.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text} for status, text in ERRORS.items()
+}
+
+
+def get_snowbot(request: Request) -> Snowbot:
+    return request.app.state.snowbot
+
+
+Bot = Annotated[Snowbot, Depends(get_snowbot)]
+
+
+def build_router(token: SecretStr | None) -> APIRouter:
+    router = APIRouter(
+        prefix="/api",
+        route_class=protected_route(token),
+        dependencies=[Depends(bearer_scheme)],
+        responses=ERROR_RESPONSES,
+    )
+
+    @router.get("/integrations/ticketing/form-specification", tags=["ticketing"])
+    async def get_form_specification(bot: Bot) -> FormSpecification:
+        """The create-ticket form: fields, labels, types, required flags and allowed values."""
+        return await bot.form_specification()
+
+    @router.get("/integrations/ticketing/tickets/search", tags=["ticketing"])
+    async def search_tickets(
+        bot: Bot,
+        query: Annotated[
+            str, Query(max_length=200, pattern=SEARCH_PATTERN, description="Incident number prefix or words.")
+        ] = "",
+        page: Annotated[int, Query(ge=1, le=10_000)] = 1,
+        size: Annotated[int, Query(ge=1, le=100)] = 50,
+    ) -> TicketSearchResponse:
+        """Incidents whose number starts with, or short description contains, `query`; newest first."""
+        found = await bot.search_tickets(query, page=page, size=size)
+        return TicketSearchResponse(
+            items=[TicketSummary.from_incident(i) for i in found.items],
+            total=found.total,
+            page=found.page,
+            size=found.size,
+            pages=found.pages,
+        )
+
+    @router.get("/integrations/ticketing/tickets/{ticket_id}", tags=["ticketing"])
+    async def get_ticket(bot: Bot, ticket_id: TicketId) -> Ticket:
+        return Ticket.from_incident(await bot.get_ticket(ticket_id))
+
+    @router.post(
+        "/integrations/ticketing/anomalies/{anomaly_id}/tickets", status_code=201, tags=["ticketing"]
+    )
+    async def create_ticket_for_anomaly(
+        bot: Bot, anomaly_id: AnomalyId, body: CreateTicketRequest
+    ) -> CreateTicketResponse:
+        """Create an incident from the anomaly (its details fill an empty description) and link them."""
+        form = TicketForm(
+            short_description=body.title,
+            description=body.description,
+            urgency=body.urgency,
+            impact=body.impact,
+            category=body.category,
+            subcategory=body.subcategory,
+            assignment_group=body.assignment_group,
+            assigned_to=body.assigned_to,
+        )
+        created = await bot.create_ticket_for_anomaly(anomaly_id, form, actor=API_ACTOR)
+        return CreateTicketResponse(
+            ticket=Ticket.from_incident(created.incident),
+            anomaly_id=created.anomaly_id,
+            integration_id=created.integration_id,
+            message=created.message,
+        )
+
+    @router.get("/anomalies/{anomaly_id}/ticket-links", tags=["ticket links"])
+    async def get_ticket_links(bot: Bot, anomaly_id: AnomalyId) -> list[TicketLinkOut]:
+        return [TicketLinkOut.from_link(link) for link in await bot.list_links(anomaly_id)]
+
+    @router.post("/anomalies/{anomaly_id}/ticket-links", status_code=201, tags=["ticket links"])
+    async def create_ticket_link(bot: Bot, anomaly_id: AnomalyId, body: CreateLinkRequest) -> TicketLinkOut:
+        """Link an existing incident: its description gets the anomaly's details and a work note is added."""
+        linked = await bot.link_existing_ticket(anomaly_id, body.ticket_id, actor=API_ACTOR)
+        return TicketLinkOut.from_link(linked.link)
+
+    @router.delete(
+        "/anomalies/{anomaly_id}/ticket-links/{link_id}",
+        status_code=204,
+        response_class=Response,
+        tags=["ticket links"],
+    )
+    async def delete_ticket_link(bot: Bot, anomaly_id: AnomalyId, link_id: LinkId) -> Response:
+        await bot.unlink(anomaly_id, link_id, actor=API_ACTOR)
+        return Response(status_code=204)
+
+    @router.get("/integrations/ticketing", tags=["integrations"])
+    async def list_integrations(bot: Bot) -> list[IntegrationOut]:
+        return [IntegrationOut.from_integration(i) for i in bot.list_integrations()]
+
+    @router.post("/integrations/ticketing", status_code=201, tags=["integrations"])
+    async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:
+        """Test the connection (GET incident?sysparm_limit=1) and store the integration; credentials are
+        stored encrypted and never returned."""
+        connected = await bot.connect(body.instance_url, body.credentials, actor=API_ACTOR)
+        return ConnectResponse(
+            message=connected.message, integration=IntegrationOut.from_integration(connected.integration)
+        )
+
+    return router

@@ -1,0 +1,80 @@
+"""The process `snowbot run` serves: the REST API now; the Slack endpoint, the Qualytics webhook and the
+sync scheduler plug in through `Extension`s (routers to include, lifespans to run) without editing here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI
+
+from bot.api import create_api
+from bot.services import build_snowbot
+from bot.settings import Settings, load_settings
+from bot.usecases import Snowbot
+
+log = logging.getLogger(__name__)
+
+Lifespan = Callable[[FastAPI, Snowbot], AbstractAsyncContextManager[None]]
+"""Runs for the life of the server, e.g. a scheduler started on enter and stopped on exit."""
+
+
+@dataclass(frozen=True)
+class Extension:
+    """A surface added to the app: its routes (e.g. `POST /slack/events`) and its background work."""
+
+    routers: Sequence[APIRouter] = ()
+    lifespans: Sequence[Lifespan] = ()
+
+
+ExtensionFactory = Callable[[Settings, Snowbot], Extension]
+"""Builds an extension once the `Snowbot` exists (Slack handlers and jobs call its use cases)."""
+
+DEFAULT_EXTENSIONS: tuple[ExtensionFactory, ...] = ()
+"""What `snowbot run` serves besides the REST API (the Slack surface and the scheduler register here)."""
+
+
+def build_app(
+    settings: Settings,
+    *,
+    snowbot: Snowbot | None = None,
+    extensions: Sequence[ExtensionFactory] = (),
+) -> FastAPI:
+    """The ASGI app: the REST API plus `extensions`. A `snowbot` passed in is not closed on shutdown."""
+    owned = snowbot is None
+    bot = snowbot if snowbot is not None else build_snowbot(settings)
+    built = [make(settings, bot) for make in extensions]
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            if owned:
+                stack.callback(bot.db.close)
+                stack.push_async_callback(bot.aclose)
+            for extension in built:
+                for hook in extension.lifespans:
+                    await stack.enter_async_context(hook(app, bot))
+            yield
+
+    app = create_api(bot, settings, lifespan=lifespan)
+    for extension in built:
+        for router in extension.routers:
+            app.include_router(router)
+    return app
+
+
+def serve(
+    settings: Settings | None = None, extensions: Sequence[ExtensionFactory] = DEFAULT_EXTENSIONS
+) -> int:
+    """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown."""
+    import uvicorn
+
+    settings = settings or load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.api_token is None:
+        log.warning("SNOWBOT_API_TOKEN is not set: every /api call will be refused with 503")
+    app = build_app(settings, extensions=extensions)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0

@@ -1,0 +1,371 @@
+"""The shapes snowbot shows to the outside: REST request/response bodies and the create-ticket form.
+
+The field names and value formats follow the product spec's "Appendix: Sample Payloads": a `Ticket`
+has exactly the sample's keys, timestamps are ISO 8601 in UTC without a timezone suffix
+(`2026-01-23T19:51:24`), and `status` is the incident state's label. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from math import ceil
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    StringConstraints,
+    WithJsonSchema,
+    field_validator,
+)
+
+if TYPE_CHECKING:
+    from servicenow import Incident, Reference
+    from storage.integrations import Integration
+    from storage.links import Link
+
+STATE_LABELS: dict[str, str] = {
+    "1": "New",
+    "2": "In Progress",
+    "3": "On Hold",
+    "6": "Resolved",
+    "7": "Closed",
+    "8": "Canceled",
+}
+"""ServiceNow incident state codes and their labels (the spec's "ServiceNow State Mappings")."""
+
+SHORT_DESCRIPTION_MAX = 160
+SYS_ID_PATTERN = r"^[0-9a-fA-F]{32}$"
+TICKET_ID_PATTERN = r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12})$"
+SEARCH_PATTERN = r"^[^\^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""Search text may not hold `^` (it would add conditions to ServiceNow's encoded query) or control characters."""
+
+Level = Literal["1", "2", "3"]
+Priority = Literal["1", "2", "3", "4", "5"]
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_DESCRIPTION_MAX)
+]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+SysId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SYS_ID_PATTERN)]
+
+
+def _iso_seconds(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+UtcTimestamp = Annotated[
+    datetime,
+    PlainSerializer(_iso_seconds, return_type=str),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
+            "description": "UTC, ISO 8601 without a timezone suffix, e.g. 2026-01-23T19:51:24.",
+        }
+    ),
+]
+"""A UTC moment shown as the spec's samples show it (`2026-01-23T19:51:24`); not RFC 3339 `date-time`."""
+
+
+def state_label(code: str, fallback: str | None = None) -> str:
+    """`"1"` -> `"New"`; an unknown code keeps the instance's own label (or `Unknown (<code>)`)."""
+    return STATE_LABELS.get(code) or fallback or f"Unknown ({code})"
+
+
+def iso_utc(value: datetime | None) -> datetime | None:
+    """A naive UTC datetime at whole seconds, so it serialises as `2026-01-23T19:51:24`."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0)
+
+
+def _display(ref: Reference | None) -> str | None:
+    if ref is None or not ref.value:
+        return None
+    return ref.display or ref.value
+
+
+# ----------------------------------------------------------------------------------------------- tickets
+
+
+class TicketMetadata(BaseModel):
+    work_notes: str = ""
+    close_notes: str = ""
+
+
+class Ticket(BaseModel):
+    """A ServiceNow incident as the ticketing API shows it (the spec's create-ticket response)."""
+
+    ticket_id: str = Field(description="The incident's sys_id.")
+    ticket_number: str = Field(description="The incident number, e.g. INC0010006.")
+    title: str
+    description: str
+    status: str = Field(
+        description="The state's label: New, In Progress, On Hold, Resolved, Closed, Canceled."
+    )
+    priority: str
+    urgency: str
+    impact: str
+    category: str
+    subcategory: str
+    created_at: UtcTimestamp | None
+    updated_at: UtcTimestamp | None
+    resolved_at: UtcTimestamp | None
+    closed_at: UtcTimestamp | None
+    assigned_to: str | None
+    assigned_group: str | None
+    requester: str | None
+    url: str
+    comments_count: int | None = None
+    metadata: TicketMetadata
+
+    @classmethod
+    def from_incident(cls, incident: Incident) -> Ticket:
+        return cls(
+            ticket_id=incident.sys_id,
+            ticket_number=incident.number,
+            title=incident.short_description,
+            description=incident.description,
+            status=state_label(incident.state, incident.state_label),
+            priority=incident.priority,
+            urgency=incident.urgency,
+            impact=incident.impact,
+            category=incident.category,
+            subcategory=incident.subcategory,
+            created_at=iso_utc(incident.created_on),
+            updated_at=iso_utc(incident.updated_on),
+            resolved_at=iso_utc(incident.resolved_at),
+            closed_at=iso_utc(incident.closed_at),
+            assigned_to=_display(incident.assigned_to),
+            assigned_group=_display(incident.assignment_group),
+            requester=_display(incident.caller_id),
+            url=incident.url,
+            comments_count=None,
+            metadata=TicketMetadata(
+                work_notes=incident.work_notes or "", close_notes=incident.close_notes or ""
+            ),
+        )
+
+
+class TicketSummary(BaseModel):
+    """One search hit (the spec's search-response item): `priority` is the label, e.g. `4 - Low`."""
+
+    ticket_id: str
+    ticket_number: str
+    title: str
+    description: str
+    status: str
+    priority: str
+    created_at: UtcTimestamp | None
+    updated_at: UtcTimestamp | None
+    assigned_to: str | None
+    url: str
+
+    @classmethod
+    def from_incident(cls, incident: Incident) -> TicketSummary:
+        return cls(
+            ticket_id=incident.sys_id,
+            ticket_number=incident.number,
+            title=incident.short_description,
+            description=incident.description,
+            status=state_label(incident.state, incident.state_label),
+            priority=incident.priority_label or incident.priority,
+            created_at=iso_utc(incident.created_on),
+            updated_at=iso_utc(incident.updated_on),
+            assigned_to=_display(incident.assigned_to),
+            url=incident.url,
+        )
+
+
+class TicketSearchResponse(BaseModel):
+    items: list[TicketSummary]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+    @staticmethod
+    def page_count(total: int, size: int) -> int:
+        return ceil(total / size) if size else 0
+
+
+# ------------------------------------------------------------------------------------------ request bodies
+
+
+class CreateTicketRequest(BaseModel):
+    """The spec's create-ticket request: `{"title": ..., "priority": "3", "urgency": "3", "impact": "3"}`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title = Field(description="The incident's short description (required, at most 160 characters).")
+    priority: Priority | None = Field(
+        default=None,
+        description=(
+            "Accepted for compatibility but not sent: ServiceNow computes the priority from impact x urgency "
+            "(1 - Critical ... 5 - Planning)."
+        ),
+    )
+    urgency: Level | None = Field(default=None, description="1 - High, 2 - Medium, 3 - Low.")
+    impact: Level | None = Field(default=None, description="1 - High, 2 - Medium, 3 - Low.")
+    description: OptionalText | None = Field(
+        default=None,
+        description="When empty, the anomaly's details are used (ID, status, type, checks, link).",
+    )
+    category: ShortText | None = Field(default=None, description="A category value of the instance (exact).")
+    subcategory: ShortText | None = Field(
+        default=None, description="A subcategory value of the instance (exact)."
+    )
+    assignment_group: SysId | None = Field(
+        default=None, description="The sys_id of the assignment group (not its name)."
+    )
+    assigned_to: SysId | None = Field(default=None, description="The sys_id of the assignee.")
+
+    @field_validator("priority", "urgency", "impact", mode="before")
+    @classmethod
+    def _int_to_str(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class CreateLinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ticket_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=TICKET_ID_PATTERN)] = Field(
+        description="The incident's sys_id (32 hex characters) or its number (INC0010006)."
+    )
+
+
+class ConnectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    instance_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] = (
+        Field(description="https://<instance>.service-now.com, without a trailing slash.")
+    )
+    credentials: SecretStr = Field(description="The service account as username:password. Never returned.")
+
+
+# ------------------------------------------------------------------------------------------------ responses
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    """Every error: `detail` says what to do (a list of field issues when the request itself is invalid)."""
+
+    detail: str | list[ValidationIssue]
+    field: str | None = Field(default=None, description="The input at fault, when one is.")
+    reference: str | None = Field(default=None, description="For 500s: quote it when reporting the error.")
+
+
+class CreateTicketResponse(BaseModel):
+    ticket: Ticket
+    anomaly_id: int
+    integration_id: int
+    message: str
+
+
+class TicketLinkOut(BaseModel):
+    id: int
+    anomaly_id: int
+    integration_id: int
+    ticket_id: str = Field(description="The incident's sys_id.")
+    ticket_number: str
+    status: str
+    url: str
+    created_by: str | None
+    created_at: UtcTimestamp | None
+    last_synced_at: UtcTimestamp | None
+
+    @classmethod
+    def from_link(cls, link: Link) -> TicketLinkOut:
+        return cls(
+            id=link.id,
+            anomaly_id=link.anomaly_id,
+            integration_id=link.integration_id,
+            ticket_id=link.ticket_sys_id,
+            ticket_number=link.ticket_number,
+            status=link.status,
+            url=link.url,
+            created_by=link.created_by,
+            created_at=iso_utc(link.created_at),
+            last_synced_at=iso_utc(link.last_synced_at),
+        )
+
+
+class IntegrationOut(BaseModel):
+    """A ServiceNow integration without its credentials."""
+
+    id: int
+    name: str
+    instance_url: str
+    auth_type: str
+    status: str
+    last_error: str | None
+    last_checked_at: UtcTimestamp | None
+    is_default: bool
+    source: str
+    created_at: UtcTimestamp | None
+
+    @classmethod
+    def from_integration(cls, integration: Integration) -> IntegrationOut:
+        return cls(
+            id=integration.id,
+            name=integration.name,
+            instance_url=integration.instance_url,
+            auth_type=integration.auth_type,
+            status=integration.status,
+            last_error=integration.last_error,
+            last_checked_at=iso_utc(integration.last_checked_at),
+            is_default=integration.is_default,
+            source=integration.source,
+            created_at=iso_utc(integration.created_at),
+        )
+
+
+class ConnectResponse(BaseModel):
+    message: str
+    integration: IntegrationOut
+
+
+# ------------------------------------------------------------------------------------------ the create form
+
+
+class FormOption(BaseModel):
+    value: str
+    label: str
+    dependent_value: str | None = Field(default=None, description="For subcategories: the category value.")
+
+
+class FormField(BaseModel):
+    name: str = Field(description="The key in the create-ticket request body.")
+    servicenow_field: str
+    label: str
+    type: Literal["string", "text", "choice", "reference"]
+    required: bool = False
+    read_only: bool = False
+    max_length: int | None = None
+    default: str | None = None
+    options: list[FormOption] | None = None
+    depends_on: str | None = None
+    reference_table: str | None = None
+    help: str | None = None
+
+
+class FormSpecification(BaseModel):
+    ticket_type: Literal["incident"] = "incident"
+    fields: list[FormField]
+    choices_source: Literal["instance", "free_text"] = Field(
+        description="`instance` when category/subcategory values were read from the instance's sys_choice."
+    )
+
+    def field(self, name: str) -> FormField:
+        return next(f for f in self.fields if f.name == name)

@@ -1,0 +1,977 @@
+"""snowbot's use cases: the operations Slack, the REST API and the sync job share.
+
+`Snowbot` holds its dependencies (the database, the SecretBox, the settings, a Qualytics client and a
+factory that builds a `ServiceNowClient` for an integration) and nothing global. Every failure it lets
+out is a `UseCaseError` whose `message` a person can act on:
+
+    UseCaseError
+    ├── InvalidInput        a value the caller sent is wrong (`field` names it)
+    ├── NotConfigured       snowbot itself lacks a setting (SNOWBOT_SECRET_KEY, QUALYTICS_URL, ...)
+    ├── NotConnected        no ServiceNow integration has been connected yet
+    ├── AnomalyNotFound     Qualytics has no such anomaly
+    ├── TicketNotFound      ServiceNow has no such incident
+    ├── LinkNotFound        no such link on that anomaly
+    ├── AlreadyLinked       the incident is already linked to the anomaly
+    └── Upstream            ServiceNow or Qualytics failed: `system`, `kind` (timeout | unavailable | bad_gateway)
+
+Callers never see a `ServiceNowError` or a `QualyticsError`: they are translated here, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from math import ceil
+from typing import Literal, Protocol
+from weakref import WeakValueDictionary
+
+from pydantic import SecretStr
+from sqlite_utils import Database
+
+from bot.models import (
+    SHORT_DESCRIPTION_MAX,
+    FormField,
+    FormOption,
+    FormSpecification,
+    state_label,
+)
+from bot.qualytics import (
+    Anomaly,
+    QualyticsClient,
+    QualyticsConfigError,
+    QualyticsError,
+    QualyticsNotFoundError,
+    QualyticsTimeoutError,
+    QualyticsUnavailableError,
+)
+from bot.settings import Settings
+from servicenow import (
+    Choice,
+    Credentials,
+    Group,
+    Incident,
+    ServiceNowClient,
+    User,
+    parse_credentials,
+    validate_instance_url,
+)
+from servicenow.errors import (
+    ConfigurationError,
+    InvalidResponseError,
+    NotFoundError,
+    QueryError,
+    RateLimitError,
+    ServerError,
+    ServiceNowConnectionError,
+    ServiceNowError,
+    ServiceNowTimeoutError,
+)
+from storage import SecretBox, atomic, integrations, links, sync
+from storage.crypto import SecretKeyMismatchError
+from storage.integrations import Integration
+from storage.links import Link
+
+log = logging.getLogger(__name__)
+
+System = Literal["servicenow", "qualytics"]
+FailureKind = Literal["timeout", "unavailable", "bad_gateway"]
+
+SYS_ID = re.compile(r"^[0-9a-fA-F]{32}$")
+INCIDENT_NUMBER = re.compile(r"^INC\d{7,12}$", re.IGNORECASE)
+LEVELS = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
+PRIORITIES = {"1": "1 - Critical", "2": "2 - High", "3": "3 - Moderate", "4": "4 - Low", "5": "5 - Planning"}
+CONNECTED_MESSAGE = "The Integration has been successfully created."
+
+
+# -------------------------------------------------------------------------------------------------- errors
+
+
+class UseCaseError(Exception):
+    """Base class: `message` says what a person should do next."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class InvalidInput(UseCaseError):
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class NotConfigured(UseCaseError):
+    """snowbot is missing a setting; only an operator can fix it."""
+
+
+class NotConnected(UseCaseError):
+    pass
+
+
+class AnomalyNotFound(UseCaseError):
+    def __init__(self, anomaly_id: int) -> None:
+        super().__init__(f"Qualytics has no anomaly {anomaly_id} (or snowbot's token may not read it).")
+        self.anomaly_id = anomaly_id
+
+
+class TicketNotFound(UseCaseError):
+    def __init__(self, ticket_id: str) -> None:
+        super().__init__(f"ServiceNow has no incident {ticket_id} (or the service account may not read it).")
+        self.ticket_id = ticket_id
+
+
+class LinkNotFound(UseCaseError):
+    pass
+
+
+class AlreadyLinked(UseCaseError):
+    def __init__(self, anomaly_id: int, ticket_number: str) -> None:
+        super().__init__(f"{ticket_number} is already linked to anomaly {anomaly_id}.")
+        self.anomaly_id = anomaly_id
+        self.ticket_number = ticket_number
+
+
+class Upstream(UseCaseError):
+    """ServiceNow or Qualytics failed. `kind` maps to 504 (timeout), 503 (unavailable), 502 (bad_gateway)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        system: System,
+        kind: FailureKind,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.system = system
+        self.kind = kind
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+# -------------------------------------------------------------------------------- translating client errors
+
+
+def servicenow_failure(err: ServiceNowError, action: str) -> UseCaseError:
+    """One ServiceNow error -> the `UseCaseError` to show. The client's messages already carry the spec's
+    troubleshooting advice (401: credentials format / locked account; 403: the itil role; timeout: the
+    firewall; hibernating instance); this adds what snowbot was doing and how the API should answer."""
+    if isinstance(err, ConfigurationError):
+        return InvalidInput(err.message)
+    if isinstance(err, QueryError):
+        return InvalidInput(err.message, field="query")
+    message = f"{action[:1].upper()}{action[1:]} failed: {err.message}"
+    kind: FailureKind = "bad_gateway"
+    retry_after = None
+    if isinstance(err, ServiceNowTimeoutError):
+        kind = "timeout"
+    elif isinstance(err, ServiceNowConnectionError | InvalidResponseError):
+        kind = "unavailable"
+    elif isinstance(err, RateLimitError):
+        kind, retry_after = "unavailable", err.retry_after
+    elif isinstance(err, ServerError) and err.status_code in (503, 504):
+        kind = "unavailable" if err.status_code == 503 else "timeout"
+    return Upstream(
+        message, system="servicenow", kind=kind, status_code=err.status_code, retry_after=retry_after
+    )
+
+
+def with_anomaly_block(text: str | None, block: str) -> str:
+    """The incident description: the person's text, always followed by the anomaly details.
+
+    The details carry the link back to Qualytics, so they are kept even when the description was
+    edited; a text that already holds an anomaly block (the prefilled Slack modal) is used as it is.
+    """
+    text = (text or "").strip()
+    if not text:
+        return block
+    if BLOCK_HEADING in text:
+        return text if text.endswith("\n") else text + "\n"
+    return f"{text}\n\n{block}"
+
+
+def qualytics_failure(err: QualyticsError, action: str) -> UseCaseError:
+    """One Qualytics error -> the `UseCaseError` to show (the client's message already says what to do)."""
+    if isinstance(err, QualyticsConfigError):
+        return NotConfigured(f"Qualytics is misconfigured: {err.message}")
+    if isinstance(err, QualyticsUnavailableError):
+        timed_out = isinstance(err, QualyticsTimeoutError)
+        return Upstream(
+            f"Qualytics failed while {action}: {err.message}",
+            system="qualytics",
+            kind="timeout" if timed_out else "unavailable",
+            status_code=err.status_code,
+            retry_after=getattr(err, "retry_after", None),
+        )
+    return Upstream(
+        f"Qualytics failed while {action}: {err.message}",
+        system="qualytics",
+        kind="bad_gateway",
+        status_code=err.status_code,
+    )
+
+
+@contextmanager
+def _servicenow(action: str) -> Iterator[None]:
+    try:
+        yield
+    except ServiceNowError as err:
+        raise servicenow_failure(err, action) from err
+
+
+# ------------------------------------------------------------------------------------------ values in, out
+
+
+@dataclass(frozen=True)
+class SlackContext:
+    """Where in Slack a link was made, so the sync job can answer in the same thread."""
+
+    channel_id: str
+    thread_ts: str | None = None
+
+
+@dataclass
+class TicketForm:
+    """What a person filled in to create an incident (the REST body's `title` is `short_description`)."""
+
+    short_description: str
+    description: str | None = None
+    urgency: str | None = None
+    impact: str | None = None
+    category: str | None = None
+    subcategory: str | None = None
+    assignment_group: str | None = None
+    assigned_to: str | None = None
+    caller_id: str | None = None
+
+    def validated(self) -> TicketForm:
+        """The form with blanks made None; raises `InvalidInput` naming the first bad field."""
+        clean = TicketForm(
+            **{k: (v.strip() or None) if isinstance(v, str) else v for k, v in vars(self).items()}
+        )
+        if not clean.short_description:
+            raise InvalidInput("A short description is required.", field="short_description")
+        if len(clean.short_description) > SHORT_DESCRIPTION_MAX:
+            raise InvalidInput(
+                f"The short description has {len(clean.short_description)} characters; ServiceNow allows at most "
+                f"{SHORT_DESCRIPTION_MAX}.",
+                field="short_description",
+            )
+        for name in ("urgency", "impact"):
+            value = getattr(clean, name)
+            if value is not None and value not in LEVELS:
+                raise InvalidInput(
+                    f"{name.capitalize()} must be 1, 2 or 3 (1 - High ... 3 - Low).", field=name
+                )
+        for name, what in (
+            ("assignment_group", "group (User Administration → Groups → Copy sys_id)"),
+            ("assigned_to", "user"),
+            ("caller_id", "user"),
+        ):
+            value = getattr(clean, name)
+            if value is not None:
+                if not SYS_ID.match(value):
+                    raise InvalidInput(
+                        f"{name.replace('_', ' ').capitalize()} must be the sys_id (32 hex characters) of the {what}, "
+                        "not its name.",
+                        field=name,
+                    )
+                setattr(clean, name, value.lower())
+        return clean
+
+    def incident_fields(self, description: str, correlation_id: str) -> dict[str, str]:
+        fields = {
+            "short_description": self.short_description,
+            "description": description,
+            "correlation_id": correlation_id,
+        }
+        for name in (
+            "urgency",
+            "impact",
+            "category",
+            "subcategory",
+            "assignment_group",
+            "assigned_to",
+            "caller_id",
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                fields[name] = value
+        return fields
+
+
+@dataclass(frozen=True)
+class TicketCreated:
+    incident: Incident
+    link: Link
+    anomaly_id: int
+    integration_id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class TicketLinked:
+    incident: Incident
+    link: Link
+    message: str
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    items: list[Incident]
+    total: int
+    page: int
+    size: int
+    pages: int
+
+
+@dataclass(frozen=True)
+class Connected:
+    integration: Integration
+    message: str = CONNECTED_MESSAGE
+
+
+@dataclass(frozen=True)
+class SyncHealth:
+    """The outbox's counts and the last sync pass (`storage.sync`)."""
+
+    pending: int
+    failed: int
+    done: int
+    last_run_at: datetime | None
+    last_run_summary: dict[str, object] = field(default_factory=dict)
+    recent_failures: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Status:
+    integrations: list[Integration]
+    sync: SyncHealth
+
+
+class ServiceNowFactory(Protocol):
+    """Builds a client for an instance; tests and the demo inject in-process transports through it."""
+
+    def __call__(self, instance_url: str, credentials: Credentials) -> ServiceNowClient: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+BLOCK_HEADING = "## Qualytics Anomaly Linked"
+
+
+def anomaly_block(anomaly: Anomaly, url: str, now: datetime) -> str:
+    """The anomaly details put into an incident's description, exactly as the spec's sample shows them."""
+    created = anomaly.created if anomaly.created.tzinfo else anomaly.created.replace(tzinfo=UTC)
+    checks = [f"- {check.message}" for check in anomaly.failed_checks] or ["- (none reported)"]
+    lines = [
+        f"{BLOCK_HEADING} [{now.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC]",
+        "",
+        f"**Anomaly ID:** {anomaly.id}",
+        f"**Status:** {anomaly.status}",
+        f"**Type:** {anomaly.type}",
+        f"**Detected:** {created.astimezone(UTC)}",
+        "",
+        "**Failed Checks:**",
+        *checks,
+        "",
+        f"**View in Qualytics:** {url}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def new_correlation_id(anomaly_id: int) -> str:
+    return f"snowbot:{anomaly_id}:{uuid.uuid4().hex}"
+
+
+def parse_ticket_id(ticket_id: str) -> tuple[Literal["sys_id", "number"], str]:
+    """A sys_id (lower-cased) or an INC number (upper-cased); anything else is `InvalidInput`."""
+    value = ticket_id.strip()
+    if SYS_ID.match(value):
+        return "sys_id", value.lower()
+    if INCIDENT_NUMBER.match(value):
+        return "number", value.upper()
+    raise InvalidInput(
+        "A ticket is identified by its sys_id (32 hex characters) or its number (e.g. INC0010006).",
+        field="ticket_id",
+    )
+
+
+def _options(values: dict[str, str]) -> list[FormOption]:
+    return [FormOption(value=value, label=label) for value, label in values.items()]
+
+
+FORM_FIELDS_BEFORE_CHOICES = (
+    FormField(
+        name="title",
+        servicenow_field="short_description",
+        label="Short Description",
+        type="string",
+        required=True,
+        max_length=SHORT_DESCRIPTION_MAX,
+        help="Brief summary of the data quality issue.",
+    ),
+    FormField(
+        name="description",
+        servicenow_field="description",
+        label="Description",
+        type="text",
+        help="Left empty, it is filled with the anomaly's details and a link back to Qualytics.",
+    ),
+    FormField(
+        name="priority",
+        servicenow_field="priority",
+        label="Priority",
+        type="choice",
+        read_only=True,
+        options=_options(PRIORITIES),
+        help="Computed by ServiceNow from Impact x Urgency; a value sent is ignored.",
+    ),
+    FormField(
+        name="urgency",
+        servicenow_field="urgency",
+        label="Urgency",
+        type="choice",
+        default="3",
+        options=_options(LEVELS),
+    ),
+    FormField(
+        name="impact",
+        servicenow_field="impact",
+        label="Impact",
+        type="choice",
+        default="3",
+        options=_options(LEVELS),
+    ),
+)
+FORM_FIELDS_AFTER_CHOICES = (
+    FormField(
+        name="assignment_group",
+        servicenow_field="assignment_group",
+        label="Assignment Group",
+        type="reference",
+        reference_table="sys_user_group",
+        help="The group's sys_id, not its name (User Administration → Groups → Copy sys_id).",
+    ),
+    FormField(
+        name="assigned_to",
+        servicenow_field="assigned_to",
+        label="Assigned To",
+        type="reference",
+        reference_table="sys_user",
+        help="The assignee's sys_id.",
+    ),
+)
+
+
+def _choice_field(
+    name: str, label: str, choices: list[Choice] | None, depends_on: str | None = None
+) -> FormField:
+    """A drop-down of the instance's values, or free text when they could not be read."""
+    if choices is None:
+        return FormField(
+            name=name,
+            servicenow_field=name,
+            label=label,
+            type="string",
+            max_length=100,
+            depends_on=depends_on,
+            help=f"The {label.lower()} value exactly as in ServiceNow (case-sensitive); the instance's choice "
+            "list could not be read.",
+        )
+    options = [FormOption(value=c.value, label=c.label, dependent_value=c.dependent_value) for c in choices]
+    return FormField(
+        name=name, servicenow_field=name, label=label, type="choice", options=options, depends_on=depends_on
+    )
+
+
+# ------------------------------------------------------------------------------------------------- Snowbot
+
+
+@dataclass
+class _ChoiceCache:
+    expires: float
+    categories: list[Choice] | None
+    subcategories: list[Choice] | None
+
+
+@dataclass
+class Snowbot:
+    """The use cases. One instance per process (and per event loop); `aclose()` releases the clients."""
+
+    db: Database
+    settings: Settings
+    box: SecretBox | None
+    qualytics: QualyticsClient | None
+    servicenow_factory: ServiceNowFactory
+    clock: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    choices_ttl: float = 300.0
+    create_attempts: int = 3
+    _clients: dict[int, tuple[str, ServiceNowClient]] = field(default_factory=dict, init=False, repr=False)
+    _choices: dict[int, _ChoiceCache] = field(default_factory=dict, init=False, repr=False)
+    _link_locks: WeakValueDictionary[int, asyncio.Lock] = field(
+        default_factory=WeakValueDictionary, init=False, repr=False
+    )
+
+    async def aclose(self) -> None:
+        clients, self._clients = self._clients, {}
+        for _, client in clients.values():
+            await client.aclose()
+        if self.qualytics is not None:
+            await self.qualytics.aclose()
+
+    # ---------------------------------------------------------------------------------- integrations
+
+    async def connect(
+        self, instance_url: str, credentials: str | SecretStr, actor: str | None = None
+    ) -> Connected:
+        """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration."""
+        secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
+        url = self._instance_url(instance_url)
+        try:
+            creds = parse_credentials(secret)
+        except ConfigurationError as err:
+            raise InvalidInput(err.message, field="credentials") from None
+        if self.box is None:
+            raise NotConfigured(
+                "SNOWBOT_SECRET_KEY is not set, so snowbot will not store ServiceNow credentials. Set it to a long "
+                "random string, or configure SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS in the environment."
+            )
+        existing = next((i for i in integrations.list_all(self.db) if i.instance_url == url), None)
+        try:
+            async with self.servicenow_factory(url, creds) as client:
+                await client.check_connection()
+        except ServiceNowError as err:
+            failure = servicenow_failure(err, "testing the connection")
+            if existing is not None:
+                integrations.set_status(self.db, existing.id, "Error", failure.message)
+            log.info("connect to %s failed: %s", url, type(err).__name__)
+            raise failure from err
+        saved = integrations.save(
+            self.db,
+            self.box,
+            instance_url=url,
+            username=creds.username,
+            password=creds.password,
+            source="user",
+        )
+        integrations.set_status(self.db, saved.id, "Connected")
+        await self._forget_client(saved.id)
+        log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")
+        return Connected(integration=integrations.get(self.db, saved.id) or saved)
+
+    def ensure_env_integration(self) -> Integration | None:
+        """Record the integration configured by SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS (source "env").
+
+        Its password is always read from the settings and never stored. No request is made: see
+        `check_connection`.
+        """
+        url, secret = self.settings.servicenow_instance_url, self.settings.servicenow_credentials_value
+        if not url or not secret:
+            return None
+        url = self._instance_url(url)
+        try:
+            creds = parse_credentials(secret)
+        except ConfigurationError as err:
+            raise NotConfigured(f"SERVICENOW_CREDENTIALS: {err.message}") from None
+        for known in integrations.list_all(self.db):
+            if known.instance_url == url and (known.source == "user" or known.username == creds.username):
+                return known  # unchanged, or connected through the bot since: that connection wins
+        current = integrations.default(self.db)
+        return integrations.save(
+            self.db,
+            self.box or SecretBox(secrets.token_urlsafe(32)),  # unused: nothing secret is stored for "env"
+            instance_url=url,
+            username=creds.username,
+            password=None,
+            source="env",
+            make_default=current is None or current.source == "env",
+        )
+
+    async def check_connection(self, integration_id: int | None = None) -> Integration:
+        """Test an integration again and record Connected or Error (with the reason)."""
+        integration = self._integration(integration_id)
+        try:
+            client = await self._client(integration)
+            await client.check_connection()
+        except ServiceNowError as err:
+            failure = servicenow_failure(err, "testing the connection")
+            integrations.set_status(self.db, integration.id, "Error", failure.message)
+            raise failure from err
+        integrations.set_status(self.db, integration.id, "Connected")
+        return integrations.get(self.db, integration.id) or integration
+
+    def list_integrations(self) -> list[Integration]:
+        return integrations.list_all(self.db)
+
+    # ------------------------------------------------------------------------------------------ tickets
+
+    async def create_ticket_for_anomaly(
+        self, anomaly_id: int, form: TicketForm, actor: str | None, slack_context: SlackContext | None = None
+    ) -> TicketCreated:
+        """Create an incident from an anomaly and link them. ServiceNow failing stores nothing."""
+        form = form.validated()
+        integration = self._integration()
+        anomaly = await self._anomaly(anomaly_id)
+        client = await self._client(integration)
+        await self._check_choices(integration, form)
+        block = anomaly_block(anomaly, self._anomaly_url(anomaly), self.clock())
+        description = with_anomaly_block(form.description, block)
+        correlation_id = new_correlation_id(anomaly_id)
+        incident = await self._create_exactly_once(client, form.incident_fields(description, correlation_id))
+        link = self._store_link(integration, anomaly, incident, actor, slack_context)
+        log.info("incident %s created for anomaly %s by %s", incident.number, anomaly_id, actor or "unknown")
+        return TicketCreated(
+            incident=incident,
+            link=link,
+            anomaly_id=anomaly_id,
+            integration_id=integration.id,
+            message=f"Ticket {incident.number} created and linked to anomaly {anomaly_id}",
+        )
+
+    async def link_existing_ticket(
+        self, anomaly_id: int, ticket_id: str, actor: str | None, slack_context: SlackContext | None = None
+    ) -> TicketLinked:
+        """Link an incident (sys_id or INC number): append the anomaly to its description, add a work note."""
+        kind, value = parse_ticket_id(ticket_id)
+        integration = self._integration()
+        anomaly = await self._anomaly(anomaly_id)
+        async with self._link_lock(anomaly_id):  # two identical requests must not append twice
+            return await self._link(integration, anomaly, kind, value, actor, slack_context)
+
+    async def _link(
+        self,
+        integration: Integration,
+        anomaly: Anomaly,
+        kind: str,
+        value: str,
+        actor: str | None,
+        slack_context: SlackContext | None,
+    ) -> TicketLinked:
+        anomaly_id = anomaly.id
+        self._refuse_duplicate(anomaly_id, sys_id=value if kind == "sys_id" else None, number=value)
+        client = await self._client(integration)
+        incident = await self._find_incident(client, kind, value)
+        self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
+        url = self._anomaly_url(anomaly)
+        note = f"Linked to Qualytics anomaly {anomaly_id} by {actor or 'snowbot'}: {url}"
+        with _servicenow(f"appending anomaly {anomaly_id} to {incident.number}"):
+            incident = await client.append_to_description(
+                incident.sys_id, anomaly_block(anomaly, url, self.clock()), work_note=note
+            )
+        link = self._store_link(integration, anomaly, incident, actor, slack_context)
+        return TicketLinked(
+            incident=incident, link=link, message=f"Ticket {incident.number} linked to anomaly {anomaly_id}"
+        )
+
+    async def list_links(self, anomaly_id: int) -> list[Link]:
+        """The anomaly's links (number, state, last sync, URL). With none stored, an unknown anomaly is 404."""
+        found = links.for_anomaly(self.db, anomaly_id)
+        if not found:
+            await self._anomaly(anomaly_id)
+        return found
+
+    async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
+        link = links.get(self.db, link_id)
+        if link is None or link.anomaly_id != anomaly_id:
+            raise LinkNotFound(f"Anomaly {anomaly_id} has no ticket link {link_id}.")
+        links.delete(self.db, link_id)
+        log.info(
+            "link %s (%s, anomaly %s) removed by %s",
+            link_id,
+            link.ticket_number,
+            anomaly_id,
+            actor or "unknown",
+        )
+
+    async def search_tickets(self, query: str = "", page: int = 1, size: int = 20) -> TicketPage:
+        if page < 1:
+            raise InvalidInput("page starts at 1.", field="page")
+        if not 1 <= size <= 100:
+            raise InvalidInput("size must be between 1 and 100.", field="size")
+        client = await self._client(self._integration())
+        with _servicenow("searching incidents"):
+            found = await client.search_incidents(query.strip(), page=page, size=size)
+        return TicketPage(
+            items=list(found.items),
+            total=found.total,
+            page=page,
+            size=size,
+            pages=ceil(found.total / size) if found.total else 0,
+        )
+
+    async def get_ticket(self, ticket_id: str) -> Incident:
+        kind, value = parse_ticket_id(ticket_id)
+        client = await self._client(self._integration())
+        return await self._find_incident(client, kind, value)
+
+    # --------------------------------------------------------------------------------- form and lookups
+
+    async def form_specification(self) -> FormSpecification:
+        """The create form: labels, types, required flags and allowed values (category/subcategory from the
+        instance's sys_choice, cached; free text when they cannot be read)."""
+        categories, subcategories = await self._instance_choices()
+        return FormSpecification(
+            fields=[
+                *FORM_FIELDS_BEFORE_CHOICES,
+                _choice_field("category", "Category", categories),
+                _choice_field("subcategory", "Subcategory", subcategories, depends_on="category"),
+                *FORM_FIELDS_AFTER_CHOICES,
+            ],
+            choices_source="free_text" if categories is None else "instance",
+        )
+
+    async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
+        client = await self._client(self._integration())
+        with _servicenow("searching assignment groups"):
+            return await client.search_groups(text, limit=limit)
+
+    async def search_users(self, text: str, limit: int = 20) -> list[User]:
+        client = await self._client(self._integration())
+        with _servicenow("searching users"):
+            return await client.search_users(text, limit=limit)
+
+    async def caller_for_email(self, email: str) -> User | None:
+        """The ServiceNow user with this e-mail, best effort: None when unknown or unreachable."""
+        if not email or "@" not in email:
+            return None
+        try:
+            client = await self._client(self._integration())
+            return await client.find_user_by_email(email)
+        except (UseCaseError, ServiceNowError) as err:
+            log.info("no caller for an e-mail address: %s", type(err).__name__)
+            return None
+
+    def status(self) -> Status:
+        return Status(integrations=integrations.list_all(self.db), sync=self._sync_health())
+
+    # ----------------------------------------------------------------------------------------- internals
+
+    def _instance_url(self, url: str) -> str:
+        try:
+            return validate_instance_url(url, allow_insecure=self.settings.allow_insecure_instance)
+        except ConfigurationError as err:
+            raise InvalidInput(err.message, field="instance_url") from None
+
+    def _integration(self, integration_id: int | None = None) -> Integration:
+        found = (
+            integrations.default(self.db)
+            if integration_id is None
+            else integrations.get(self.db, integration_id)
+        )
+        if found is None:
+            raise NotConnected(
+                "ServiceNow is not connected yet: connect it with POST /api/integrations/ticketing "
+                "(instance URL and username:password) or set SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS."
+            )
+        return found
+
+    def _credentials(self, integration: Integration) -> Credentials:
+        if integration.source == "env":
+            secret = self.settings.servicenow_credentials_value
+            if not secret:
+                raise NotConfigured(
+                    "This integration comes from the environment but SERVICENOW_CREDENTIALS is not set any more; "
+                    "set it again or connect ServiceNow with POST /api/integrations/ticketing."
+                )
+            return parse_credentials(secret)
+        if self.box is None:
+            raise NotConfigured(
+                "SNOWBOT_SECRET_KEY is not set, so the stored ServiceNow credentials cannot be decrypted; set it to "
+                "the key used when the integration was connected."
+            )
+        try:
+            password = integrations.password(self.db, self.box, integration)
+        except SecretKeyMismatchError as err:
+            raise NotConfigured(str(err)) from None
+        return Credentials(username=integration.username, password=password)
+
+    async def _client(self, integration: Integration) -> ServiceNowClient:
+        creds = self._credentials(integration)
+        fingerprint = hashlib.sha256(
+            f"{integration.instance_url}\0{creds.username}\0{creds.password.get_secret_value()}".encode()
+        ).hexdigest()
+        cached = self._clients.get(integration.id)
+        if cached is not None and cached[0] == fingerprint:
+            return cached[1]
+        await self._forget_client(integration.id)
+        client = self.servicenow_factory(integration.instance_url, creds)
+        self._clients[integration.id] = (fingerprint, client)
+        return client
+
+    async def _forget_client(self, integration_id: int) -> None:
+        cached = self._clients.pop(integration_id, None)
+        if cached is not None:
+            await cached[1].aclose()
+        self._choices.pop(integration_id, None)
+
+    async def _anomaly(self, anomaly_id: int) -> Anomaly:
+        if self.qualytics is None:
+            raise NotConfigured("Qualytics is not configured: set QUALYTICS_URL and QUALYTICS_TOKEN.")
+        try:
+            return await self.qualytics.get_anomaly(anomaly_id)
+        except QualyticsNotFoundError:
+            raise AnomalyNotFound(anomaly_id) from None
+        except QualyticsError as err:
+            raise qualytics_failure(err, f"reading anomaly {anomaly_id}") from err
+
+    def _anomaly_url(self, anomaly: Anomaly) -> str:
+        assert self.qualytics is not None  # _anomaly() checked it
+        return self.qualytics.anomaly_url(anomaly)
+
+    async def _find_incident(self, client: ServiceNowClient, kind: str, value: str) -> Incident:
+        try:
+            if kind == "sys_id":
+                return await client.get_incident(value)
+            found = await client.get_incident_by_number(value)
+        except NotFoundError:
+            raise TicketNotFound(value) from None
+        except ServiceNowError as err:
+            raise servicenow_failure(err, f"reading incident {value}") from err
+        if found is None:
+            raise TicketNotFound(value)
+        return found
+
+    def _link_lock(self, anomaly_id: int) -> asyncio.Lock:
+        lock = self._link_locks.get(anomaly_id)
+        if lock is None:
+            lock = self._link_locks[anomaly_id] = asyncio.Lock()
+        return lock
+
+    def _refuse_duplicate(self, anomaly_id: int, *, sys_id: str | None, number: str) -> None:
+        for link in links.for_anomaly(self.db, anomaly_id):
+            if link.ticket_sys_id == sys_id or link.ticket_number.upper() == number.upper():
+                raise AlreadyLinked(anomaly_id, link.ticket_number)
+
+    def _store_link(
+        self,
+        integration: Integration,
+        anomaly: Anomaly,
+        incident: Incident,
+        actor: str | None,
+        slack: SlackContext | None,
+    ) -> Link:
+        """The link and its sync baseline (the anomaly as it is now), in one transaction."""
+        try:
+            with atomic(self.db):
+                link = links.add(
+                    self.db,
+                    anomaly_id=anomaly.id,
+                    integration_id=integration.id,
+                    ticket_sys_id=incident.sys_id,
+                    ticket_number=incident.number,
+                    status=state_label(incident.state, incident.state_label),
+                    url=incident.url,
+                    created_by=actor or "snowbot",
+                    channel_id=slack.channel_id if slack else None,
+                    thread_ts=slack.thread_ts if slack else None,
+                )
+                sync.init_state(
+                    self.db, link.id, anomaly.status, anomaly.archived, [c.id for c in anomaly.comments]
+                )
+        except links.DuplicateLinkError:
+            raise AlreadyLinked(anomaly.id, incident.number) from None
+        return link
+
+    async def _create_exactly_once(self, client: ServiceNowClient, fields: dict[str, str]) -> Incident:
+        """POST the incident; when the answer is lost, look it up by correlation id before sending again."""
+        correlation_id = fields["correlation_id"]
+        for attempt in range(1, self.create_attempts + 1):
+            try:
+                return await client.create_incident(fields)
+            except ServiceNowConnectionError as err:
+                log.warning(
+                    "create incident %s: attempt %s lost (%s)", correlation_id, attempt, type(err).__name__
+                )
+                lost: ServiceNowError = err
+            except ServiceNowError as err:
+                raise servicenow_failure(err, "creating the incident") from err
+            try:
+                found = await client.find_incident_by_correlation_id(correlation_id)
+            except ServiceNowError as err:
+                raise Upstream(
+                    f"ServiceNow did not confirm whether the incident was created and could not be asked "
+                    f"({err.message}). Search ServiceNow for correlation id {correlation_id} before trying again.",
+                    system="servicenow",
+                    kind="timeout" if isinstance(err, ServiceNowTimeoutError) else "unavailable",
+                ) from err
+            if found is not None:
+                return found
+        raise servicenow_failure(lost, "creating the incident") from lost
+
+    async def _instance_choices(self) -> tuple[list[Choice] | None, list[Choice] | None]:
+        try:
+            integration = self._integration()
+        except NotConnected:
+            return None, None
+        cached = self._choices.get(integration.id)
+        now = self.monotonic()
+        if cached is not None and cached.expires > now:
+            return cached.categories, cached.subcategories
+        try:
+            client = await self._client(integration)
+            categories = await client.list_choices("incident", "category")
+            subcategories = await client.list_choices("incident", "subcategory")
+            ttl = self.choices_ttl
+        except (ServiceNowError, UseCaseError) as err:
+            log.info("category choices unavailable: %s", type(err).__name__)
+            categories = subcategories = None
+            ttl = min(self.choices_ttl, 30.0)
+        if categories is not None and not categories:
+            categories = subcategories = None
+        self._choices[integration.id] = _ChoiceCache(now + ttl, categories, subcategories)
+        return categories, subcategories
+
+    async def _check_choices(self, integration: Integration, form: TicketForm) -> None:
+        if form.category is None and form.subcategory is None:
+            return
+        categories, subcategories = await self._instance_choices()
+        if categories is not None and form.category is not None:
+            allowed = [c.value for c in categories]
+            if form.category not in allowed:
+                raise InvalidInput(
+                    f"Category {form.category!r} is not a category of this instance (names are case-sensitive); "
+                    f"use one of: {', '.join(allowed)}.",
+                    field="category",
+                )
+        if subcategories is not None and form.subcategory is not None:
+            parent = form.category or "inquiry"
+            allowed = [
+                c.value for c in subcategories if (getattr(c, "dependent_value", None) or parent) == parent
+            ]
+            if form.subcategory not in allowed:
+                raise InvalidInput(
+                    f"Subcategory {form.subcategory!r} is not a subcategory of {parent!r} on this instance; use one "
+                    f"of: {', '.join(allowed) or '(none)'}.",
+                    field="subcategory",
+                )
+
+    def _sync_health(self) -> SyncHealth:
+        counts = sync.counts(self.db)
+        run = sync.last_run(self.db)
+        return SyncHealth(
+            pending=counts["pending"],
+            failed=counts["failed"],
+            done=counts["done"],
+            last_run_at=run.finished_at if run else None,
+            last_run_summary=dict(run.summary) if run else {},
+            recent_failures=[
+                f"{item.kind} (link {item.link_id}): {item.last_error}" for item in sync.failures(self.db, 5)
+            ],
+        )
