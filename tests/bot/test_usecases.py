@@ -102,7 +102,10 @@ async def test_create_sends_the_form_and_a_correlation_id_and_stores_the_link(
     assert (row["category"], row["subcategory"]) == ("database", "oracle")
     # the person's text comes first; the anomaly details (and the link back) are always kept
     assert row["description"].startswith("Custom text\n\n## Qualytics Anomaly Linked [")
-    assert "**View in Qualytics:** https://demo.qualytics.io/datastores/23/anomalies?id=824" in row["description"]
+    assert (
+        "**View in Qualytics:** https://demo.qualytics.io/datastores/23/anomalies?id=824"
+        in row["description"]
+    )
     assert row["assignment_group"] == NETWORK_GROUP_SYS_ID
     assert row["correlation_id"].startswith("snowbot:824:")
     assert "priority" not in posts(sn_emulator)[0].body
