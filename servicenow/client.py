@@ -36,6 +36,7 @@ from servicenow.errors import (
 )
 from servicenow.models import (
     INCIDENT_FIELDS,
+    WRITE_FIELDS,
     Choice,
     Group,
     Incident,
@@ -129,7 +130,7 @@ class ServiceNowClient:
     async def create_incident(self, fields: Mapping[str, object]) -> Incident:
         """Create an incident from field values (sent as strings). Never retried: see the module doc."""
         response = await self._request(
-            "POST", f"{TABLE_API}/incident", json=_strings(fields), fields=INCIDENT_FIELDS
+            "POST", f"{TABLE_API}/incident", json=_strings(fields), fields=WRITE_FIELDS
         )
         return self._incident(_result(response))
 
@@ -292,7 +293,7 @@ class ServiceNowClient:
             "PATCH",
             f"{TABLE_API}/incident/{_sys_id(sys_id)}",
             json=body,
-            fields=INCIDENT_FIELDS,
+            fields=WRITE_FIELDS,
             retry_safe=retry_safe,
         )
         return self._incident(_result(response))

@@ -151,6 +151,10 @@ INCIDENT_FIELDS = tuple(
 )
 """The incident fields snowbot asks for (`sysparm_fields`) and `Incident.from_record` reads."""
 
+WRITE_FIELDS = tuple(name for name in INCIDENT_FIELDS if name != "work_notes")
+"""What a create or update asks back: everything but the journal, whose display text grows with every
+note and is never needed after a write (a caller that wants it reads the incident)."""
+
 
 class IncidentPage(_Model):
     items: list[Incident]
