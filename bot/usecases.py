@@ -802,6 +802,10 @@ class Snowbot:
             raise NotConfigured(str(err)) from None
         return Credentials(username=integration.username, password=password)
 
+    async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
+        """The cached ServiceNow client of an integration (the sync job pushes through it)."""
+        return await self._client(self._integration(integration_id))
+
     async def _client(self, integration: Integration) -> ServiceNowClient:
         creds = self._credentials(integration)
         fingerprint = hashlib.sha256(

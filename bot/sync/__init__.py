@@ -1,0 +1,13 @@
+"""The sync: Qualytics anomaly status changes and comments -> ServiceNow work notes, exactly once.
+
+- `bot.sync.engine`: `SyncEngine` (`run_pass`, `sync_anomalies`), `PassReport`, the `Notifier` protocol.
+- `bot.sync.notes`: the work-note and resolution texts.
+- `bot.sync.scheduler`: the APScheduler job inside `snowbot run`.
+- `bot.sync.webhook`: `POST /webhooks/qualytics` (Qualytics Flow notifications).
+- `bot.sync.wiring`: `sync_extension` for `bot.app`, `build_engine` for the CLI.
+- `bot.sync.cli`: `snowbot sync --once`.
+"""
+
+from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine
+
+__all__ = ["Notifier", "PassReport", "SyncConfig", "SyncEngine"]

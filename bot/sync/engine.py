@@ -1,0 +1,666 @@
+"""The sync engine: Qualytics anomaly changes -> ServiceNow work notes, exactly once.
+
+A pass has three steps, each safe to stop at any point (a crash, a deploy, a cancelled task):
+
+1. Detect. Every linked anomaly still worth watching is read from Qualytics once (bounded concurrency,
+   shared by all its links) and compared with each link's stored sync state (`storage.sync`). What is
+   new (a status change, an archive, comments not seen yet) becomes outbox rows, written by
+   `sync.record_events` in the same transaction that advances the state: a crash before the commit
+   leaves neither (the next pass detects the change again), a crash after leaves both (the next pass
+   sees nothing new). A link without state yet records its baseline and sends nothing (no backfill).
+   Comments go before the status change seen in the same read: they carry their own, earlier times,
+   and an archived anomaly takes no comments, so this is their real order.
+
+2. Push. Every due outbox row becomes one work note (`bot.sync.notes`; an archive also resolves the
+   incident in the same PATCH). An attempt is claimed first (`sync.mark_sending`, a lease), so a process
+   killed mid-request leaves the row "sending" and it comes back when the lease runs out. The client
+   never retries these writes itself (`retry_safe=False`): a retry is only ever decided here, and every
+   retry of a row that may have reached ServiceNow (`OutboxItem.maybe_sent`: a timeout, a dropped
+   answer, a 5xx, a crash while sending) first looks for the row's marker in the incident's journal
+   (`list_work_notes`). Found: the row is only marked done. Not found: the earlier attempt wrote nothing,
+   because the journal is read only once that attempt has surely ended (its lease ran out, or it failed
+   and waited at least `settle_delay`), so sending now cannot duplicate the note. Hence no note is lost
+   (a row stays until done or visibly failed) and none is written twice.
+   Failures back off exponentially with jitter, or as long as a 429's Retry-After says. A row fails for
+   good after `max_attempts` attempts (a rate limit is never a reason to give up) or at once on a
+   permanent answer (400/403/404), with its reason in `last_error` (`sync.failures`, `snowbot status`).
+
+3. Refresh. The linked incidents are read back in batches of 100 (`get_incidents`); each link gets the
+   state's label and the sync time. When an incident becomes Resolved, Closed or Canceled the notifier
+   (the Slack thread) hears about it once: the flag is stored before the call, so a crash may skip a
+   message but never repeats one. An anomaly that is archived and whose incidents are all resolved is
+   no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
+
+One engine runs one pass at a time (an asyncio lock): detection assumes a single detector. Two
+processes at once stay correct for delivery (leases, unique event keys, markers); they may at worst
+record a spurious status note when their reads of Qualytics interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from sqlite_utils import Database
+
+from bot.models import state_label
+from bot.qualytics import Anomaly, QualyticsError, QualyticsNotFoundError
+from bot.sync import notes
+from servicenow import Incident, ServiceNowClient
+from servicenow.errors import (
+    BadRequestError,
+    ConfigurationError,
+    NotFoundError,
+    PermissionDeniedError,
+    QueryError,
+    RateLimitError,
+    ServiceNowConnectionError,
+    ServiceNowError,
+)
+from storage import atomic, links, sync
+from storage.links import Link
+from storage.sync import Event, OutboxItem, SyncState
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+CLOSED_STATES = frozenset({"6", "7", "8"})
+"""Resolved, Closed, Canceled: an incident in one of these is not resolved again."""
+PREFERRED_CLOSE_CODES = ("Resolved by problem", "Solution provided", "Solved (Permanently)")
+REFRESH_BATCH = 100
+PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
+"""Answers that will not change by trying again (an ACL, a data policy, a deleted incident)."""
+
+
+class AnomalyReader(Protocol):
+    """What the engine needs from Qualytics (`bot.qualytics.QualyticsClient` is one)."""
+
+    async def get_anomaly(self, anomaly_id: int) -> Anomaly: ...
+
+
+class ServiceNowClients(Protocol):
+    """The ServiceNow client of an integration; raises a `ServiceNowError` when it cannot be built."""
+
+    def __call__(self, integration_id: int) -> Awaitable[ServiceNowClient]: ...
+
+
+class Notifier(Protocol):
+    """Told once when a linked incident becomes Resolved, Closed or Canceled (links with a Slack thread)."""
+
+    async def incident_closed(self, link: Link, incident: Incident) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY and SNOWBOT_CLOSE_CODE."""
+
+    concurrency: int = 16
+    close_code: str | None = None
+    max_attempts: int = 8
+    base_delay: float = 30.0
+    """Seconds before the first retry; doubles per attempt (with jitter) up to `max_delay`."""
+    max_delay: float = 1800.0
+    max_retry_after: float = 86400.0
+    settle_delay: float = 120.0
+    """Least wait after a lost answer (timeout, dropped connection): the write may still be running on the
+    instance, and the journal is read only once it has surely finished."""
+    journal_lookback: int = 100
+    """Newest work notes read when looking for a marker (an incident would need more new notes than this
+    between an attempt and its retry to hide one)."""
+    outbox_batch: int = 500
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SyncConfig:
+        values: dict[str, Any] = {
+            "concurrency": settings.sync_concurrency,
+            "close_code": (settings.close_code or "").strip() or None,
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass
+class PassReport:
+    """What one pass (or one `sync_anomalies`) did."""
+
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    anomalies_read: int = 0
+    read_failures: int = 0
+    baselined: int = 0
+    events_recorded: int = 0
+    notes_sent: int = 0
+    confirmed: int = 0
+    """Notes found already in the journal after an uncertain attempt (marked done, not sent again)."""
+    resolved: int = 0
+    retried: int = 0
+    failed: int = 0
+    links_refreshed: int = 0
+    refresh_failures: int = 0
+    incidents_closed: int = 0
+    notified: int = 0
+    unwatched: int = 0
+    rewatched: int = 0
+    errors: list[str] = field(default_factory=list)
+    """A few distinct failure reasons, for the summary."""
+
+    def add_error(self, reason: str) -> None:
+        if reason not in self.errors and len(self.errors) < 5:
+            self.errors.append(reason)
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or self.started_at
+        return (end - self.started_at).total_seconds()
+
+    def summary(self) -> str:
+        """One line: `sync pass: 200 anomalies read, 12 events recorded, 12 notes sent, ...`."""
+        parts = [
+            f"{self.anomalies_read} anomalies read",
+            f"{self.events_recorded} events recorded",
+            f"{self.notes_sent} notes sent",
+            f"{self.resolved} resolved",
+            f"{self.retried} retried",
+            f"{self.failed} failed",
+            f"{self.links_refreshed} links refreshed",
+        ]
+        if self.read_failures:
+            parts.insert(1, f"{self.read_failures} reads failed")
+        if self.confirmed:
+            parts.insert(-3, f"{self.confirmed} found already sent")
+        return f"sync {self.trigger}: {', '.join(parts)} in {self.seconds:.2f}s"
+
+    def lines(self) -> list[str]:
+        """One line per kind of work, then the summary (what `snowbot sync --once` prints)."""
+        out = [
+            f"anomalies read:     {self.anomalies_read}"
+            + (f" ({self.read_failures} could not be read)" if self.read_failures else ""),
+            f"links baselined:    {self.baselined}",
+            f"events recorded:    {self.events_recorded}",
+            f"work notes sent:    {self.notes_sent}"
+            + (f" (+{self.confirmed} found already in the journal)" if self.confirmed else ""),
+            f"incidents resolved: {self.resolved}",
+            f"retries scheduled:  {self.retried}",
+            f"given up (failed):  {self.failed}",
+            f"links refreshed:    {self.links_refreshed}"
+            + (f" ({self.refresh_failures} batches failed)" if self.refresh_failures else ""),
+            f"incidents closed:   {self.incidents_closed} ({self.notified} Slack threads told)",
+            f"polling stopped:    {self.unwatched} links; resumed: {self.rewatched}",
+        ]
+        out += [f"error: {reason}" for reason in self.errors]
+        out.append(self.summary())
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["started_at"] = self.started_at.isoformat()
+        data["finished_at"] = self.finished_at.isoformat() if self.finished_at else None
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+@dataclass
+class _Run:
+    """The working memory of one pass."""
+
+    report: PassReport
+    polling: bool
+    """True for a scheduled pass (only watched links were loaded), False for named anomalies."""
+    groups: dict[int, list[Link]]
+    anomalies: dict[int, Anomaly] = field(default_factory=dict)
+    states: dict[int, SyncState] = field(default_factory=dict)
+    _by_id: dict[int, Link] | None = None
+
+    def link(self, link_id: int) -> Link | None:
+        if self._by_id is None:  # built after detect, which is the only step that adds links
+            self._by_id = {link.id: link for group in self.groups.values() for link in group}
+        return self._by_id.get(link_id)
+
+
+class SyncEngine:
+    """Runs sync passes over one database. See the module docstring for the exactly-once reasoning.
+
+    Public surface: `run_pass()`, `sync_anomalies(ids)`, and the `notifier` attribute (assignable after
+    construction, e.g. by the Slack part).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        qualytics: AnomalyReader,
+        servicenow: ServiceNowClients,
+        *,
+        config: SyncConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        notifier: Notifier | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.db = db
+        self.qualytics = qualytics
+        self.servicenow = servicenow
+        self.config = config or SyncConfig()
+        self.clock = clock
+        self.notifier = notifier
+        self._jitter = jitter
+        self._lock = asyncio.Lock()
+        self._close_codes: dict[int, str] = {}
+        self._close_code_lock = asyncio.Lock()
+
+    # ------------------------------------------------------------------------------------------ public
+
+    async def run_pass(self) -> PassReport:
+        """Detect, push, refresh over every watched link; the summary is also stored (`sync.record_run`)."""
+        async with self._lock:
+            groups: dict[int, list[Link]] = defaultdict(list)
+            for link in links.watched(self.db):
+                groups[link.anomaly_id].append(link)
+            run = _Run(PassReport("pass", self.clock()), polling=True, groups=dict(groups))
+            await self._sync(run, push_only=None)
+            return run.report
+
+    async def sync_anomalies(self, anomaly_ids: Iterable[int]) -> PassReport:
+        """Sync the named anomalies now, watched or not (webhook, Slack buttons): read them, record and
+        push their events, refresh their incidents. Naming an anomaly that was set aside polls it again
+        when it is open or one of its incidents is open."""
+        named = list(dict.fromkeys(int(i) for i in anomaly_ids))
+        async with self._lock:
+            groups = {}
+            for anomaly_id in named:
+                found = links.for_anomaly(self.db, anomaly_id)
+                if found:
+                    groups[anomaly_id] = found
+            run = _Run(PassReport(_named(named), self.clock()), polling=False, groups=groups)
+            link_ids = {link.id for group in groups.values() for link in group}
+            await self._sync(run, push_only=link_ids)
+            return run.report
+
+    # ------------------------------------------------------------------------------------------ pass
+
+    async def _sync(self, run: _Run, push_only: set[int] | None) -> None:
+        await self._detect(run)
+        await self._push(run, push_only)
+        await self._refresh(run)
+        self._update_watch(run)
+        run.report.finished_at = self.clock()
+        if run.polling or run.groups:  # a scheduled pass is always on record, even with nothing linked
+            sync.record_run(
+                self.db,
+                started_at=run.report.started_at,
+                finished_at=run.report.finished_at,
+                summary=run.report.as_dict(),
+            )
+        log.info("%s", run.report.summary())
+
+    async def _each(self, items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
+        """`work(item)` for every item, at most `concurrency` at a time. Expected remote failures are
+        handled inside `work`; anything else ends the pass (a TaskGroup cancels the other workers)."""
+        queue = iter(items)
+
+        async def worker() -> None:
+            for item in queue:  # one shared iterator: each item is taken by exactly one worker
+                await work(item)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.config.concurrency):
+                group.create_task(worker())
+
+    # ------------------------------------------------------------------------------------------ detect
+
+    async def _detect(self, run: _Run) -> None:
+        async def one(anomaly_id: int) -> None:
+            try:
+                anomaly = await self.qualytics.get_anomaly(anomaly_id)
+            except QualyticsError as err:
+                run.report.read_failures += 1
+                reason = _reason(err)
+                run.report.add_error(f"reading anomaly {anomaly_id}: {reason}")
+                level = logging.WARNING if isinstance(err, QualyticsNotFoundError) else logging.INFO
+                log.log(level, "sync: anomaly %s not read: %s", anomaly_id, reason)
+                return
+            run.report.anomalies_read += 1
+            run.anomalies[anomaly_id] = anomaly
+            self._observe(run, anomaly)
+
+        await self._each(list(run.groups), one)
+
+    def _observe(self, run: _Run, anomaly: Anomaly) -> None:
+        """Compare one anomaly with its links' states and record what is new. No awaits in here: the
+        storage transactions must not interleave with other coroutines on the same connection."""
+        group = run.groups[anomaly.id]
+        for link in group:
+            state = sync.get_state(self.db, link.id)
+            if state is not None:
+                run.states[link.id] = state
+        changed = any(link.id not in run.states or _changed(run.states[link.id], anomaly) for link in group)
+        if run.polling and changed:
+            # A link added to an anomaly that was set aside is watched while its older links are not:
+            # a change must reach those too, and they are watched again below.
+            known = {link.id for link in group}
+            group.extend(link for link in links.for_anomaly(self.db, anomaly.id) if link.id not in known)
+            for link in group:
+                if link.id not in known and (state := sync.get_state(self.db, link.id)) is not None:
+                    run.states[link.id] = state
+        if not changed:
+            return
+        observed_at = self.clock()
+        for link in group:
+            state = run.states.get(link.id)
+            if state is None or _changed(state, anomaly):
+                run.states[link.id] = self._record(run, link, anomaly, observed_at)
+
+    def _record(self, run: _Run, link: Link, anomaly: Anomaly, observed_at: datetime) -> SyncState:
+        """Baseline a new link, or queue its events and advance its state, in one transaction."""
+        with atomic(self.db):
+            state = sync.get_state(self.db, link.id)  # again, now under the write lock
+            if state is None:
+                run.report.baselined += 1
+                return sync.init_state(
+                    self.db,
+                    link.id,
+                    anomaly.status,
+                    anomaly.archived,
+                    [comment.id for comment in anomaly.comments],
+                    now=observed_at,
+                )
+            events, comment_ids = _events(state, anomaly, observed_at)
+            if events or state.archived != anomaly.archived:
+                run.report.events_recorded += sync.record_events(
+                    self.db, link.id, anomaly.status, anomaly.archived, comment_ids, events, now=observed_at
+                )
+            return state
+
+    # ------------------------------------------------------------------------------------------ push
+
+    async def _push(self, run: _Run, only: set[int] | None) -> None:
+        """Deliver due outbox rows, one per link at a time (a link's notes go out in order), until none
+        is due. A row is attempted at most once per pass; a retry waits for its next attempt time."""
+        attempted: set[int] = set()
+        while True:
+            batch = [item for item in self._due(only) if item.id not in attempted]
+            if not batch:
+                return
+            attempted.update(item.id for item in batch)
+            await self._each(batch, lambda item: self._deliver(run, item))
+
+    def _due(self, only: set[int] | None) -> list[OutboxItem]:
+        now = self.clock()
+        if only is None:
+            return sync.due(self.db, now, limit=self.config.outbox_batch)
+        due = []
+        for link_id in sorted(only):
+            first = next((i for i in sync.items(self.db, link_id) if i.state in ("pending", "sending")), None)
+            if first is not None and first.next_attempt_at <= now:
+                due.append(first)
+        return due
+
+    async def _deliver(self, run: _Run, item: OutboxItem) -> None:
+        now = self.clock()
+        if not sync.mark_sending(self.db, item.id, now=now):
+            return  # another sender claimed it since `due`
+        link = run.link(item.link_id) or links.get(self.db, item.link_id)
+        if link is None:
+            return  # unlinked meanwhile: its outbox rows went with it
+        note = notes.work_note(item.kind, item.payload, item.marker)
+        try:
+            client = await self.servicenow(link.integration_id)
+            if item.maybe_sent and await self._in_journal(client, link.ticket_sys_id, item.marker):
+                sync.mark_done(self.db, item.id, now=self.clock())
+                run.report.confirmed += 1
+                log.info(
+                    "sync: %s note for %s was already there (ref %s)",
+                    item.kind,
+                    link.ticket_number,
+                    item.marker,
+                )
+                return
+            resolved = await self._send(client, link, item, note)
+        except ServiceNowError as err:
+            self._attempt_failed(run, item, link, err, now)
+            return
+        sync.mark_done(self.db, item.id, now=self.clock())
+        run.report.notes_sent += 1
+        run.report.resolved += resolved
+
+    async def _send(self, client: ServiceNowClient, link: Link, item: OutboxItem, note: str) -> bool:
+        """One write: the note, or for an archive the note and the resolution in one PATCH. True when
+        this resolved the incident."""
+        sys_id = link.ticket_sys_id
+        if item.kind == "resolve":
+            incident = await client.get_incident(sys_id)
+            if incident.state not in CLOSED_STATES:
+                code = await self._close_code(client, link.integration_id)
+                close = notes.close_notes(item.payload["anomaly_id"], item.payload["status"])
+                await client.resolve(sys_id, code, close, work_note=note, retry_safe=False)
+                return True
+        await client.add_work_note(sys_id, note, retry_safe=False)
+        return False
+
+    async def _in_journal(self, client: ServiceNowClient, sys_id: str, marker: str) -> bool:
+        """Whether a note carrying `marker` is in the incident's journal. sys_journal_field may be closed
+        to the service account (403); the incident's work_notes display text holds the same entries."""
+        try:
+            entries = await client.list_work_notes(sys_id, limit=self.config.journal_lookback)
+        except PermissionDeniedError:
+            return marker in (await client.get_incident(sys_id)).work_notes
+        return any(marker in entry.text for entry in entries)
+
+    async def _close_code(self, client: ServiceNowClient, integration_id: int) -> str:
+        """SNOWBOT_CLOSE_CODE, else a resolution code the instance lists, read once per integration (the
+        lock keeps concurrent resolves from each reading the list)."""
+        if self.config.close_code:
+            return self.config.close_code
+        async with self._close_code_lock:
+            cached = self._close_codes.get(integration_id)
+            if cached is not None:
+                return cached
+            choices = await client.list_choices("incident", "close_code")
+            if not choices:
+                raise ConfigurationError(
+                    "ServiceNow lists no resolution codes (sys_choice incident.close_code): set SNOWBOT_CLOSE_CODE"
+                )
+            known = {choice.value: choice.value for choice in choices}
+            known.update({choice.label: choice.value for choice in choices if choice.label not in known})
+            code = next((known[name] for name in PREFERRED_CLOSE_CODES if name in known), choices[0].value)
+            self._close_codes[integration_id] = code
+            return code
+
+    def _attempt_failed(
+        self, run: _Run, item: OutboxItem, link: Link, err: ServiceNowError, started: datetime
+    ) -> None:
+        attempts = item.attempts + 1  # this one included
+        reason = f"{link.ticket_number}: {_reason(err)}"
+        permanent = isinstance(err, PERMANENT_ERRORS)
+        if permanent and item.kind == "resolve":
+            self._close_codes.pop(link.integration_id, None)  # a data policy may refuse a stale code
+        if permanent or (attempts >= self.config.max_attempts and not isinstance(err, RateLimitError)):
+            why = reason if permanent else f"gave up after {attempts} attempts: {reason}"
+            sync.mark_failed(self.db, item.id, why)
+            run.report.failed += 1
+            run.report.add_error(why)
+            log.warning("sync: %s note for %s failed for good: %s", item.kind, link.ticket_number, why)
+            return
+        next_at = started + self._retry_delay(attempts, err)
+        sync.mark_retry(self.db, item.id, reason, next_at)
+        run.report.retried += 1
+        run.report.add_error(reason)
+        log.debug("sync: %s note for %s retried at %s: %s", item.kind, link.ticket_number, next_at, reason)
+
+    def _retry_delay(self, attempts: int, err: ServiceNowError) -> timedelta:
+        """Retry-After when ServiceNow sent one, else exponential backoff with jitter (half to all of it);
+        after a lost answer at least `settle_delay`."""
+        if isinstance(err, RateLimitError) and err.retry_after is not None:
+            return timedelta(seconds=min(err.retry_after, self.config.max_retry_after))
+        cap = min(self.config.max_delay, self.config.base_delay * 2 ** (attempts - 1))
+        seconds = cap * (0.5 + 0.5 * self._jitter())
+        if isinstance(err, ServiceNowConnectionError):
+            seconds = max(seconds, self.config.settle_delay)
+        return timedelta(seconds=seconds)
+
+    # ------------------------------------------------------------------------------------------ refresh
+
+    async def _refresh(self, run: _Run) -> None:
+        """Read the linked incidents back (100 per request), store each link's state label and sync
+        time, record resolved transitions and tell the notifier about closed ones."""
+        by_integration: dict[int, list[Link]] = defaultdict(list)
+        for group in run.groups.values():
+            for link in group:
+                by_integration[link.integration_id].append(link)
+        batches = [
+            (integration_id, group[start : start + REFRESH_BATCH])
+            for integration_id, group in by_integration.items()
+            for start in range(0, len(group), REFRESH_BATCH)
+        ]
+        found: list[tuple[Link, Incident]] = []
+
+        async def read(batch: tuple[int, list[Link]]) -> None:
+            integration_id, group = batch
+            try:
+                client = await self.servicenow(integration_id)
+                incidents = await client.get_incidents([link.ticket_sys_id for link in group])
+            except ServiceNowError as err:
+                run.report.refresh_failures += 1
+                run.report.add_error(f"reading incidents back: {_reason(err)}")
+                log.info("sync: refresh of %d incidents failed: %s", len(group), _reason(err))
+                return
+            by_sys_id = {incident.sys_id: incident for incident in incidents}
+            found.extend(
+                (link, by_sys_id[link.ticket_sys_id]) for link in group if link.ticket_sys_id in by_sys_id
+            )
+
+        await self._each(batches, read)
+        now = self.clock()
+        closed: list[tuple[Link, Incident]] = []
+        with atomic(self.db):
+            for link, incident in found:
+                state = run.states.get(link.id) or sync.get_state(self.db, link.id)
+                is_closed = incident.state in CLOSED_STATES
+                if state is None or state.resolved == is_closed:
+                    continue
+                sync.set_resolved(self.db, link.id, is_closed, now=now)
+                run.states[link.id] = state.model_copy(update={"resolved": is_closed})
+                if is_closed:
+                    run.report.incidents_closed += 1
+                    if link.channel_id and link.thread_ts:
+                        closed.append((link, incident))
+            statuses = {
+                link.id: state_label(incident.state, incident.state_label) for link, incident in found
+            }
+            links.update_statuses(self.db, statuses, synced_at=now)
+        run.report.links_refreshed = len(found)
+        await self._notify(run, closed)
+
+    async def _notify(self, run: _Run, closed: Sequence[tuple[Link, Incident]]) -> None:
+        if self.notifier is None:
+            return
+        for link, incident in closed:
+            try:
+                await self.notifier.incident_closed(link, incident)
+            except Exception:  # a Slack failure must not stop the sync; the flag is stored already
+                log.exception("sync: telling the Slack thread that %s closed failed", incident.number)
+            else:
+                run.report.notified += 1
+
+    # ------------------------------------------------------------------------------------------ watch
+
+    def _update_watch(self, run: _Run) -> None:
+        """Stop polling anomalies that are archived with every incident resolved; poll again the ones
+        that are open or have an open incident."""
+        stop: list[int] = []
+        resume: list[int] = []
+        for anomaly_id, anomaly in run.anomalies.items():
+            group = run.groups[anomaly_id]
+            settled = anomaly.archived and all(self._resolved(run, link) for link in group)
+            if settled and run.polling:
+                group = links.for_anomaly(self.db, anomaly_id)  # its links not polled this pass count too
+                settled = all(self._resolved(run, link) for link in group)
+            for link in group:
+                state = run.states.get(link.id) or sync.get_state(self.db, link.id)
+                if state is None:
+                    continue
+                if settled and state.watch:
+                    stop.append(link.id)
+                elif not settled and not state.watch:
+                    resume.append(link.id)
+        if stop or resume:
+            now = self.clock()
+            with atomic(self.db):
+                run.report.unwatched += sync.set_watch(self.db, stop, False, now=now)
+                run.report.rewatched += sync.set_watch(self.db, resume, True, now=now)
+
+    def _resolved(self, run: _Run, link: Link) -> bool:
+        state = run.states.get(link.id) or sync.get_state(self.db, link.id)
+        return state is not None and state.resolved
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+
+
+def _changed(state: SyncState, anomaly: Anomaly) -> bool:
+    return (
+        state.last_status != anomaly.status
+        or state.archived != anomaly.archived
+        or any(comment.id not in state.seen_comment_ids for comment in anomaly.comments)
+    )
+
+
+def _events(state: SyncState, anomaly: Anomaly, observed_at: datetime) -> tuple[list[Event], list[int]]:
+    """The outbox events that take `state` to `anomaly`: new comments (oldest first), then the status."""
+    events: list[Event] = []
+    comment_ids = []
+    for comment in anomaly.comments:
+        if comment.id in state.seen_comment_ids:
+            continue
+        comment_ids.append(comment.id)
+        payload = {
+            "anomaly_id": anomaly.id,
+            "comment_id": comment.id,
+            "message": comment.message,
+            "author": comment.user.name or comment.user.email or "",
+            "created": comment.created.isoformat(),
+        }
+        events.append(
+            {"event_key": sync.comment_event_key(comment.id), "kind": "comment", "payload": payload}
+        )
+    if anomaly.status != state.last_status:
+        archiving = anomaly.archived and not state.archived
+        payload = {
+            "anomaly_id": anomaly.id,
+            "status": anomaly.status,
+            "previous": state.last_status,
+            "observed_at": observed_at.astimezone(UTC).isoformat(),
+        }
+        events.append(
+            {
+                "event_key": sync.status_event_key(state, anomaly.status),
+                "kind": "resolve" if archiving else "status",
+                "payload": payload,
+            }
+        )
+    return events, comment_ids
+
+
+def _named(anomaly_ids: list[int]) -> str:
+    shown = ", ".join(map(str, anomaly_ids[:5])) + (", ..." if len(anomaly_ids) > 5 else "")
+    return f"of anomal{'y' if len(anomaly_ids) == 1 else 'ies'} {shown}"
+
+
+def _reason(err: ServiceNowError | QualyticsError) -> str:
+    status = f"HTTP {err.status_code} " if err.status_code else ""
+    return f"{status}{type(err).__name__}: {err.message}"[:500]

@@ -1,0 +1,66 @@
+"""The text snowbot writes into ServiceNow: work notes (spec formats) and resolution notes.
+
+Formats ("Key Integration Operations" of the spec), times always UTC:
+
+    [2024-01-15 10:30:00 UTC] Qualytics Anomaly Status: Acknowledged
+    [2024-01-15 10:31:00 UTC] Comment from Qualytics: <text> (by Jane Doe)
+
+Every note ends with a trailer line naming the anomaly and the outbox row's marker:
+
+    (Qualytics anomaly 824, ref snowbot-3f9c0a1b2c3d4e5f)
+
+The marker is how delivery stays exactly once. When an attempt's outcome is unknown (a timeout, a dropped
+answer, a crash while sending) the engine reads the incident's journal and looks for the marker before
+sending again. Matching on the note's text alone would not be safe: identical texts are legitimate
+(several anomalies linked to one incident and acknowledged in the same pass, a status that flips and
+flips back within a second, the same comment posted twice), and one of them would then be taken for
+another and never sent. The marker is unique per outbox row (a UNIQUE column), so a match is proof.
+
+The text of a note is a pure function of the outbox row (kind, payload, marker): every retry of an item
+sends exactly the same bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+STATUS_PREFIX = "Qualytics Anomaly Status: "
+COMMENT_PREFIX = "Comment from Qualytics: "
+
+
+def stamp(moment: datetime) -> str:
+    """`[2024-01-15 10:30:00 UTC]` for an aware datetime (naive ones are taken as UTC)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return f"[{aware.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC]"
+
+
+def trailer(anomaly_id: int, marker: str) -> str:
+    return f"(Qualytics anomaly {anomaly_id}, ref {marker})"
+
+
+def status_line(status: str, observed_at: datetime) -> str:
+    return f"{stamp(observed_at)} {STATUS_PREFIX}{status}"
+
+
+def comment_line(message: str, author: str, created: datetime) -> str:
+    by = f" (by {author})" if author else ""
+    return f"{stamp(created)} {COMMENT_PREFIX}{message.strip()}{by}"
+
+
+def work_note(kind: str, payload: dict[str, Any], marker: str) -> str:
+    """The work note for one outbox row: its spec line, then the trailer with the marker."""
+    if kind == "comment":
+        line = comment_line(payload["message"], payload.get("author", ""), _time(payload["created"]))
+    else:  # "status" and "resolve" both announce the new status
+        line = status_line(payload["status"], _time(payload["observed_at"]))
+    return f"{line}\n{trailer(payload['anomaly_id'], marker)}"
+
+
+def close_notes(anomaly_id: int, status: str) -> str:
+    """The resolution notes of an incident resolved because its anomaly was archived."""
+    return f"Qualytics anomaly {anomaly_id} was archived as {status}."
+
+
+def _time(value: str) -> datetime:
+    return datetime.fromisoformat(value)

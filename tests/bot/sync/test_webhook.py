@@ -1,0 +1,180 @@
+"""`POST /webhooks/qualytics`: the shared secret, the payload, and the sync it triggers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from bot.app import build_app
+from bot.settings import Settings
+from bot.sync.webhook import SECRET_HEADER, anomaly_ids, webhook_router
+from bot.sync.wiring import sync_extension
+from bot.usecases import Snowbot, TicketForm
+from emulators.qualytics import QualyticsEmulator
+from emulators.servicenow import ServiceNowEmulator
+
+SECRET = "flow-secret-1234"
+N8N = {
+    "event": "qualytics.flow.triggered",
+    "flow": {"id": 123, "name": "My Flow"},
+    "trigger": {"type": "anomaly", "timestamp": "2026-03-19T12:00:00Z"},
+    "datastore": {"id": 1, "name": "Production DB"},
+    "context": {
+        "anomalies": [
+            {
+                "id": 456,
+                "type": "record",
+                "description": "Value out of expected range",
+                "container": "orders",
+                "fields": ["total_amount"],
+                "created_at": "2026-03-19T11:59:00Z",
+            }
+        ],
+        "containers": [{"id": 10, "name": "orders"}],
+        "quality_checks": [{"id": 99, "name": "Total Amount Check", "status": "failed"}],
+    },
+    "operation": {"id": 789, "type": "scan", "result": "warning"},
+    "target_link": "https://your-qualytics-instance.com/datastores/1",
+}
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+
+    async def __call__(self, ids: list[int]) -> None:
+        self.calls.append(ids)
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def make_client(recorder: Recorder) -> Callable[..., httpx.AsyncClient]:
+    def make(secret: str | None = SECRET, sync: object = recorder) -> httpx.AsyncClient:
+        app = FastAPI()
+        app.include_router(webhook_router(sync, SecretStr(secret) if secret is not None else None))  # type: ignore[arg-type]
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://snowbot.test")
+
+    return make
+
+
+@pytest.fixture
+async def client(make_client) -> AsyncIterator[httpx.AsyncClient]:
+    async with make_client() as c:
+        yield c
+
+
+def test_ids_come_from_the_n8n_payload() -> None:
+    assert anomaly_ids(N8N) == [456]
+
+
+def test_ids_are_read_defensively_from_every_place_an_anomaly_is_named() -> None:
+    payload = {
+        "trigger": {"type": "Anomaly"},
+        "context": {"anomalies": [{"id": "12", "field": "x"}, {"anomaly_id": 13}, 14, {"id": 12}]},
+        "anomaly": {"id": 15},
+        "anomaly_id": "16",
+        "anomaly_ids": [17, True, -3, "x"],
+        "target_link": "https://acme.qualytics.io/datastores/1/anomalies?id=18",
+        "message": "see https://acme.qualytics.io/anomalies/19 and anomalies?status=Active&id=20",
+    }
+    assert anomaly_ids(payload) == [15, 16, 17, 18, 19, 20, 12, 13, 14]
+    assert anomaly_ids([{"id": 3}, 4]) == [3, 4]
+    assert anomaly_ids("824") == [] and anomaly_ids(None) == []
+
+
+async def test_a_notification_is_accepted_at_once_and_syncs_what_it_names(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    response = await client.post("/webhooks/qualytics", json=N8N, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 202
+    assert response.json() == {"anomaly_ids": [456]}
+    assert recorder.calls == [[456]]
+
+
+async def test_a_notification_naming_no_anomaly_does_nothing(
+    client: httpx.AsyncClient, recorder: Recorder
+) -> None:
+    response = await client.post(
+        "/webhooks/qualytics", json={"event": "qualytics.flow.triggered"}, headers={SECRET_HEADER: SECRET}
+    )
+    assert (response.status_code, response.json(), recorder.calls) == (202, {"anomaly_ids": []}, [])
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET + "x"}, {"x-secret": SECRET}]
+)
+async def test_a_wrong_or_missing_secret_is_401(
+    client: httpx.AsyncClient, recorder: Recorder, headers
+) -> None:
+    response = await client.post("/webhooks/qualytics", json=N8N, headers=headers)
+    assert response.status_code == 401
+    assert "x-qualytics-secret" in response.json()["detail"]
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize("secret", [None, ""])
+async def test_without_a_configured_secret_the_route_is_closed(
+    make_client, recorder: Recorder, secret
+) -> None:
+    async with make_client(secret=secret) as client:
+        response = await client.post("/webhooks/qualytics", json=N8N, headers={SECRET_HEADER: ""})
+    assert response.status_code == 503
+    assert "SNOWBOT_WEBHOOK_SECRET" in response.json()["detail"]
+    assert recorder.calls == []
+
+
+async def test_without_qualytics_the_route_says_the_sync_is_not_configured(make_client) -> None:
+    async with make_client(sync=None) as client:
+        response = await client.post("/webhooks/qualytics", json=N8N, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 503 and "QUALYTICS_URL" in response.json()["detail"]
+
+
+async def test_a_body_that_is_not_json_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/webhooks/qualytics", content=b"{nope", headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 400
+
+
+async def test_a_failing_sync_is_logged_not_raised(make_client, caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(ids: list[int]) -> None:
+        raise RuntimeError("database is locked")
+
+    async with make_client(sync=broken) as client:
+        response = await client.post("/webhooks/qualytics", json=N8N, headers={SECRET_HEADER: SECRET})
+    assert response.status_code == 202
+    assert "sync of anomalies [456] (webhook) failed" in caplog.text
+
+
+async def test_the_webhook_in_the_app_syncs_a_real_anomaly_end_to_end(
+    make_settings: Callable[..., Settings],
+    make_snowbot: Callable[..., Snowbot],
+    q_emulator: QualyticsEmulator,
+    sn_emulator: ServiceNowEmulator,
+) -> None:
+    settings = make_settings(webhook_secret=SECRET)
+    snowbot = make_snowbot(settings)
+    created = await snowbot.create_ticket_for_anomaly(
+        824, TicketForm(short_description="max_value out of range"), "U1"
+    )
+    q_emulator.set_status(824, "Acknowledged")
+    app = build_app(settings, snowbot=snowbot, extensions=[sync_extension])
+    payload = {**N8N, "context": {"anomalies": [{"id": 824}]}}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://snowbot.test"
+    ) as client:
+        response = await client.post("/webhooks/qualytics", json=payload, headers={SECRET_HEADER: SECRET})
+
+    assert response.status_code == 202
+    [note] = [row["value"] for row in sn_emulator.journal(created.incident.sys_id)]
+    assert (
+        note.startswith("[")
+        and " UTC] Qualytics Anomaly Status: Acknowledged\n(Qualytics anomaly 824, ref " in note
+    )
