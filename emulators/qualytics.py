@@ -32,7 +32,6 @@ held for `drop_hang` seconds or until the client hangs up.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import json
 import uuid
@@ -46,8 +45,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from emulators.faults import DROPPED_HEADER, Faults
-from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
+from emulators.faults import Faults
+from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 OPEN_STATUSES = ("Active", "Acknowledged")
 ARCHIVE_STATUSES = ("Resolved", "Duplicate", "Invalid", "Discarded")
@@ -256,16 +255,6 @@ class QualyticsEmulator:
 
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
-    async def _hang(self, request: Request) -> None:
-        """Hold a dropped answer on a real socket until `drop_hang` passes or the client hangs up."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(disconnected(), self.drop_hang)
-
     def _api(self, handler: Callable[[Request, Any], Any], *, auth: bool = True):
         async def endpoint(request: Request) -> Response:
             raw = await request.body()
@@ -293,10 +282,8 @@ class QualyticsEmulator:
                     response = result if isinstance(result, Response) else JSONResponse(result)
                 except EmulatorError as exc:
                     response = JSONResponse({"detail": exc.detail}, exc.status)
-                if fault.kind == "drop" and request.scope.get(IN_PROCESS):
-                    response.headers[DROPPED_HEADER] = "1"
-                elif fault.kind == "drop":
-                    await self._hang(request)
+                if fault.kind == "drop":
+                    await lose_response(request, response, self.drop_hang)
             record.status = response.status_code
             return response
 

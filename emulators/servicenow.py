@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import contextlib
 import json
 import re
 import secrets
@@ -48,8 +47,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from emulators.faults import DROPPED_HEADER, Fault, Faults
-from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
+from emulators.faults import Fault, Faults
+from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 Row = dict[str, str]
 Getter = Callable[[Row], str]
@@ -387,21 +386,8 @@ class ServiceNowEmulator:
         logged_body = body if isinstance(body, dict) else None
         self.requests.append(RecordedRequest(method, path, query, logged_body, response.status_code))
         if fault is not None and fault.kind == "drop":
-            if request.scope.get(IN_PROCESS):
-                response.headers[DROPPED_HEADER] = "1"
-            else:
-                await self._hang(request)
+            await lose_response(request, response, self.drop_hang)
         return response
-
-    async def _hang(self, request: Request) -> None:
-        """Hold a dropped answer on a real socket until `drop_hang` passes or the client hangs up."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(disconnected(), self.drop_hang)
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

@@ -18,7 +18,6 @@ in-process like the other emulators.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 from collections import deque
@@ -32,8 +31,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from emulators.faults import DROPPED_HEADER, Faults
-from emulators.transport import IN_PROCESS, DroppingTransport, RecordedRequest
+from emulators.faults import Faults
+from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 DEFAULT_SCOPES: tuple[str, ...] = (
     "commands",
@@ -328,21 +327,8 @@ class SlackEmulator:
             result = err.body()
         response = self._finish(request, method, query, body, result, 200, args)
         if fault.kind == "drop":
-            if request.scope.get(IN_PROCESS):
-                response.headers[DROPPED_HEADER] = "1"
-            else:
-                await self._hang(request)
+            await lose_response(request, response, self.drop_hang)
         return response
-
-    async def _hang(self, request: Request) -> None:
-        """Hold a dropped answer on a real socket until `drop_hang` passes or the client hangs up."""
-
-        async def disconnected() -> None:
-            while (await request.receive())["type"] != "http.disconnect":
-                pass
-
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(disconnected(), self.drop_hang)
 
     def _finish(
         self,

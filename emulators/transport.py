@@ -7,10 +7,14 @@ network would look to the client.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from starlette.requests import Request
+from starlette.responses import Response
 
 from emulators.faults import DROPPED_HEADER
 
@@ -28,6 +32,24 @@ class RecordedRequest:
     query: dict[str, Any]
     body: Any
     status: int = 0
+
+
+async def lose_response(request: Request, response: Response, hang: float) -> None:
+    """Lose `response` after the request was applied: mark it in-process, or hold it on a real socket.
+
+    On a real socket the answer is held for `hang` seconds or until the client hangs up (its timeout),
+    whichever comes first, so a test or a shutdown never waits for the whole `hang`.
+    """
+    if request.scope.get(IN_PROCESS):
+        response.headers[DROPPED_HEADER] = "1"
+        return
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(disconnected(), hang)
 
 
 class DroppingTransport(httpx.AsyncBaseTransport):
