@@ -5,7 +5,6 @@ Everything else receives a `Settings` instance (or the values it needs) as an ar
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -59,8 +58,9 @@ class Settings(BaseSettings):
     def admin_ids(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
 
-    @cached_property
+    @property
     def servicenow_credentials_value(self) -> str | None:
+        """The clear `username:password`, computed on each use so it never sits in the instance's dict."""
         return self.servicenow_credentials.get_secret_value() if self.servicenow_credentials else None
 
 

@@ -3,9 +3,10 @@
 Reads ask for `sysparm_display_value=all` (value and label of every field) without reference links and
 are retried on transient failures. Writes are retried only when the caller says repeating them is
 harmless (`retry_safe=True`); `create_incident` never is, so a lost answer surfaces as
-`ServiceNowTimeoutError` / `ServiceNowConnectionError` and the caller looks the incident up by its
-correlation_id before trying again. Every failure is a `servicenow.errors.ServiceNowError`; queries are
-built with `servicenow.query.Query`, so text typed by a person never reaches `sysparm_query` raw.
+`ServiceNowTimeoutError` / `ServiceNowConnectionError` (or a 502/504 `ServerError`) whose `may_be_applied`
+tells the caller whether to look the incident up by its correlation_id rather than send it again. Every
+failure is a `servicenow.errors.ServiceNowError`; queries are built with `servicenow.query.Query`, so text
+typed by a person never reaches `sysparm_query` raw.
 """
 
 from __future__ import annotations
@@ -384,11 +385,13 @@ class ServiceNowClient:
                 f"ServiceNow at {self.instance_url} did not answer in time ({reason}). Network timeout: a "
                 f"firewall may be blocking; ensure this host is allowlisted.{caveat}",
                 detail=reason,
+                may_be_applied=not unsent,
             )
         return ServiceNowConnectionError(
             f"Could not reach ServiceNow at {self.instance_url} ({reason}): check the instance URL, DNS and "
             f"firewall.{caveat}",
             detail=reason,
+            may_be_applied=not unsent,
         )
 
     def _incident(self, record: Any) -> Incident:
@@ -407,6 +410,7 @@ class ServiceNowClient:
                 f"ServiceNow returned a record snowbot cannot read ({exc}); the instance may be customised in "
                 "a way snowbot does not support",
                 detail=str(exc),
+                may_be_applied=True,  # the request succeeded: a write was applied
             ) from None
 
 
@@ -426,7 +430,11 @@ def _strings(fields: Mapping[str, object]) -> dict[str, str]:
 
 
 def _result(response: httpx.Response) -> Any:
-    """The `result` of a successful response; `InvalidResponseError` for anything but the JSON envelope."""
+    """The `result` of a successful response; `InvalidResponseError` for anything but the JSON envelope.
+
+    A web page (a hibernating instance, a login page) was not the Table API, so nothing was applied; any
+    other unreadable success may come after ServiceNow applied a write (`may_be_applied`).
+    """
     content_type = response.headers.get("content-type", "").lower()
     if "html" in content_type or response.text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
         raise InvalidResponseError(HIBERNATING, status_code=response.status_code)
@@ -437,11 +445,13 @@ def _result(response: httpx.Response) -> Any:
             f"ServiceNow answered with {content_type or 'an unlabelled body'}, not JSON: check that the instance "
             "URL points at a ServiceNow instance",
             status_code=response.status_code,
+            may_be_applied=True,
         ) from None
     if not isinstance(body, dict) or "result" not in body:
         raise InvalidResponseError(
             "ServiceNow's answer has no 'result': check that the instance URL points at a ServiceNow instance",
             status_code=response.status_code,
+            may_be_applied=True,
         )
     return body["result"]
 

@@ -15,6 +15,11 @@
         └── ServerError              5xx
 
 `str(error) == error.message`. Messages and `detail` never contain credentials or request headers.
+
+`may_be_applied` says whether the failed request may have reached ServiceNow and been applied anyway
+(a read timeout, a dropped connection after sending, a 502/504 from a proxy, an unreadable 2xx answer).
+When it is False the request never left (connect error, connect or pool timeout) or ServiceNow answered
+with an error of its own (4xx, 500, 503), so a write may be sent again; when True, look before repeating.
 """
 
 from __future__ import annotations
@@ -23,11 +28,23 @@ from __future__ import annotations
 class ServiceNowError(Exception):
     """Base class. `message` says what to do; `detail` carries ServiceNow's own words when it sent any."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, detail: str | None = None) -> None:
+    may_be_applied: bool = False
+    """True when the request may have been applied although it failed: look before sending it again."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: str | None = None,
+        may_be_applied: bool | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status_code = status_code
         self.detail = detail
+        if may_be_applied is not None:
+            self.may_be_applied = may_be_applied
 
     def __str__(self) -> str:
         return self.message
@@ -45,7 +62,10 @@ class QueryError(ServiceNowError, ValueError):
 
 
 class ServiceNowConnectionError(ServiceNowError):
-    """The request did not get an HTTP answer."""
+    """The request did not get an HTTP answer. `may_be_applied` is False only when it provably never left
+    (connect error, connect or pool timeout); the client sets it, and it defaults to the cautious True."""
+
+    may_be_applied = True
 
 
 class ServiceNowTimeoutError(ServiceNowConnectionError):
@@ -91,5 +111,21 @@ class RateLimitError(APIStatusError):
         self.retry_after = retry_after
 
 
+GATEWAY_STATUSES = frozenset({502, 504})
+"""5xx a proxy in front of the instance may answer after ServiceNow applied the request."""
+
+
 class ServerError(APIStatusError):
-    """5xx: the instance failed; usually temporary."""
+    """5xx: the instance failed; usually temporary. A 502/504 `may_be_applied` (unless told otherwise)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        detail: str | None = None,
+        may_be_applied: bool | None = None,
+    ) -> None:
+        if may_be_applied is None:
+            may_be_applied = status_code in GATEWAY_STATUSES
+        super().__init__(message, status_code=status_code, detail=detail, may_be_applied=may_be_applied)

@@ -52,7 +52,7 @@ def _one(db: Database, where: str, params: list[object]) -> Integration | None:
 
 def save(
     db: Database,
-    box: SecretBox,
+    box: SecretBox | None,
     *,
     instance_url: str,
     username: str,
@@ -66,13 +66,18 @@ def save(
     """Insert or update (matched on instance URL) an integration; its status goes back to "Unchecked".
 
     `make_default=True` makes it the default and clears the old one. With `make_default=False` it still
-    becomes the default when there is none, and a row that already was the default stays so.
+    becomes the default when there is none, and a row that already was the default stays so. `box` may be
+    None for `source="env"`, which stores nothing secret.
     """
     if source == "user" and password is None:
         raise ValueError("a password is required unless the credentials come from the environment")
+    if source == "user" and box is None:
+        raise ValueError("a SecretBox is required to store a password")
     instance_url = instance_url.strip().rstrip("/")
     stamp = iso(now)
-    encrypted = box.encrypt(password.get_secret_value()) if source == "user" and password else None
+    encrypted = None
+    if source == "user" and box is not None and password is not None:
+        encrypted = box.encrypt(password.get_secret_value())
     row = {
         "name": name,
         "instance_url": instance_url,

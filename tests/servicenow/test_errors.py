@@ -259,3 +259,60 @@ async def test_validation_errors_send_nothing(client, router: respx.MockRouter) 
     with pytest.raises(QueryError, match="is not a ServiceNow sys_id"):
         await client.get_incident("../../sys_user")
     assert router.calls.call_count == 0
+
+
+@pytest.mark.parametrize(
+    ("exception", "may_be_applied"),
+    [
+        pytest.param(httpx.ConnectError("refused"), False, id="connect-error"),
+        pytest.param(httpx.ConnectTimeout("timed out"), False, id="connect-timeout"),
+        pytest.param(httpx.PoolTimeout("no free connection"), False, id="pool-timeout"),
+        pytest.param(httpx.ReadTimeout("timed out"), True, id="read-timeout"),
+        pytest.param(httpx.WriteTimeout("timed out"), True, id="write-timeout"),
+        pytest.param(httpx.ReadError("connection reset"), True, id="read-error"),
+        pytest.param(httpx.RemoteProtocolError("Server disconnected"), True, id="dropped-response"),
+    ],
+)
+async def test_a_create_that_may_have_arrived_says_so(make_client, router, exception, may_be_applied) -> None:
+    """Only a request that provably never left may be sent again blindly."""
+    router.post("/api/now/table/incident").mock(side_effect=exception)
+    with pytest.raises(ServiceNowConnectionError) as caught:
+        await make_client().create_incident({"short_description": "x"})
+    assert caught.value.may_be_applied is may_be_applied
+    assert ("may have applied the change anyway" in caught.value.message) is may_be_applied
+
+
+@pytest.mark.parametrize(("status", "may_be_applied"), [(500, False), (502, True), (503, False), (504, True)])
+async def test_a_gateway_error_may_have_been_applied(make_client, router, status, may_be_applied) -> None:
+    router.post("/api/now/table/incident").respond(status)
+    with pytest.raises(ServerError) as caught:
+        await make_client().create_incident({"short_description": "x"})
+    assert caught.value.may_be_applied is may_be_applied
+
+
+@pytest.mark.parametrize(
+    ("response", "may_be_applied"),
+    [
+        pytest.param(httpx.Response(201, text="not json"), True, id="not-json"),
+        pytest.param(httpx.Response(201, json={"nothing": 1}), True, id="no-result"),
+        pytest.param(httpx.Response(201, json=envelope({"sys_id": "x"})), True, id="unreadable-record"),
+        pytest.param(
+            httpx.Response(200, html=HIBERNATION_PAGE), False, id="hibernating"
+        ),  # not the Table API
+        pytest.param(httpx.Response(302, headers={"location": "/login"}), False, id="redirect"),
+    ],
+)
+async def test_an_unreadable_success_may_have_been_applied(
+    make_client, router, response, may_be_applied
+) -> None:
+    router.post("/api/now/table/incident").mock(return_value=response)
+    with pytest.raises(InvalidResponseError) as caught:
+        await make_client().create_incident({"short_description": "x"})
+    assert caught.value.may_be_applied is may_be_applied
+
+
+def test_refusals_were_not_applied() -> None:
+    assert not NotFoundError("x", status_code=404).may_be_applied
+    assert not RateLimitError("x").may_be_applied
+    assert ServiceNowTimeoutError("x").may_be_applied  # without knowing better: cautious
+    assert not ServiceNowTimeoutError("x", may_be_applied=False).may_be_applied
