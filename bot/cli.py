@@ -25,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
 
     sync = sub.add_parser("sync", help="push anomaly changes to ServiceNow")
     sync.add_argument("--once", action="store_true", help="run one pass and print what it did")
+    sync.add_argument(
+        "--requeue",
+        action="store_true",
+        help="make every failed note pending again (after fixing permissions), print how many; with "
+        "--once, then run a pass",
+    )
 
     emulate = sub.add_parser("emulate", help="run a local emulator on a loopback port")
     emulate.add_argument("service", choices=["servicenow", "qualytics", "slack"])
@@ -52,9 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return asyncio.run(run_demo(keep_running=args.keep_running))
     if args.command == "sync":
-        from bot.sync.cli import run_sync_once
+        from bot.sync.cli import run_sync
 
-        return asyncio.run(run_sync_once())
+        return asyncio.run(run_sync(once=args.once or not args.requeue, requeue=args.requeue))
     if args.command == "run":
         from bot.app import serve
 

@@ -20,8 +20,10 @@ done. That makes delivery exactly once, not at least once.
 
 Order: notes of one link go out in the order they were recorded. `due` returns at most one item per link:
 the oldest open one, and only when its time has come; later items wait while it is pending, being sent
-or backing off. A `failed` item (given up on, see `mark_failed`) does not block the items after it (they
-would otherwise wait forever, unseen); it stays visible in `counts`/`failures` until `requeue_failed`.
+or backing off. An item whose last attempt failed and that will be tried again keeps its reason in
+`last_error` (`counts()["retrying"]`, `retrying`). A `failed` item (refused for good, see `mark_failed`)
+does not block the items after it (they would otherwise wait forever, unseen); it stays visible in
+`counts`/`failures` until `requeue_failed` (`snowbot sync --requeue`) makes it pending again.
 """
 
 from __future__ import annotations
@@ -225,6 +227,7 @@ def set_resolved(db: Database, link_id: int, resolved: bool, *, now: datetime | 
 _DUE_SQL = """
 SELECT o.* FROM outbox o
 WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= :now
+  AND (:link_ids IS NULL OR o.link_id IN (SELECT value FROM json_each(:link_ids)))
   AND NOT EXISTS (
     SELECT 1 FROM outbox earlier
     WHERE earlier.link_id = o.link_id AND earlier.id < o.id AND earlier.state IN ('pending', 'sending')
@@ -234,13 +237,17 @@ LIMIT :limit
 """
 
 
-def due(db: Database, now: datetime | None = None, limit: int = 100) -> list[OutboxItem]:
-    """Items to send now, oldest first, at most one per link (see the module docstring on order).
+def due(
+    db: Database, now: datetime | None = None, limit: int = 100, *, link_ids: Iterable[int] | None = None
+) -> list[OutboxItem]:
+    """Items to send now, oldest first, at most one per link (see the module docstring on order); only
+    items of `link_ids` when given.
 
     Includes "sending" items whose lease ran out; their `maybe_sent` is true. Call again after sending
     to get each link's next item.
     """
-    rows = db.query(_DUE_SQL, {"now": iso(now), "limit": limit})
+    ids = None if link_ids is None else json.dumps(sorted({int(link_id) for link_id in link_ids}))
+    rows = db.query(_DUE_SQL, {"now": iso(now), "limit": limit, "link_ids": ids})
     return [OutboxItem.model_validate(row) for row in rows]
 
 
@@ -282,7 +289,8 @@ def mark_done(db: Database, item_id: int, *, now: datetime | None = None) -> Non
 
 
 def mark_retry(db: Database, item_id: int, error: str, next_attempt_at: datetime) -> None:
-    """The attempt failed but may work later: pending again from `next_attempt_at` (the link waits)."""
+    """The attempt failed but may work later: pending again from `next_attempt_at` (the link waits), with
+    `error` kept in `last_error` so the reason shows while it is retrying (`retrying`)."""
     db.execute(
         "UPDATE outbox SET state = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ? AND state != 'done'",
         [error, iso(next_attempt_at), item_id],
@@ -290,7 +298,8 @@ def mark_retry(db: Database, item_id: int, error: str, next_attempt_at: datetime
 
 
 def mark_failed(db: Database, item_id: int, error: str) -> None:
-    """Give up on the item: it is reported by `counts`/`failures`, and the link's later items go ahead."""
+    """Give up on the item (ServiceNow refused it for good): it is reported by `counts`/`failures`, and
+    the link's later items go ahead. `requeue_failed` brings it back."""
     db.execute(
         "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ? AND state != 'done'",
         [error, item_id],
@@ -311,11 +320,26 @@ def requeue_failed(db: Database, link_id: int | None = None, *, now: datetime | 
 
 
 def counts(db: Database) -> dict[str, int]:
-    """{"pending": n, "failed": n, "done": n}; "pending" includes items being sent."""
-    result = {"pending": 0, "failed": 0, "done": 0}
+    """{"pending": n, "retrying": n, "failed": n, "done": n}. "pending" includes items being sent and
+    items retrying; "retrying" counts those of them whose last attempt failed (see `retrying`)."""
+    result = {"pending": 0, "retrying": 0, "failed": 0, "done": 0}
     for state, n in db.execute("SELECT state, count(*) FROM outbox GROUP BY state"):
         result["pending" if state == "sending" else state] += n
+    (result["retrying"],) = db.execute(
+        "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sending') AND last_error IS NOT NULL"
+    ).fetchone()
     return result
+
+
+def retrying(db: Database, limit: int = 20) -> list[OutboxItem]:
+    """Open items whose last attempt failed and that will be tried again, oldest first; `last_error` says
+    why (an outage, a rate limit, a missing setting), `attempts` how often it was tried."""
+    rows = db.query(
+        "SELECT * FROM outbox WHERE state IN ('pending', 'sending') AND last_error IS NOT NULL "
+        "ORDER BY id LIMIT ?",
+        [limit],
+    )
+    return [OutboxItem.model_validate(row) for row in rows]
 
 
 def failures(db: Database, limit: int = 20) -> list[OutboxItem]:

@@ -5,7 +5,7 @@
 - `bot.sync.scheduler`: the APScheduler job inside `snowbot run`.
 - `bot.sync.webhook`: `POST /webhooks/qualytics` (Qualytics Flow notifications).
 - `bot.sync.wiring`: `sync_extension` for `bot.app`, `build_engine` for the CLI.
-- `bot.sync.cli`: `snowbot sync --once`.
+- `bot.sync.cli`: `snowbot sync --once` (one pass) and `snowbot sync --requeue` (failed notes back to pending).
 """
 
 from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine

@@ -1,19 +1,58 @@
-"""`snowbot sync --once`: one sync pass from the command line, printing what it did."""
+"""`snowbot sync`: one sync pass from the command line (`--once`), printing what it did; `--requeue` makes
+the notes ServiceNow refused for good (400/403/404) pending again once the cause is fixed."""
 
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 
 from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
 from bot.sync.wiring import NO_QUALYTICS, build_engine
 from bot.usecases import Snowbot, UseCaseError
-from storage import integrations, sync
+from storage import connect, integrations, migrate, sync
 
 NO_SERVICENOW = (
     "ServiceNow is not connected: set SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS, or connect it "
     "through Slack or POST /api/integrations/ticketing."
 )
+
+
+async def run_sync(
+    settings: Settings | None = None,
+    *,
+    once: bool = True,
+    requeue: bool = False,
+    snowbot: Snowbot | None = None,
+) -> int:
+    """`snowbot sync [--requeue] [--once]`: requeue the failed notes when asked, then run one pass unless
+    only `--requeue` was given (the running bot sends them on its next pass). 0, or 1 when not configured."""
+    settings = settings or load_settings()
+    if requeue:
+        requeue_failed(settings, snowbot=snowbot)
+        if not once:
+            return 0
+    return await run_sync_once(settings, snowbot=snowbot)
+
+
+def requeue_failed(settings: Settings | None = None, *, snowbot: Snowbot | None = None) -> int:
+    """Make every failed note pending again, due now, and print how many; returns that number.
+
+    Each keeps its marker and is looked up in the incident's journal before it is sent, so a note that
+    did reach ServiceNow is not written twice. Needs only the database (no Qualytics or ServiceNow).
+    """
+    if snowbot is not None:
+        count = sync.requeue_failed(snowbot.db, now=snowbot.clock())
+    else:
+        settings = settings or load_settings()
+        db = connect(settings.db_path)
+        try:
+            migrate(db)
+            count = sync.requeue_failed(db, now=datetime.now(UTC))
+        finally:
+            db.close()
+    print(f"requeued {count} failed {'note' if count == 1 else 'notes'}; the next sync pass sends them")
+    return count
 
 
 async def run_sync_once(settings: Settings | None = None, *, snowbot: Snowbot | None = None) -> int:
@@ -41,9 +80,18 @@ async def run_sync_once(settings: Settings | None = None, *, snowbot: Snowbot | 
         for line in report.lines():
             print(line)
         counts = sync.counts(bot.db)
-        print(f"outbox: {counts['pending']} pending, {counts['failed']} failed, {counts['done']} done")
+        print(
+            f"outbox: {counts['pending']} pending ({counts['retrying']} retrying), {counts['failed']} failed, "
+            f"{counts['done']} done"
+        )
+        for item in sync.retrying(bot.db, limit=5):
+            print(
+                f"  retrying: {item.kind} note (link {item.link_id}, {item.attempts} attempts): {item.last_error}"
+            )
         for item in sync.failures(bot.db, limit=5):
             print(f"  failed: {item.kind} note (link {item.link_id}): {item.last_error}")
+        if counts["failed"]:
+            print("  once the cause is fixed, `snowbot sync --requeue` sends the failed notes again")
         return 0
     finally:
         if snowbot is None:

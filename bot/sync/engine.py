@@ -18,12 +18,17 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    retry of a row that may have reached ServiceNow (`OutboxItem.maybe_sent`: a timeout, a dropped
    answer, a 5xx, a crash while sending) first looks for the row's marker in the incident's journal
    (`list_work_notes`). Found: the row is only marked done. Not found: the earlier attempt wrote nothing,
-   because the journal is read only once that attempt has surely ended (its lease ran out, or it failed
-   and waited at least `settle_delay`), so sending now cannot duplicate the note. Hence no note is lost
-   (a row stays until done or visibly failed) and none is written twice.
-   Failures back off exponentially with jitter, or as long as a 429's Retry-After says. A row fails for
-   good after `max_attempts` attempts (a rate limit is never a reason to give up) or at once on a
-   permanent answer (400/403/404), with its reason in `last_error` (`sync.failures`, `snowbot status`).
+   because the journal is read only once that attempt has surely ended: its lease ran out, or it failed
+   and, when the write may have been applied anyway (a timeout, a dropped connection, any 5xx: a proxy
+   may answer 502/504 while the instance is still writing; an unreadable answer), the retry waited at
+   least `settle_delay` after the failure. So sending now cannot duplicate the note. Hence no note is
+   lost (a row stays until done or visibly failed) and none is written twice.
+   Failures back off exponentially with jitter up to `max_delay`, or as long as a 429's Retry-After says.
+   Only a definite refusal (400/403/404: an ACL, a data policy, a deleted incident) marks a row failed,
+   at once, with its reason in `last_error` (`sync.failures`; `snowbot sync --requeue` brings it back
+   once fixed). Anything else (an outage of any length, a hibernating instance, a rate limit, refused
+   credentials, a missing secret key) is retried for as long as it lasts, with its reason kept in
+   `last_error` meanwhile (`sync.retrying`).
 
 3. Refresh. The linked incidents are read back in batches of 100 (`get_incidents`); each link gets the
    state's label and the sync time. When an incident becomes Resolved, Closed or Canceled the notifier
@@ -56,10 +61,12 @@ from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
     BadRequestError,
     ConfigurationError,
+    InvalidResponseError,
     NotFoundError,
     PermissionDeniedError,
     QueryError,
     RateLimitError,
+    ServerError,
     ServiceNowConnectionError,
     ServiceNowError,
 )
@@ -76,10 +83,22 @@ T = TypeVar("T")
 
 CLOSED_STATES = frozenset({"6", "7", "8"})
 """Resolved, Closed, Canceled: an incident in one of these is not resolved again."""
-PREFERRED_CLOSE_CODES = ("Resolved by problem", "Solution provided", "Solved (Permanently)")
+PREFERRED_CLOSE_CODES = ("Solution provided", "Solved (Permanently)")
+"""The resolution code, by value or label: Utah and later, then the legacy list; else the instance's first
+active choice."""
+STATUS_CLOSE_CODES = {"Duplicate": "Duplicate"}
+"""An archive status with a resolution code of its own, used when the instance lists that code."""
 REFRESH_BATCH = 100
 PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
-"""Answers that will not change by trying again (an ACL, a data policy, a deleted incident)."""
+"""Answers that will not change by trying again (an ACL, a data policy, a deleted incident): the row fails
+at once. Every other error is retried until it goes away."""
+MAYBE_APPLIED_ERRORS = (ServiceNowConnectionError, ServerError, InvalidResponseError)
+"""Outcomes after which the write may have been applied, or may still be being applied: a timeout or a
+dropped connection, any 5xx (a 502/504 from a proxy while the instance goes on writing), an answer that is
+not the Table API's. Their retry waits at least `settle_delay` before it reads the journal."""
+MAX_BACKOFF_DOUBLINGS = 32
+"""The backoff's exponent stops growing here (`max_delay` caps it long before): a row retried for weeks
+must not overflow a float."""
 
 
 class AnomalyReader(Protocol):
@@ -110,14 +129,15 @@ class SyncConfig:
 
     concurrency: int = 16
     close_code: str | None = None
-    max_attempts: int = 8
     base_delay: float = 30.0
-    """Seconds before the first retry; doubles per attempt (with jitter) up to `max_delay`."""
+    """Seconds before the first retry; doubles per attempt (with jitter) up to `max_delay`, and a row is
+    retried at that pace for as long as the failure lasts (only a definite refusal fails it)."""
     max_delay: float = 1800.0
     max_retry_after: float = 86400.0
     settle_delay: float = 120.0
-    """Least wait after a lost answer (timeout, dropped connection): the write may still be running on the
-    instance, and the journal is read only once it has surely finished."""
+    """Least wait, counted from the failure, after an outcome that may have applied the write (a timeout,
+    a dropped connection, a 5xx, an unreadable answer; `MAYBE_APPLIED_ERRORS`): the write may still be
+    running on the instance, and the journal is read only once it has surely finished."""
     journal_lookback: int = 100
     """Newest work notes read when looking for a marker (an incident would need more new notes than this
     between an attempt and its retry to hide one)."""
@@ -234,6 +254,14 @@ class _Run:
         return self._by_id.get(link_id)
 
 
+@dataclass(frozen=True)
+class _CloseCodes:
+    """An instance's resolution codes: value and label -> value, and the one used by default."""
+
+    known: dict[str, str]
+    default: str
+
+
 class SyncEngine:
     """Runs sync passes over one database. See the module docstring for the exactly-once reasoning.
 
@@ -260,7 +288,7 @@ class SyncEngine:
         self.notifier = notifier
         self._jitter = jitter
         self._lock = asyncio.Lock()
-        self._close_codes: dict[int, str] = {}
+        self._close_codes: dict[int, _CloseCodes] = {}
         self._close_code_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------------------------------ public
@@ -366,7 +394,8 @@ class SyncEngine:
                 run.states[link.id] = self._record(run, link, anomaly, observed_at)
 
     def _record(self, run: _Run, link: Link, anomaly: Anomaly, observed_at: datetime) -> SyncState:
-        """Baseline a new link, or queue its events and advance its state, in one transaction."""
+        """Baseline a new link, or queue its events and advance its state, in one transaction; returns the
+        state as it is now."""
         with atomic(self.db):
             state = sync.get_state(self.db, link.id)  # again, now under the write lock
             if state is None:
@@ -380,11 +409,14 @@ class SyncEngine:
                     now=observed_at,
                 )
             events, comment_ids = _events(state, anomaly, observed_at)
-            if events or state.archived != anomaly.archived:
-                run.report.events_recorded += sync.record_events(
-                    self.db, link.id, anomaly.status, anomaly.archived, comment_ids, events, now=observed_at
-                )
-            return state
+            if not events and state.archived == anomaly.archived:
+                return state
+            run.report.events_recorded += sync.record_events(
+                self.db, link.id, anomaly.status, anomaly.archived, comment_ids, events, now=observed_at
+            )
+            advanced = sync.get_state(self.db, link.id)
+            assert advanced is not None
+            return advanced
 
     # ------------------------------------------------------------------------------------------ push
 
@@ -393,22 +425,12 @@ class SyncEngine:
         is due. A row is attempted at most once per pass; a retry waits for its next attempt time."""
         attempted: set[int] = set()
         while True:
-            batch = [item for item in self._due(only) if item.id not in attempted]
+            due = sync.due(self.db, self.clock(), limit=self.config.outbox_batch, link_ids=only)
+            batch = [item for item in due if item.id not in attempted]
             if not batch:
                 return
             attempted.update(item.id for item in batch)
             await self._each(batch, lambda item: self._deliver(run, item))
-
-    def _due(self, only: set[int] | None) -> list[OutboxItem]:
-        now = self.clock()
-        if only is None:
-            return sync.due(self.db, now, limit=self.config.outbox_batch)
-        due = []
-        for link_id in sorted(only):
-            first = next((i for i in sync.items(self.db, link_id) if i.state in ("pending", "sending")), None)
-            if first is not None and first.next_attempt_at <= now:
-                due.append(first)
-        return due
 
     async def _deliver(self, run: _Run, item: OutboxItem) -> None:
         now = self.clock()
@@ -445,7 +467,7 @@ class SyncEngine:
         if item.kind == "resolve":
             incident = await client.get_incident(sys_id)
             if incident.state not in CLOSED_STATES:
-                code = await self._close_code(client, link.integration_id)
+                code = await self._close_code(client, link.integration_id, item.payload["status"])
                 close = notes.close_notes(item.payload["anomaly_id"], item.payload["status"])
                 await client.resolve(sys_id, code, close, work_note=note, retry_safe=False)
                 return True
@@ -461,57 +483,67 @@ class SyncEngine:
             return marker in (await client.get_incident(sys_id)).work_notes
         return any(marker in entry.text for entry in entries)
 
-    async def _close_code(self, client: ServiceNowClient, integration_id: int) -> str:
-        """SNOWBOT_CLOSE_CODE, else a resolution code the instance lists, read once per integration (the
-        lock keeps concurrent resolves from each reading the list)."""
+    async def _close_code(self, client: ServiceNowClient, integration_id: int, status: str) -> str:
+        """SNOWBOT_CLOSE_CODE; else the code of the archive status when the instance lists one (Duplicate);
+        else "Solution provided", "Solved (Permanently)" or the first active code. The instance's codes are
+        read once per integration (the lock keeps concurrent resolves from each reading the list)."""
         if self.config.close_code:
             return self.config.close_code
         async with self._close_code_lock:
-            cached = self._close_codes.get(integration_id)
-            if cached is not None:
-                return cached
-            choices = await client.list_choices("incident", "close_code")
-            if not choices:
-                raise ConfigurationError(
-                    "ServiceNow lists no resolution codes (sys_choice incident.close_code): set SNOWBOT_CLOSE_CODE"
-                )
-            known = {choice.value: choice.value for choice in choices}
-            known.update({choice.label: choice.value for choice in choices if choice.label not in known})
-            code = next((known[name] for name in PREFERRED_CLOSE_CODES if name in known), choices[0].value)
-            self._close_codes[integration_id] = code
-            return code
+            codes = self._close_codes.get(integration_id)
+            if codes is None:
+                choices = await client.list_choices("incident", "close_code")
+                if not choices:
+                    raise ConfigurationError(
+                        "ServiceNow lists no resolution codes (sys_choice incident.close_code): set "
+                        "SNOWBOT_CLOSE_CODE"
+                    )
+                known = {choice.value: choice.value for choice in choices}
+                known.update({choice.label: choice.value for choice in choices if choice.label not in known})
+                preferred = (known[name] for name in PREFERRED_CLOSE_CODES if name in known)
+                codes = _CloseCodes(known, next(preferred, choices[0].value))
+                self._close_codes[integration_id] = codes
+        own = STATUS_CLOSE_CODES.get(status)
+        return codes.known[own] if own in codes.known else codes.default
 
     def _attempt_failed(
         self, run: _Run, item: OutboxItem, link: Link, err: ServiceNowError, started: datetime
     ) -> None:
+        """A definite refusal fails the row at once; anything else schedules a retry, however long the
+        failure has lasted, with the reason kept in `last_error`."""
         attempts = item.attempts + 1  # this one included
         reason = f"{link.ticket_number}: {_reason(err)}"
-        permanent = isinstance(err, PERMANENT_ERRORS)
-        if permanent and item.kind == "resolve":
-            self._close_codes.pop(link.integration_id, None)  # a data policy may refuse a stale code
-        if permanent or (attempts >= self.config.max_attempts and not isinstance(err, RateLimitError)):
-            why = reason if permanent else f"gave up after {attempts} attempts: {reason}"
-            sync.mark_failed(self.db, item.id, why)
+        if isinstance(err, PERMANENT_ERRORS):
+            if item.kind == "resolve":
+                self._close_codes.pop(link.integration_id, None)  # a data policy may refuse a stale code
+            sync.mark_failed(self.db, item.id, reason)
             run.report.failed += 1
-            run.report.add_error(why)
-            log.warning("sync: %s note for %s failed for good: %s", item.kind, link.ticket_number, why)
+            run.report.add_error(reason)
+            log.warning("sync: %s note for %s failed for good: %s", item.kind, link.ticket_number, reason)
             return
         next_at = started + self._retry_delay(attempts, err)
+        if isinstance(err, MAYBE_APPLIED_ERRORS):
+            next_at = max(next_at, self.clock() + timedelta(seconds=self.config.settle_delay))
         sync.mark_retry(self.db, item.id, reason, next_at)
         run.report.retried += 1
         run.report.add_error(reason)
-        log.debug("sync: %s note for %s retried at %s: %s", item.kind, link.ticket_number, next_at, reason)
+        log.debug(
+            "sync: %s note for %s retried at %s (attempt %d): %s",
+            item.kind,
+            link.ticket_number,
+            next_at,
+            attempts,
+            reason,
+        )
 
     def _retry_delay(self, attempts: int, err: ServiceNowError) -> timedelta:
-        """Retry-After when ServiceNow sent one, else exponential backoff with jitter (half to all of it);
-        after a lost answer at least `settle_delay`."""
+        """Retry-After when ServiceNow sent one, else exponential backoff with jitter (half to all of it),
+        capped at `max_delay` however many attempts there were. (`_attempt_failed` adds the settle delay.)"""
         if isinstance(err, RateLimitError) and err.retry_after is not None:
             return timedelta(seconds=min(err.retry_after, self.config.max_retry_after))
-        cap = min(self.config.max_delay, self.config.base_delay * 2 ** (attempts - 1))
-        seconds = cap * (0.5 + 0.5 * self._jitter())
-        if isinstance(err, ServiceNowConnectionError):
-            seconds = max(seconds, self.config.settle_delay)
-        return timedelta(seconds=seconds)
+        doublings = min(attempts - 1, MAX_BACKOFF_DOUBLINGS)
+        cap = min(self.config.max_delay, self.config.base_delay * 2**doublings)
+        return timedelta(seconds=cap * (0.5 + 0.5 * self._jitter()))
 
     # ------------------------------------------------------------------------------------------ refresh
 

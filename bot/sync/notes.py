@@ -3,11 +3,13 @@
 Formats ("Key Integration Operations" of the spec), times always UTC:
 
     [2024-01-15 10:30:00 UTC] Qualytics Anomaly Status: Acknowledged
-    [2024-01-15 10:31:00 UTC] Comment from Qualytics: <text> (by Jane Doe)
+    [2024-01-15 10:31:00 UTC] Comment from Qualytics: <text>
 
-Every note ends with a trailer line naming the anomaly and the outbox row's marker:
+Every note ends with a trailer line naming the anomaly (and a comment's author) and the outbox row's
+marker, so the spec's line stays exactly as the spec writes it:
 
     (Qualytics anomaly 824, ref snowbot-3f9c0a1b2c3d4e5f)
+    (Qualytics anomaly 824, comment by Jane Doe, ref snowbot-3f9c0a1b2c3d4e5f)
 
 The marker is how delivery stays exactly once. When an attempt's outcome is unknown (a timeout, a dropped
 answer, a crash while sending) the engine reads the incident's journal and looks for the marker before
@@ -35,26 +37,28 @@ def stamp(moment: datetime) -> str:
     return f"[{aware.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC]"
 
 
-def trailer(anomaly_id: int, marker: str) -> str:
-    return f"(Qualytics anomaly {anomaly_id}, ref {marker})"
+def trailer(anomaly_id: int, marker: str, author: str = "") -> str:
+    by = f", comment by {author}" if author else ""
+    return f"(Qualytics anomaly {anomaly_id}{by}, ref {marker})"
 
 
 def status_line(status: str, observed_at: datetime) -> str:
     return f"{stamp(observed_at)} {STATUS_PREFIX}{status}"
 
 
-def comment_line(message: str, author: str, created: datetime) -> str:
-    by = f" (by {author})" if author else ""
-    return f"{stamp(created)} {COMMENT_PREFIX}{message.strip()}{by}"
+def comment_line(message: str, created: datetime) -> str:
+    return f"{stamp(created)} {COMMENT_PREFIX}{message.strip()}"
 
 
 def work_note(kind: str, payload: dict[str, Any], marker: str) -> str:
     """The work note for one outbox row: its spec line, then the trailer with the marker."""
     if kind == "comment":
-        line = comment_line(payload["message"], payload.get("author", ""), _time(payload["created"]))
+        line = comment_line(payload["message"], _time(payload["created"]))
+        author = " ".join(str(payload.get("author") or "").split())  # one line, whatever the name holds
     else:  # "status" and "resolve" both announce the new status
         line = status_line(payload["status"], _time(payload["observed_at"]))
-    return f"{line}\n{trailer(payload['anomaly_id'], marker)}"
+        author = ""
+    return f"{line}\n{trailer(payload['anomaly_id'], marker, author)}"
 
 
 def close_notes(anomaly_id: int, status: str) -> str:

@@ -59,7 +59,12 @@ def test_init_state_records_the_baseline_once(db: Database, make_link: MakeLink)
     again = sync.init_state(db, link.id, "Acknowledged", True, [7])
     assert again == state
     assert sync.get_state(db, 999) is None
-    assert sync.counts(db) == {"pending": 0, "failed": 0, "done": 0}  # the baseline sends nothing
+    assert sync.counts(db) == {
+        "pending": 0,
+        "retrying": 0,
+        "failed": 0,
+        "done": 0,
+    }  # the baseline sends nothing
 
 
 def test_record_events_queues_and_advances_together(db: Database, link: Link) -> None:
@@ -170,10 +175,13 @@ def test_retry_backs_off_and_holds_the_links_later_items(db: Database, link: Lin
         "503 Service Unavailable",
         True,
     )
-    assert sync.counts(db) == {"pending": 2, "failed": 0, "done": 0}
+    assert sync.counts(db) == {"pending": 2, "retrying": 1, "failed": 0, "done": 0}
+    assert [(i.id, i.last_error) for i in sync.retrying(db)] == [(first.id, "503 Service Unavailable")]
     assert drain(db, T0 + timedelta(seconds=30)) == [(link.id, "comment:3"), (link.id, "comment:4")]
     done = sync.get_item(db, first.id)
     assert done is not None and done.state == "done" and done.attempts == 2 and done.done_at is not None
+    assert done.last_error is None and sync.retrying(db) == []
+    assert sync.counts(db) == {"pending": 0, "retrying": 0, "failed": 0, "done": 2}
 
 
 def test_an_expired_sending_lease_is_offered_again(db: Database, link: Link) -> None:
@@ -192,7 +200,7 @@ def test_failed_items_are_reported_not_dropped_and_do_not_block(db: Database, li
     sync.mark_failed(db, first.id, "403 Forbidden: cannot write work notes")
     assert [i.event_key for i in sync.due(db, T0)] == ["comment:4"]
     assert drain(db) == [(link.id, "comment:4")]
-    assert sync.counts(db) == {"pending": 0, "failed": 1, "done": 1}
+    assert sync.counts(db) == {"pending": 0, "retrying": 0, "failed": 1, "done": 1}
     (failure,) = sync.failures(db)
     assert (failure.id, failure.last_error) == (first.id, "403 Forbidden: cannot write work notes")
     sync.mark_retry(db, (sync.items(db, link.id)[1]).id, "late", T0)  # a done item is never reopened
@@ -213,7 +221,26 @@ def test_requeue_failed(db: Database, make_link: MakeLink) -> None:
         requeued.link_id == a.id and requeued.attempts == 0 and requeued.maybe_sent
     )  # check the marker first
     assert sync.requeue_failed(db, now=T0) == 1
-    assert sync.counts(db) == {"pending": 2, "failed": 0, "done": 0}
+    assert sync.counts(db) == {"pending": 2, "retrying": 2, "failed": 0, "done": 0}  # the reason shows
+
+
+def test_due_can_be_limited_to_some_links(db: Database, make_link: MakeLink) -> None:
+    a, b, c = make_link(), make_link(), make_link()
+    for each in (a, b, c):
+        sync.init_state(db, each.id, "Active", False, [])
+        sync.record_events(db, each.id, "Active", False, [1, 2], [comment(1), comment(2)], now=T0)
+    assert [(i.link_id, i.event_key) for i in sync.due(db, T0, link_ids={c.id, a.id})] == [
+        (a.id, "comment:1"),
+        (c.id, "comment:1"),
+    ]
+    assert sync.due(db, T0, link_ids=[]) == []
+    assert sync.due(db, T0 - timedelta(seconds=1), link_ids=[a.id]) == []  # still only when due
+    first = sync.due(db, T0, link_ids=[b.id])[0]
+    sync.mark_sending(db, first.id, now=T0)
+    assert sync.due(db, T0, link_ids=[b.id]) == []  # one at a time per link, in order
+    sync.mark_done(db, first.id, now=T0)
+    assert [i.event_key for i in sync.due(db, T0, link_ids=[b.id])] == ["comment:2"]
+    assert len(sync.due(db, T0, limit=1, link_ids=[a.id, b.id, c.id])) == 1
 
 
 def test_sync_runs(db: Database) -> None:

@@ -218,6 +218,9 @@ def notes_of(sn: ServiceNowEmulator, sys_id: str) -> list[str]:
 
 
 def expected_note(db: Database, link_id: int, index: int, line: str) -> str:
-    """`line` followed by the trailer of the link's `index`-th outbox row (its anomaly and marker)."""
+    """`line` followed by the trailer of the link's `index`-th outbox row (its anomaly, a comment's author,
+    its marker)."""
     item = sync.items(db, link_id)[index]
-    return f"{line}\n(Qualytics anomaly {item.payload['anomaly_id']}, ref {item.marker})"
+    author = item.payload.get("author") if item.kind == "comment" else None
+    by = f", comment by {author}" if author else ""
+    return f"{line}\n(Qualytics anomaly {item.payload['anomaly_id']}{by}, ref {item.marker})"

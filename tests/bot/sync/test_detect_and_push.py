@@ -8,7 +8,7 @@ import httpx
 from sqlite_utils import Database
 
 from bot.qualytics import Anomaly, QualyticsClient
-from bot.sync.engine import SyncEngine
+from bot.sync.engine import PassReport, SyncEngine, _Run
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from servicenow import RetryPolicy, ServiceNowClient, parse_credentials
@@ -63,13 +63,10 @@ async def test_a_comment_becomes_a_note_with_its_time_and_author(
 
     await make_engine().run_pass()
 
+    marker = sync.items(db, linked.link.id)[0].marker
     assert notes_of(sn, linked.sys_id) == [
-        expected_note(
-            db,
-            linked.link.id,
-            0,
-            "[2026-01-23 18:00:05 UTC] Comment from Qualytics: Upstream feed fixed; re-running. (by Jane Doe)",
-        )
+        "[2026-01-23 18:00:05 UTC] Comment from Qualytics: Upstream feed fixed; re-running.\n"
+        f"(Qualytics anomaly {linked.anomaly_id}, comment by Jane Doe, ref {marker})"
     ]
 
 
@@ -81,8 +78,9 @@ async def test_a_comment_made_through_the_api_is_sent_as_the_token_user(
 
     await make_engine().run_pass()
 
-    line = "[2026-01-23 19:51:23 UTC] Comment from Qualytics: Looking into it (by Snowbot Service)"
+    line = "[2026-01-23 19:51:23 UTC] Comment from Qualytics: Looking into it"
     assert notes_of(sn, linked.sys_id) == [expected_note(db, linked.link.id, 0, line)]
+    assert ", comment by Snowbot Service, ref snowbot-" in notes_of(sn, linked.sys_id)[0]
 
 
 async def test_comments_seen_with_a_status_change_go_first_oldest_first(
@@ -96,8 +94,8 @@ async def test_comments_seen_with_a_status_change_go_first_oldest_first(
     await make_engine().run_pass()
 
     lines = [
-        "[2026-01-23 18:00:00 UTC] Comment from Qualytics: first (by Jane Doe)",
-        "[2026-01-23 19:00:00 UTC] Comment from Qualytics: second (by Jane Doe)",
+        "[2026-01-23 18:00:00 UTC] Comment from Qualytics: first",
+        "[2026-01-23 19:00:00 UTC] Comment from Qualytics: second",
         "[2026-01-23 19:51:23 UTC] Qualytics Anomaly Status: Acknowledged",
     ]
     assert notes_of(sn, linked.sys_id) == [
@@ -138,7 +136,7 @@ async def test_archiving_resolves_the_incident_in_one_patch(
     assert (report.notes_sent, report.resolved) == (1, 1)
     incident = sn.incidents[linked.sys_id]
     assert incident["state"] == "6"
-    assert incident["close_code"] == "Resolved by problem"
+    assert incident["close_code"] == "Solution provided"
     assert incident["close_notes"] == f"Qualytics anomaly {linked.anomaly_id} was archived as Resolved."
     assert notes_of(sn, linked.sys_id) == [
         expected_note(db, linked.link.id, 0, "[2026-01-23 19:51:23 UTC] Qualytics Anomaly Status: Resolved")
@@ -161,6 +159,29 @@ async def test_every_archive_status_resolves(
         incident = sn.incidents[item.sys_id]
         assert incident["state"] == "6"
         assert incident["close_notes"] == f"Qualytics anomaly {item.anomaly_id} was archived as {status}."
+    assert {status: sn.incidents[item.sys_id]["close_code"] for status, item in linked.items()} == {
+        "Duplicate": "Duplicate",  # the instance has a code of that name
+        "Invalid": "Solution provided",
+        "Discarded": "Solution provided",
+    }
+    assert len([r for r in sn.requests if r.path.endswith("/sys_choice")]) == 1
+
+
+async def test_without_a_preferred_close_code_the_first_active_one_is_used(
+    qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly
+) -> None:
+    linked = {status: link_anomaly() for status in ("Resolved", "Duplicate")}
+    for status, item in linked.items():
+        qe.set_status(item.anomaly_id, status)
+    for choice in sn._tables["sys_choice"].values():  # an instance that retired these codes
+        if choice["element"] == "close_code" and choice["value"] in ("Duplicate", "Solution provided"):
+            choice["inactive"] = "true"
+    sn._derived.clear()
+
+    await make_engine().run_pass()
+
+    # Utah's list in display order, without the retired ones: "Known error" comes first.
+    assert [sn.incidents[item.sys_id]["close_code"] for item in linked.values()] == ["Known error"] * 2
 
 
 async def test_the_close_code_comes_from_the_settings_when_set(
@@ -244,6 +265,44 @@ async def test_back_to_active_after_an_archive_is_a_note_and_no_state_change(
         db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Active"
     )
     assert sn.incidents[linked.sys_id]["state"] == "6"
+
+
+async def test_the_pass_keeps_the_state_it_advanced_to(
+    db: Database, qe: QualyticsEmulator, make_engine, link_anomaly, clock: Clock
+) -> None:
+    linked = link_anomaly()
+    qe.add_comment(linked.anomaly_id, "on it", user=JANE)
+    qe.set_status(linked.anomaly_id, "Acknowledged")
+    engine = make_engine()
+    run = _Run(PassReport("pass", clock()), polling=True, groups={linked.anomaly_id: [linked.link]})
+
+    await engine._detect(run)
+
+    stored = sync.get_state(db, linked.link.id)
+    assert stored is not None and (stored.last_status, len(stored.seen_comment_ids)) == ("Acknowledged", 1)
+    assert run.states[linked.link.id] == stored  # not the state from before the events
+
+
+async def test_a_named_anomaly_pushes_only_its_own_links_notes(
+    db: Database, qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly, clock: Clock
+) -> None:
+    named, other = link_anomaly(), link_anomaly()
+    for item in (named, other):
+        qe.set_status(item.anomaly_id, "Acknowledged")
+    other_state = sync.get_state(db, other.link.id)
+    assert other_state is not None
+    event = {"event_key": sync.status_event_key(other_state, "Acknowledged"), "kind": "status"}
+    payload = {"anomaly_id": other.anomaly_id, "status": "Acknowledged", "observed_at": clock().isoformat()}
+    sync.record_events(
+        db, other.link.id, "Acknowledged", False, [], [{**event, "payload": payload}], now=clock()
+    )
+
+    report = await make_engine().sync_anomalies([named.anomaly_id])
+
+    assert report.notes_sent == 1 and len(notes_of(sn, named.sys_id)) == 1
+    assert notes_of(sn, other.sys_id) == [] and sync.items(db, other.link.id)[0].state == "pending"
+    assert (await make_engine().run_pass()).notes_sent == 1
+    assert len(notes_of(sn, other.sys_id)) == 1
 
 
 async def test_one_read_per_anomaly_is_shared_by_all_its_links(

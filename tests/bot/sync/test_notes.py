@@ -14,17 +14,21 @@ def test_status_note_in_the_spec_format_with_its_trailer() -> None:
     )
 
 
-def test_comment_note_names_its_author_and_time_in_utc() -> None:
+def test_comment_note_keeps_the_spec_line_and_names_its_author_in_the_trailer() -> None:
     created = datetime(2024, 1, 15, 12, 31, tzinfo=timezone(timedelta(hours=2))).isoformat()
     payload = {"anomaly_id": 9, "message": "  fixed upstream \n", "author": "Jane Doe", "created": created}
     assert notes.work_note("comment", payload, "snowbot-1") == (
-        "[2024-01-15 10:31:00 UTC] Comment from Qualytics: fixed upstream (by Jane Doe)\n"
-        "(Qualytics anomaly 9, ref snowbot-1)"
+        "[2024-01-15 10:31:00 UTC] Comment from Qualytics: fixed upstream\n"
+        "(Qualytics anomaly 9, comment by Jane Doe, ref snowbot-1)"
     )
 
 
 def test_a_comment_without_author_has_no_by_part() -> None:
-    assert notes.comment_line("hi", "", datetime(2024, 1, 15, tzinfo=UTC)) == (
+    payload = {"anomaly_id": 9, "message": "hi", "author": "", "created": "2024-01-15T00:00:00+00:00"}
+    assert notes.work_note("comment", payload, "snowbot-2") == (
+        "[2024-01-15 00:00:00 UTC] Comment from Qualytics: hi\n(Qualytics anomaly 9, ref snowbot-2)"
+    )
+    assert notes.comment_line("hi", datetime(2024, 1, 15, tzinfo=UTC)) == (
         "[2024-01-15 00:00:00 UTC] Comment from Qualytics: hi"
     )
 
