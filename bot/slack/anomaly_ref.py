@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-_URL = re.compile(r"(?=(https?://[^\s<>|\"'`\\]+))", re.IGNORECASE)
+_URL = re.compile(r"(?=(https?://[^\s<>|\"'`\\]{1,2048}))", re.IGNORECASE)
 _PATH_ID = re.compile(r"/anomalies/(\d{1,12})(?!\d)", re.IGNORECASE | re.ASCII)
 _LABEL = re.compile(
     r"anomaly[ _-]?id\b[\"'*_~\s]{0,6}[:=][*_~`\"'\s]{0,6}#?(\d{1,12})(?!\d)", re.IGNORECASE | re.ASCII
