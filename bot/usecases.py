@@ -23,10 +23,9 @@ import asyncio
 import hashlib
 import logging
 import re
-import secrets
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,7 +44,10 @@ from bot.models import (
     state_label,
 )
 from bot.qualytics import (
+    ARCHIVE_STATUSES,
     Anomaly,
+    Comment,
+    QualyticsBadRequestError,
     QualyticsClient,
     QualyticsConfigError,
     QualyticsError,
@@ -59,6 +61,7 @@ from servicenow import (
     Credentials,
     Group,
     Incident,
+    RetryPolicy,
     ServiceNowClient,
     User,
     parse_credentials,
@@ -189,17 +192,25 @@ def servicenow_failure(err: ServiceNowError, action: str) -> UseCaseError:
     )
 
 
-def with_anomaly_block(text: str | None, block: str) -> str:
-    """The incident description: the person's text, always followed by the anomaly details.
+def mentions_url(text: str, url: str) -> bool:
+    """Whether `text` holds `url` itself, not merely a longer URL it starts (`...?id=824` in `...?id=8240`)."""
+    return re.search(re.escape(url) + r"(?![\w\-~%=&/#+?@:]|\.\S)", text) is not None
 
-    The details carry the link back to Qualytics, so they are kept even when the description was
-    edited; a text that already holds an anomaly block (the prefilled Slack modal) is used as it is.
+
+def with_anomaly_block(text: str | None, block: str, url: str) -> str:
+    """The incident description: the person's text, always with the link back to Qualytics (`url`).
+
+    A text without the anomaly block gets the whole block after it. A text that holds the block (the
+    prefilled Slack modal) is used as it is while it still links to the anomaly; when the link is gone (a
+    long description truncated from the end, or the line deleted), `**View in Qualytics:** <url>` is added.
     """
     text = (text or "").strip()
     if not text:
         return block
+    if mentions_url(text, url):
+        return text + "\n"
     if BLOCK_HEADING in text:
-        return text if text.endswith("\n") else text + "\n"
+        return f"{text}\n\n**View in Qualytics:** {url}\n"
     return f"{text}\n\n{block}"
 
 
@@ -230,6 +241,20 @@ def _servicenow(action: str) -> Iterator[None]:
         yield
     except ServiceNowError as err:
         raise servicenow_failure(err, action) from err
+
+
+@contextmanager
+def _qualytics(anomaly_id: int, action: str) -> Iterator[None]:
+    """A Qualytics change: unknown anomaly -> `AnomalyNotFound`, a refusal (e.g. commenting on an archived
+    anomaly) -> `InvalidInput` with Qualytics' reason, anything else -> `qualytics_failure`."""
+    try:
+        yield
+    except QualyticsNotFoundError:
+        raise AnomalyNotFound(anomaly_id) from None
+    except QualyticsBadRequestError as err:
+        raise InvalidInput(f"{err.message[:1].upper()}{err.message[1:]}.") from err
+    except QualyticsError as err:
+        raise qualytics_failure(err, action) from err
 
 
 # ------------------------------------------------------------------------------------------ values in, out
@@ -360,6 +385,40 @@ class SyncHealth:
 class Status:
     integrations: list[Integration]
     sync: SyncHealth
+
+
+@dataclass(frozen=True)
+class Overview:
+    """What a status screen shows: the integrations, the sync's health and the newest links."""
+
+    status: Status
+    recent_links: list[Link]
+
+
+@dataclass(frozen=True)
+class TicketDraft:
+    """What the create form starts from: the anomaly, its details block (the prefilled description), the
+    form's fields and choices, and the ServiceNow user matching the person's e-mail (None: the service
+    account files the incident)."""
+
+    anomaly: Anomaly
+    url: str
+    description: str
+    form: FormSpecification
+    caller: User | None
+
+
+@dataclass(frozen=True)
+class AnomalyChanged:
+    """A chat-ops change made in Qualytics: the anomaly as it is now and what to tell the person."""
+
+    anomaly: Anomaly
+    url: str
+    message: str
+
+
+AnomalyChangedHook = Callable[[int], Awaitable[None]]
+"""Told the id of an anomaly snowbot just changed in Qualytics, so the sync can push it at once."""
 
 
 class ServiceNowFactory(Protocol):
@@ -523,15 +582,26 @@ class Snowbot:
     monotonic: Callable[[], float] = time.monotonic
     choices_ttl: float = 300.0
     create_attempts: int = 3
+    """POSTs of one incident while each provably never left (connect error or timeout, no free connection)."""
+    create_settle: tuple[float, ...] = (0.5, 1.0, 2.0)
+    """Waits between the look-ups of a create that may have been applied (a timeout, a lost answer, a
+    502/504): ServiceNow may still be processing it. It is looked up once at once, then after each wait."""
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
+    anomaly_changed: AnomalyChangedHook | None = None
+    """Called (best effort) after a chat-ops change; the Slack surface points it at the sync engine."""
     _clients: dict[int, tuple[str, ServiceNowClient]] = field(default_factory=dict, init=False, repr=False)
     _choices: dict[int, _ChoiceCache] = field(default_factory=dict, init=False, repr=False)
-    _link_locks: WeakValueDictionary[int, asyncio.Lock] = field(
+    _clients_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _retired: list[ServiceNowClient] = field(default_factory=list, init=False, repr=False)
+    """Clients replaced (new credentials) while requests may still be using them: closed by `aclose()`."""
+    _link_locks: WeakValueDictionary[tuple[int, str], asyncio.Lock] = field(
         default_factory=WeakValueDictionary, init=False, repr=False
     )
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
-        for _, client in clients.values():
+        retired, self._retired = self._retired, []
+        for client in [*(client for _, client in clients.values()), *retired]:
             await client.aclose()
         if self.qualytics is not None:
             await self.qualytics.aclose()
@@ -596,7 +666,7 @@ class Snowbot:
         current = integrations.default(self.db)
         return integrations.save(
             self.db,
-            self.box or SecretBox(secrets.token_urlsafe(32)),  # unused: nothing secret is stored for "env"
+            None,  # nothing secret is stored for "env": no SecretBox is needed
             instance_url=url,
             username=creds.username,
             password=None,
@@ -631,8 +701,8 @@ class Snowbot:
         anomaly = await self._anomaly(anomaly_id)
         client = await self._client(integration)
         await self._check_choices(integration, form)
-        block = anomaly_block(anomaly, self._anomaly_url(anomaly), self.clock())
-        description = with_anomaly_block(form.description, block)
+        url = self._anomaly_url(anomaly)
+        description = with_anomaly_block(form.description, anomaly_block(anomaly, url, self.clock()), url)
         correlation_id = new_correlation_id(anomaly_id)
         incident = await self._create_exactly_once(client, form.incident_fields(description, correlation_id))
         link = self._store_link(integration, anomaly, incident, actor, slack_context)
@@ -652,8 +722,7 @@ class Snowbot:
         kind, value = parse_ticket_id(ticket_id)
         integration = self._integration()
         anomaly = await self._anomaly(anomaly_id)
-        async with self._link_lock(anomaly_id):  # two identical requests must not append twice
-            return await self._link(integration, anomaly, kind, value, actor, slack_context)
+        return await self._link(integration, anomaly, kind, value, actor, slack_context)
 
     async def _link(
         self,
@@ -668,17 +737,49 @@ class Snowbot:
         self._refuse_duplicate(anomaly_id, sys_id=value if kind == "sys_id" else None, number=value)
         client = await self._client(integration)
         incident = await self._find_incident(client, kind, value)
-        self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
-        url = self._anomaly_url(anomaly)
-        note = f"Linked to Qualytics anomaly {anomaly_id} by {actor or 'snowbot'}: {url}"
-        with _servicenow(f"appending anomaly {anomaly_id} to {incident.number}"):
-            incident = await client.append_to_description(
-                incident.sys_id, anomaly_block(anomaly, url, self.clock()), work_note=note
-            )
-        link = self._store_link(integration, anomaly, incident, actor, slack_context)
+        # One description edit per incident at a time: two links to it at once (the same anomaly twice, or
+        # two anomalies) must not both read the description and each write back only their own block.
+        async with self._link_lock(integration.id, incident.sys_id):
+            self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
+            incident = await self._append_anomaly(client, incident, anomaly, actor)
+            link = self._store_link(integration, anomaly, incident, actor, slack_context)
         return TicketLinked(
             incident=incident, link=link, message=f"Ticket {incident.number} linked to anomaly {anomaly_id}"
         )
+
+    async def _append_anomaly(
+        self, client: ServiceNowClient, incident: Incident, anomaly: Anomaly, actor: str | None
+    ) -> Incident:
+        """Append the anomaly block and a work note (one PATCH) at most once.
+
+        The description is read again first: when it already links to the anomaly (an earlier attempt was
+        applied but its answer lost, so no link was stored) nothing is appended. When the PATCH fails in a
+        way that may have been applied anyway (a timeout, a lost answer, a 502/504), one more read decides.
+        """
+        url = self._anomaly_url(anomaly)
+        action = f"appending anomaly {anomaly.id} to {incident.number}"
+        with _servicenow(f"reading incident {incident.number}"):
+            current = await client.get_incident(incident.sys_id)
+        if mentions_url(current.description, url):
+            log.info("%s already links to anomaly %s: nothing appended", incident.number, anomaly.id)
+            return current
+        note = f"Linked to Qualytics anomaly {anomaly.id} by {actor or 'snowbot'}: {url}"
+        try:
+            return await client.append_to_description(
+                incident.sys_id, anomaly_block(anomaly, url, self.clock()), work_note=note
+            )
+        except ServiceNowError as err:
+            if not err.may_be_applied:
+                raise servicenow_failure(err, action) from err
+            lost = err
+        try:
+            current = await client.get_incident(incident.sys_id)
+        except ServiceNowError:
+            raise servicenow_failure(lost, action) from lost
+        if not mentions_url(current.description, url):
+            raise servicenow_failure(lost, action) from lost
+        log.warning("%s: applied although the answer was lost (%s)", action, type(lost).__name__)
+        return current
 
     async def list_links(self, anomaly_id: int) -> list[Link]:
         """The anomaly's links (number, state, last sync, URL). With none stored, an unknown anomaly is 404."""
@@ -761,6 +862,68 @@ class Snowbot:
     def status(self) -> Status:
         return Status(integrations=integrations.list_all(self.db), sync=self._sync_health())
 
+    def overview(self, recent: int = 10) -> Overview:
+        """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
+        return Overview(status=self.status(), recent_links=links.recent(self.db, recent))
+
+    async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
+        """Everything a create form is prefilled with; the anomaly is read, the rest is best effort."""
+        anomaly, form, caller = await asyncio.gather(
+            self._anomaly(anomaly_id), self.form_specification(), self.caller_for_email(caller_email or "")
+        )
+        url = self._anomaly_url(anomaly)
+        return TicketDraft(
+            anomaly=anomaly,
+            url=url,
+            description=anomaly_block(anomaly, url, self.clock()),
+            form=form,
+            caller=caller,
+        )
+
+    # ------------------------------------------------------------------------------------------ chat-ops
+
+    async def acknowledge_anomaly(self, anomaly_id: int, actor: str | None = None) -> AnomalyChanged:
+        """Set the anomaly to Acknowledged in Qualytics (as snowbot's token), then tell the sync."""
+        qualytics = self._qualytics()
+        with _qualytics(anomaly_id, f"acknowledging anomaly {anomaly_id}"):
+            anomaly = await qualytics.acknowledge(anomaly_id)
+        log.info("anomaly %s acknowledged by %s", anomaly_id, actor or "unknown")
+        await self._changed(anomaly_id)
+        return AnomalyChanged(anomaly, self._anomaly_url(anomaly), f"Anomaly {anomaly_id} acknowledged.")
+
+    async def archive_anomaly(
+        self, anomaly_id: int, status: str = "Resolved", actor: str | None = None
+    ) -> AnomalyChanged:
+        """Archive the anomaly as Resolved, Duplicate, Invalid or Discarded, then tell the sync."""
+        if status not in ARCHIVE_STATUSES:
+            raise InvalidInput(
+                f"An anomaly is archived as one of: {', '.join(ARCHIVE_STATUSES)}.", field="status"
+            )
+        qualytics = self._qualytics()
+        with _qualytics(anomaly_id, f"archiving anomaly {anomaly_id}"):
+            await qualytics.archive(anomaly_id, status)
+            anomaly = await qualytics.get_anomaly(anomaly_id)
+        log.info("anomaly %s archived as %s by %s", anomaly_id, status, actor or "unknown")
+        await self._changed(anomaly_id)
+        return AnomalyChanged(
+            anomaly, self._anomaly_url(anomaly), f"Anomaly {anomaly_id} archived as {status}."
+        )
+
+    async def comment_on_anomaly(
+        self, anomaly_id: int, text: str, author: str, via: str = "Slack"
+    ) -> AnomalyChanged:
+        """Comment in Qualytics as `<author> via <via>: <text>` (the token's user posts it), then tell the sync."""
+        text = text.strip()
+        if not text:
+            raise InvalidInput("A comment needs some text.", field="comment")
+        qualytics = self._qualytics()
+        with _qualytics(anomaly_id, f"commenting on anomaly {anomaly_id}"):
+            comment: Comment = await qualytics.add_comment(anomaly_id, f"{author} via {via}: {text}")
+            anomaly = await qualytics.get_anomaly(anomaly_id)
+        log.info("comment %s added to anomaly %s by %s", comment.id, anomaly_id, author)
+        await self._changed(anomaly_id)
+        return AnomalyChanged(anomaly, self._anomaly_url(anomaly), f"Comment added to anomaly {anomaly_id}.")
+
     # ----------------------------------------------------------------------------------------- internals
 
     def _instance_url(self, url: str) -> str:
@@ -811,19 +974,42 @@ class Snowbot:
         fingerprint = hashlib.sha256(
             f"{integration.instance_url}\0{creds.username}\0{creds.password.get_secret_value()}".encode()
         ).hexdigest()
-        cached = self._clients.get(integration.id)
-        if cached is not None and cached[0] == fingerprint:
-            return cached[1]
-        await self._forget_client(integration.id)
-        client = self.servicenow_factory(integration.instance_url, creds)
-        self._clients[integration.id] = (fingerprint, client)
-        return client
+        async with self._clients_lock:  # two callers seeing a stale client build one new client
+            cached = self._clients.get(integration.id)
+            if cached is not None and cached[0] == fingerprint:
+                return cached[1]
+            self._retire_client(integration.id)
+            client = self.servicenow_factory(integration.instance_url, creds)
+            self._clients[integration.id] = (fingerprint, client)
+            return client
 
     async def _forget_client(self, integration_id: int) -> None:
+        """Stop using the integration's cached client (its credentials were saved again)."""
+        async with self._clients_lock:
+            self._retire_client(integration_id)
+
+    def _retire_client(self, integration_id: int) -> None:
+        """Drop the cached client without closing it: requests may still be in flight on it (`aclose()`
+        closes it with the others)."""
         cached = self._clients.pop(integration_id, None)
         if cached is not None:
-            await cached[1].aclose()
+            self._retired.append(cached[1])
         self._choices.pop(integration_id, None)
+
+    def _qualytics(self) -> QualyticsClient:
+        if self.qualytics is None:
+            raise NotConfigured("Qualytics is not configured: set QUALYTICS_URL and QUALYTICS_TOKEN.")
+        return self.qualytics
+
+    async def _changed(self, anomaly_id: int) -> None:
+        """Tell the `anomaly_changed` hook; the change is made already, so a failing hook is only logged
+        (the next scheduled sync pass still pushes it)."""
+        if self.anomaly_changed is None:
+            return
+        try:
+            await self.anomaly_changed(anomaly_id)
+        except Exception:
+            log.exception("the anomaly_changed hook failed for anomaly %s", anomaly_id)
 
     async def _anomaly(self, anomaly_id: int) -> Anomaly:
         if self.qualytics is None:
@@ -852,10 +1038,12 @@ class Snowbot:
             raise TicketNotFound(value)
         return found
 
-    def _link_lock(self, anomaly_id: int) -> asyncio.Lock:
-        lock = self._link_locks.get(anomaly_id)
+    def _link_lock(self, integration_id: int, sys_id: str) -> asyncio.Lock:
+        """The lock of one incident's description (held while a link appends to it)."""
+        key = (integration_id, sys_id)
+        lock = self._link_locks.get(key)
         if lock is None:
-            lock = self._link_locks[anomaly_id] = asyncio.Lock()
+            lock = self._link_locks[key] = asyncio.Lock()
         return lock
 
     def _refuse_duplicate(self, anomaly_id: int, *, sys_id: str | None, number: str) -> None:
@@ -894,30 +1082,71 @@ class Snowbot:
         return link
 
     async def _create_exactly_once(self, client: ServiceNowClient, fields: dict[str, str]) -> Incident:
-        """POST the incident; when the answer is lost, look it up by correlation id before sending again."""
+        """POST the incident; never two incidents for one correlation id.
+
+        A POST that provably never left (connect error or timeout, no free connection) is sent again, up to
+        `create_attempts` in all. One that may have been applied (a read or write timeout, a lost answer, a
+        502/504 from a proxy) is never sent again: `_confirm_created` looks for it instead.
+        """
         correlation_id = fields["correlation_id"]
-        for attempt in range(1, self.create_attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 return await client.create_incident(fields)
-            except ServiceNowConnectionError as err:
-                log.warning(
-                    "create incident %s: attempt %s lost (%s)", correlation_id, attempt, type(err).__name__
-                )
-                lost: ServiceNowError = err
             except ServiceNowError as err:
-                raise servicenow_failure(err, "creating the incident") from err
+                if err.may_be_applied:
+                    log.warning(
+                        "create incident %s: attempt %s may have been applied (%s); looking it up",
+                        correlation_id,
+                        attempt,
+                        type(err).__name__,
+                    )
+                    return await self._confirm_created(client, correlation_id, err)
+                if not isinstance(err, ServiceNowConnectionError) or attempt >= self.create_attempts:
+                    raise servicenow_failure(err, "creating the incident") from err
+                log.warning(
+                    "create incident %s: attempt %s never left (%s); sending it again",
+                    correlation_id,
+                    attempt,
+                    type(err).__name__,
+                )
+
+    async def _confirm_created(
+        self, client: ServiceNowClient, correlation_id: str, lost: ServiceNowError
+    ) -> Incident:
+        """The incident made by a create that may have been applied: looked up by correlation id at once,
+        then after each `create_settle` wait (ServiceNow may still be processing the POST). Still not found:
+        `Upstream` saying so, and the create is not sent again (nothing is stored)."""
+        unanswered: ServiceNowError | None = None
+        for wait in (0.0, *self.create_settle):
+            if wait:
+                await self.sleep(wait)
             try:
                 found = await client.find_incident_by_correlation_id(correlation_id)
             except ServiceNowError as err:
-                raise Upstream(
-                    f"ServiceNow did not confirm whether the incident was created and could not be asked "
-                    f"({err.message}). Search ServiceNow for correlation id {correlation_id} before trying again.",
-                    system="servicenow",
-                    kind="timeout" if isinstance(err, ServiceNowTimeoutError) else "unavailable",
-                ) from err
+                if not RetryPolicy.is_transient(err):
+                    failure = servicenow_failure(err, "looking the incident up")
+                    raise Upstream(
+                        f"ServiceNow did not confirm whether the incident was created and could not be asked "
+                        f"({err.message}). Search ServiceNow for correlation id {correlation_id} before trying "
+                        "again.",
+                        system="servicenow",
+                        kind=failure.kind if isinstance(failure, Upstream) else "bad_gateway",
+                        status_code=err.status_code,
+                    ) from err
+                unanswered = err
+                continue
             if found is not None:
                 return found
-        raise servicenow_failure(lost, "creating the incident") from lost
+            unanswered = None
+        reason = f" (the last look-up failed: {unanswered.message})" if unanswered is not None else ""
+        raise Upstream(
+            f"ServiceNow did not confirm the incident in time; it may still appear: search for correlation id "
+            f"{correlation_id} in a minute, and try again only if it is not there{reason}.",
+            system="servicenow",
+            kind="timeout",
+        ) from lost
 
     async def _instance_choices(self) -> tuple[list[Choice] | None, list[Choice] | None]:
         try:

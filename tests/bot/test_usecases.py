@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.settings import Settings
 from bot.usecases import (
@@ -23,10 +24,12 @@ from bot.usecases import (
     TicketNotFound,
     Upstream,
     anomaly_block,
+    with_anomaly_block,
 )
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import NETWORK_GROUP_SYS_ID, ServiceNowEmulator
 from storage import integrations, links, sync
+from tests.conftest import INSTANCE_URL
 
 SAMPLE_DESCRIPTION = (
     "## Qualytics Anomaly Linked [2026-01-23 19:51:23 UTC]\n\n**Anomaly ID:** 824\n**Status:** Acknowledged\n"
@@ -63,6 +66,90 @@ def new_incidents(sn: ServiceNowEmulator, before: set[str]) -> list[dict[str, st
 
 def posts(sn: ServiceNowEmulator) -> list[object]:
     return [r for r in sn.requests if r.method == "POST"]
+
+
+def lookups(sn: ServiceNowEmulator) -> list[object]:
+    """The look-ups of an incident by correlation id the emulator answered."""
+    return [
+        r for r in sn.requests if r.method == "GET" and "correlation_id" in r.query.get("sysparm_query", "")
+    ]
+
+
+def with_correlation_id(sn: ServiceNowEmulator, prefix: str = "snowbot:824:") -> list[dict[str, str]]:
+    return [row for row in sn.incidents.values() if row["correlation_id"].startswith(prefix)]
+
+
+class SleepRecorder:
+    """An injected `sleep`: records the waits, then awaits `then` (if set) instead of the clock."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.then: Callable[[], Awaitable[object]] | None = None
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        if self.then is not None:
+            await self.then()
+
+
+class SlowCreateTransport(httpx.AsyncBaseTransport):
+    """The first POST times out for the client at once (`ReadTimeout`: it may have arrived), but ServiceNow
+    applies it only once `release` is set: by default right after the first correlation-id look-up ran.
+    `applied` is the task that forwards it, to await for the outcome."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, release_after_first_lookup: bool = True) -> None:
+        self.inner = inner
+        self.release = asyncio.Event()
+        self.release_after_first_lookup = release_after_first_lookup
+        self.applied: asyncio.Task[None] | None = None
+        self.lookups = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.applied is None:
+            await request.aread()
+            self.applied = asyncio.create_task(self._apply_when_released(request))
+            raise httpx.ReadTimeout("the answer did not come in time", request=request)
+        response = await self.inner.handle_async_request(request)
+        if "correlation_id" in request.url.params.get("sysparm_query", ""):
+            self.lookups += 1
+            if self.release_after_first_lookup:
+                self.release.set()
+        return response
+
+    async def _apply_when_released(self, request: httpx.Request) -> None:
+        await self.release.wait()
+        response = await self.inner.handle_async_request(request)
+        await response.aread()
+
+    async def wait_applied(self) -> None:
+        assert self.applied is not None
+        await self.applied
+
+
+class AppliedThenFailing(httpx.AsyncBaseTransport):
+    """Forwards the first `method` request (ServiceNow applies it), then answers the client with `status`
+    (a proxy's 502/504) or raises `error` (a lost answer)."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        method: str = "POST",
+        *,
+        status: int | None = None,
+        error: type = httpx.ReadTimeout,
+    ) -> None:
+        self.inner, self.method, self.status, self.error = inner, method, status, error
+        self.failed = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method != self.method or self.failed:
+            return response
+        self.failed += 1
+        await response.aread()
+        if self.status is not None:
+            return httpx.Response(self.status, text="Bad Gateway", request=request)
+        raise self.error("the answer was lost", request=request)
 
 
 # ------------------------------------------------------------------------------------------------- create
@@ -170,28 +257,24 @@ async def test_a_lost_create_response_does_not_make_a_second_incident(
     assert link.ticket_sys_id == row["sys_id"]
 
 
-async def test_a_create_that_never_arrived_is_sent_again_with_the_same_correlation_id(
-    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+@pytest.mark.parametrize("error", [httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout])
+async def test_a_create_that_never_left_is_sent_again_with_the_same_correlation_id(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator, error: type
 ) -> None:
-    bot = make_snowbot(settings, servicenow_transport=LosingTransport(sn_emulator.transport()))
+    bot = make_snowbot(settings, servicenow_transport=LosingTransport(sn_emulator.transport(), error=error))
     before = set(sn_emulator.incidents)
 
     created = await bot.create_ticket_for_anomaly(824, TicketForm("Sent twice"), actor="U1")
 
     [row] = new_incidents(sn_emulator, before)
     assert created.incident.sys_id == row["sys_id"]
-    lookups = [
-        r
-        for r in sn_emulator.requests
-        if r.method == "GET" and "correlation_id" in r.query.get("sysparm_query", "")
-    ]
-    assert len(lookups) == 1 and row["correlation_id"] in lookups[0].query["sysparm_query"]
+    assert len(posts(sn_emulator)) == 1 and lookups(sn_emulator) == []  # nothing arrived: nothing to look up
 
 
-async def test_create_gives_up_after_a_few_lost_attempts_and_stores_nothing(
+async def test_create_gives_up_after_a_few_unsent_attempts_and_stores_nothing(
     make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
 ) -> None:
-    losing = LosingTransport(sn_emulator.transport(), count=100)
+    losing = LosingTransport(sn_emulator.transport(), count=100, error=httpx.ConnectTimeout)
     bot = make_snowbot(settings, servicenow_transport=losing)
 
     with pytest.raises(Upstream) as caught:
@@ -200,6 +283,77 @@ async def test_create_gives_up_after_a_few_lost_attempts_and_stores_nothing(
     assert (caught.value.system, caught.value.kind) == ("servicenow", "timeout")
     assert losing.lost == bot.create_attempts
     assert links.for_anomaly(bot.db, 824) == []
+
+
+async def test_a_slow_create_is_found_by_looking_again_and_never_sent_twice(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    """The POST times out while ServiceNow is still working on it: the first look-up finds nothing, the
+    incident appears after it. snowbot waits (settles) and looks again instead of sending it again."""
+    slow = SlowCreateTransport(sn_emulator.transport())
+    bot = make_snowbot(settings, servicenow_transport=slow)
+    bot.sleep = sleeps = SleepRecorder()
+    sleeps.then = slow.wait_applied
+
+    created = await bot.create_ticket_for_anomaly(824, TicketForm("Slow create"), actor="U1")
+    await slow.wait_applied()
+
+    [row] = with_correlation_id(sn_emulator)
+    assert created.incident.sys_id == row["sys_id"]
+    assert len(posts(sn_emulator)) == 1 and slow.lookups == 2
+    assert sleeps.waits == [bot.create_settle[0]]
+    [link] = links.for_anomaly(bot.db, 824)
+    assert link.ticket_sys_id == row["sys_id"]
+
+
+async def test_a_create_not_confirmed_in_time_is_a_clear_error_and_never_sent_twice(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    slow = SlowCreateTransport(sn_emulator.transport(), release_after_first_lookup=False)
+    bot = make_snowbot(settings, servicenow_transport=slow)
+    bot.sleep = sleeps = SleepRecorder()
+
+    with pytest.raises(Upstream) as caught:
+        await bot.create_ticket_for_anomaly(824, TicketForm("Very slow create"), actor="U1")
+    slow.release.set()  # ServiceNow finishes only now
+    await slow.wait_applied()
+
+    [row] = with_correlation_id(sn_emulator)
+    assert (caught.value.system, caught.value.kind) == ("servicenow", "timeout")
+    assert "did not confirm the incident in time" in caught.value.message
+    assert f"correlation id {row['correlation_id']}" in caught.value.message
+    assert len(posts(sn_emulator)) == 1
+    assert slow.lookups == len(bot.create_settle) + 1 and sleeps.waits == list(bot.create_settle)
+    assert links.for_anomaly(bot.db, 824) == []
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_gateway_error_after_the_create_was_applied_is_looked_up(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator, status: int
+) -> None:
+    bot = make_snowbot(
+        settings, servicenow_transport=AppliedThenFailing(sn_emulator.transport(), status=status)
+    )
+    bot.sleep = SleepRecorder()
+
+    created = await bot.create_ticket_for_anomaly(824, TicketForm("Behind a proxy"), actor="U1")
+
+    [row] = with_correlation_id(sn_emulator)
+    assert created.incident.sys_id == row["sys_id"] and len(posts(sn_emulator)) == 1
+
+
+@pytest.mark.parametrize("status", [502, 504])
+async def test_a_gateway_error_is_never_followed_by_a_second_create(
+    snowbot: Snowbot, sn_emulator: ServiceNowEmulator, status: int
+) -> None:
+    snowbot.sleep = SleepRecorder()
+    sn_emulator.faults.fail_next(status)  # not applied, but the client cannot know
+
+    with pytest.raises(Upstream, match="did not confirm the incident in time"):
+        await snowbot.create_ticket_for_anomaly(824, TicketForm("Gateway"), actor="U1")
+
+    assert len(posts(sn_emulator)) == 1 and len(lookups(sn_emulator)) == len(snowbot.create_settle) + 1
+    assert with_correlation_id(sn_emulator) == [] and links.for_anomaly(snowbot.db, 824) == []
 
 
 async def test_servicenow_failing_stores_nothing(snowbot: Snowbot, sn_emulator: ServiceNowEmulator) -> None:
@@ -225,6 +379,54 @@ async def test_qualytics_unavailable_is_an_upstream_failure(
     with pytest.raises(Upstream) as caught:
         await snowbot.create_ticket_for_anomaly(824, TicketForm("x"), actor="U1")
     assert (caught.value.system, caught.value.kind) == ("qualytics", "unavailable")
+
+
+URL_824 = "https://demo.qualytics.io/datastores/23/anomalies?id=824"
+VIEW_LINE = f"**View in Qualytics:** {URL_824}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(SAMPLE_DESCRIPTION, SAMPLE_DESCRIPTION, id="the-untouched-block"),
+        pytest.param(SAMPLE_DESCRIPTION.rstrip("\n"), SAMPLE_DESCRIPTION, id="untouched-without-newline"),
+        pytest.param(
+            SAMPLE_DESCRIPTION[:120],  # a long Slack description cut from the end, where the link is
+            f"{SAMPLE_DESCRIPTION[:120].rstrip()}\n\n{VIEW_LINE}\n",
+            id="truncated",
+        ),
+        pytest.param(
+            SAMPLE_DESCRIPTION.replace(VIEW_LINE + "\n", "") + "Checked by the on-call team.",
+            SAMPLE_DESCRIPTION.replace(VIEW_LINE + "\n", "")
+            + f"Checked by the on-call team.\n\n{VIEW_LINE}\n",
+            id="link-line-deleted",
+        ),
+        pytest.param(
+            SAMPLE_DESCRIPTION.replace("id=824", "id=8240"),
+            SAMPLE_DESCRIPTION.replace("id=824", "id=8240") + f"\n{VIEW_LINE}\n",
+            id="another-anomaly's-link",
+        ),
+        pytest.param(
+            f"Seen twice, see {URL_824}.", f"Seen twice, see {URL_824}.\n", id="the-link-in-the-person's-text"
+        ),
+        pytest.param("  ", SAMPLE_DESCRIPTION, id="blank"),
+        pytest.param("My text", f"My text\n\n{SAMPLE_DESCRIPTION}", id="no-block"),
+    ],
+)
+def test_the_description_always_links_back_to_the_anomaly(text: str, expected: str) -> None:
+    assert with_anomaly_block(text, SAMPLE_DESCRIPTION, URL_824) == expected
+
+
+async def test_a_truncated_prefilled_description_still_links_back_to_qualytics(
+    snowbot: Snowbot, sn_emulator: ServiceNowEmulator
+) -> None:
+    cut = SAMPLE_DESCRIPTION[: SAMPLE_DESCRIPTION.index("**View in Qualytics:**")]  # as Slack may cut it
+
+    created = await snowbot.create_ticket_for_anomaly(824, TicketForm("Cut", description=cut), actor="U1")
+
+    description = sn_emulator.incidents[created.incident.sys_id]["description"]
+    assert description.startswith(cut.rstrip()) and description.endswith(f"\n\n{VIEW_LINE}\n")
+    assert description.count("## Qualytics Anomaly Linked") == 1
 
 
 def test_anomaly_block_handles_no_failed_checks(snowbot: Snowbot) -> None:
@@ -290,6 +492,96 @@ async def test_two_identical_link_requests_at_once_append_once(
     )
     assert sorted(type(r).__name__ for r in results) == ["AlreadyLinked", "TicketLinked"]
     assert [r.method for r in sn_emulator.requests if r.method != "GET"] == ["PATCH"]
+
+
+def blocks_and_notes(sn: ServiceNowEmulator, number: str, url: str = URL_824) -> tuple[int, int]:
+    row = sn.get_by_number(number)
+    assert row is not None
+    notes = [e["value"] for e in sn.journal(row["sys_id"]) if url in e["value"]]
+    return row["description"].count(url), len(notes)
+
+
+@pytest.mark.parametrize(
+    "lost", [{"error": httpx.ReadTimeout}, {"error": httpx.RemoteProtocolError}, {"status": 504}]
+)
+async def test_a_link_whose_answer_was_lost_after_it_was_applied_is_stored(
+    make_snowbot: Callable[..., Snowbot],
+    settings: Settings,
+    sn_emulator: ServiceNowEmulator,
+    lost: dict[str, object],
+) -> None:
+    bot = make_snowbot(
+        settings, servicenow_transport=AppliedThenFailing(sn_emulator.transport(), "PATCH", **lost)
+    )
+
+    linked = await bot.link_existing_ticket(824, "INC0000001", actor="U2")
+
+    assert linked.incident.number == "INC0000001" and URL_824 in linked.incident.description
+    assert [link.ticket_number for link in links.for_anomaly(bot.db, 824)] == ["INC0000001"]
+    assert blocks_and_notes(sn_emulator, "INC0000001") == (1, 1)
+    assert len([r for r in sn_emulator.requests if r.method == "PATCH"]) == 1
+
+
+async def test_a_link_whose_patch_never_arrived_fails_and_a_retry_appends_once(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    bot = make_snowbot(
+        settings, servicenow_transport=LosingTransport(sn_emulator.transport(), method="PATCH")
+    )
+    with pytest.raises(Upstream) as caught:
+        await bot.link_existing_ticket(824, "INC0000001", actor="U2")
+    assert caught.value.kind == "timeout" and links.for_anomaly(bot.db, 824) == []
+    assert blocks_and_notes(sn_emulator, "INC0000001") == (0, 0)
+
+    await bot.link_existing_ticket(824, "INC0000001", actor="U2")
+
+    assert blocks_and_notes(sn_emulator, "INC0000001") == (1, 1)
+
+
+async def test_linking_again_after_an_unrecorded_append_does_not_append_twice(
+    snowbot: Snowbot, sn_emulator: ServiceNowEmulator
+) -> None:
+    """An earlier attempt appended the block but stored no link (e.g. it crashed): the retry only links."""
+    row = sn_emulator.get_by_number("INC0000001")
+    assert row is not None
+    row["description"] += f"\n\n{SAMPLE_DESCRIPTION}"
+    sn_emulator.reset_log()
+
+    linked = await snowbot.link_existing_ticket(824, "INC0000001", actor="U2")
+
+    assert linked.link.ticket_sys_id == row["sys_id"]
+    assert [r.method for r in sn_emulator.requests if r.method != "GET"] == []
+    assert row["description"].count(URL_824) == 1
+
+
+class SlowPatchTransport(httpx.AsyncBaseTransport):
+    """Lets every other task run (without a clock) before a PATCH goes out, as a slow network would."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "PATCH":
+            for _ in range(100):
+                await asyncio.sleep(0)
+        return await self.inner.handle_async_request(request)
+
+
+async def test_two_anomalies_linked_to_one_incident_at_once_keep_both_blocks(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    snowbot = make_snowbot(settings, servicenow_transport=SlowPatchTransport(sn_emulator.transport()))
+    url_823 = URL_824.replace("824", "823")
+    await asyncio.gather(
+        snowbot.link_existing_ticket(823, "INC0000001", actor="U2"),
+        snowbot.link_existing_ticket(824, "INC0000001", actor="U3"),
+    )
+
+    assert blocks_and_notes(sn_emulator, "INC0000001") == (1, 1)
+    assert blocks_and_notes(sn_emulator, "INC0000001", url_823) == (1, 1)
+    row = sn_emulator.get_by_number("INC0000001")
+    assert row is not None
+    assert sorted(link.anomaly_id for link in links.for_ticket(snowbot.db, row["sys_id"])) == [823, 824]
 
 
 async def test_many_tickets_per_anomaly_and_unlink(snowbot: Snowbot) -> None:
@@ -491,3 +783,98 @@ async def test_status_reports_integrations_and_sync_health(snowbot: Snowbot) -> 
     status = snowbot.status()
     assert [i.source for i in status.integrations] == ["env"]
     assert (status.sync.pending, status.sync.failed, status.sync.last_run_at) == (1, 0, None)
+
+
+# ------------------------------------------------------------------------------------------ client cache
+
+
+class HoldingTransport(httpx.AsyncBaseTransport):
+    """Holds the first incident GET until `release` is set (`arrived` says it is held); its `aclose` yields
+    to the event loop, as closing a real connection pool does."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.arrived, self.release = asyncio.Event(), asyncio.Event()
+        self.held = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            not self.held
+            and request.method == "GET"
+            and request.url.path.startswith("/api/now/table/incident")
+        ):
+            self.held = True
+            self.arrived.set()
+            await self.release.wait()
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await asyncio.sleep(0)  # the emulator's transport is shared by every client: never closed here
+
+
+async def test_reconnecting_does_not_close_a_client_with_requests_in_flight(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    hold = HoldingTransport(sn_emulator.transport())
+    bot = make_snowbot(settings, servicenow_transport=hold)
+    [env] = bot.list_integrations()
+    in_use = await bot.servicenow_client(env.id)
+    linking = asyncio.create_task(bot.link_existing_ticket(824, "INC0000001", actor="U2"))
+    await hold.arrived.wait()
+
+    await bot.connect(INSTANCE_URL, "admin:admin")  # the same integration, saved again: a new client
+    hold.release.set()
+    linked = await linking
+
+    assert linked.incident.number == "INC0000001"
+    assert await bot.servicenow_client(env.id) is not in_use
+    await bot.aclose()
+    assert in_use._http.is_closed  # the retired client is closed with the bot
+
+
+async def test_concurrent_callers_share_one_client_after_the_credentials_changed(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    closing_yields = HoldingTransport(sn_emulator.transport())
+    closing_yields.held = True  # hold nothing: only closing yields
+    bot = make_snowbot(settings, servicenow_transport=closing_yields)
+    [env] = bot.list_integrations()
+    stale = await bot.servicenow_client(env.id)
+    sn_emulator.add_user("admin", "rotated", ["itil", "admin"])
+    bot.settings.servicenow_credentials = SecretStr("admin:rotated")
+
+    first, second = await asyncio.gather(bot.servicenow_client(env.id), bot.servicenow_client(env.id))
+
+    assert first is second and first is not stale
+    assert (await bot.get_ticket("INC0000001")).number == "INC0000001"
+
+
+# ------------------------------------------------------------------------------------ secrets at rest
+
+
+def test_the_environment_integration_needs_no_secret_box(
+    make_snowbot: Callable[..., Snowbot],
+    make_settings: Callable[..., Settings],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No SNOWBOT_SECRET_KEY: no throwaway SecretBox (600k PBKDF2 iterations) is derived at start-up."""
+
+    def no_box(*_args: object) -> None:
+        raise AssertionError("a SecretBox was derived for an integration that stores no secret")
+
+    monkeypatch.setattr("storage.crypto.SecretBox.__init__", no_box)
+    bot = make_snowbot(make_settings(secret_key=None))
+
+    [env] = bot.list_integrations()
+    assert (env.source, env.username, env.is_default) == ("env", "admin", True)
+    with pytest.raises(ValueError, match="SecretBox"):
+        integrations.save(
+            bot.db, None, instance_url="https://x.service-now.com", username="u", password=SecretStr("p")
+        )
+
+
+def test_the_clear_credentials_are_not_kept_on_the_settings(settings: Settings) -> None:
+    assert settings.servicenow_credentials_value == "admin:admin"
+    assert "admin:admin" not in repr(vars(settings))
+    settings.servicenow_credentials = SecretStr("admin:rotated")
+    assert settings.servicenow_credentials_value == "admin:rotated"
