@@ -13,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from bot.api import create_api
 from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
+from bot.slack.extension import slack_extension
 from bot.sync.wiring import sync_extension
 from bot.usecases import Snowbot
 
@@ -33,7 +34,7 @@ class Extension:
 ExtensionFactory = Callable[[Settings, Snowbot], Extension]
 """Builds an extension once the `Snowbot` exists (Slack handlers and jobs call its use cases)."""
 
-DEFAULT_EXTENSIONS: tuple[ExtensionFactory, ...] = (sync_extension,)
+DEFAULT_EXTENSIONS: tuple[ExtensionFactory, ...] = (sync_extension, slack_extension)
 """What `snowbot run` serves besides the REST API (the Slack surface and the scheduler register here)."""
 
 

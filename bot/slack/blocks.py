@@ -178,6 +178,8 @@ class SyncHealth:
     failed: Sequence[FailedSync] = ()
     last_run_at: datetime | None = None
     last_run_error: str | None = None
+    failed_total: int | None = None
+    """How many sync items failed in all, when `failed` lists only the newest few."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class ModalMetadata:
     thread_ts: str | None = None
     message_ts: str | None = None
     then: str | None = None  # the step after the anomaly-id modal: "create" | "link"
+    caller: str | None = None  # the ServiceNow caller's sys_id (create modal), found from the person's e-mail
 
     def encode(self) -> str:
         data = {k: v for k, v in vars(self).items() if v is not None}
@@ -210,7 +213,9 @@ class ModalMetadata:
             return cls()
         anomaly_id = data.get("anomaly_id")
         strings = {
-            k: data[k] for k in ("channel", "thread_ts", "message_ts", "then") if isinstance(data.get(k), str)
+            k: data[k]
+            for k in ("channel", "thread_ts", "message_ts", "then", "caller")
+            if isinstance(data.get(k), str)
         }
         valid_id = isinstance(anomaly_id, int) and not isinstance(anomaly_id, bool)
         return cls(anomaly_id=anomaly_id if valid_id else None, **strings)
@@ -557,11 +562,16 @@ def usage(sub: Subcommand) -> str:
     return f"{Command.SNOW} {sub} {args}".rstrip()
 
 
-def help_message() -> Message:
+def help_message(note: str | None = None) -> Message:
+    """The `/snow` commands; `note` (e.g. "I don't know `foo`.") comes first when given."""
     lines = [f"`{usage(sub)}` — {desc}" for sub, (_, desc) in SUBCOMMAND_USAGE.items()]
+    noted = [section(f":grey_question: {note}")] if note else []
     return message(
-        f"{Command.SNOW} commands: " + ", ".join(str(s) for s in SUBCOMMAND_USAGE),
+        (f"{note} " if note else "")
+        + f"{Command.SNOW} commands: "
+        + ", ".join(str(s) for s in SUBCOMMAND_USAGE),
         [
+            *noted,
             header("ServiceNow incidents for Qualytics anomalies"),
             section("\n".join(lines)),
             context(
@@ -605,7 +615,32 @@ def tickets_linked_message(tickets: Sequence[tuple[str, str]], anomaly_id: int) 
     )
 
 
-def _ticket_group(link_row: LinkLike, anomaly_id: int, now: datetime | None) -> list[Block]:
+def unlink_value(link_row: LinkLike) -> str:
+    """An Unlink button value that names the anomaly too ("824:7"): a click on an ephemeral list does
+    not carry the message, so the value is all the listener gets."""
+    return f"{link_row.anomaly_id}:{link_row.id}"
+
+
+def parse_unlink_value(value: Any) -> tuple[int, int] | None:
+    """(anomaly_id, link_id) from `unlink_value`, or None."""
+    if not isinstance(value, str):
+        return None
+    anomaly, _, link_id = value.partition(":")
+    if not (anomaly.isdigit() and link_id.isdigit()):
+        return None
+    return int(anomaly), int(link_id)
+
+
+def _link_id_value(link_row: LinkLike) -> str:
+    return str(link_row.id)
+
+
+def _ticket_group(
+    link_row: LinkLike,
+    anomaly_id: int,
+    now: datetime | None,
+    value: Callable[[LinkLike], str] = _link_id_value,
+) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
     state = escape(link_row.status) if link_row.status else "unknown state"
     return [
@@ -616,7 +651,7 @@ def _ticket_group(link_row: LinkLike, anomaly_id: int, now: datetime | None) -> 
                 button(
                     "Unlink",
                     ActionId.UNLINK_TICKET,
-                    value=str(link_row.id),
+                    value=value(link_row),
                     style="danger",
                     confirm=confirm_dialog(
                         "Unlink incident?",
@@ -630,7 +665,15 @@ def _ticket_group(link_row: LinkLike, anomaly_id: int, now: datetime | None) -> 
     ]
 
 
-def tickets_message(anomaly_id: int, links: Sequence[LinkLike], *, now: datetime | None = None) -> Message:
+def tickets_message(
+    anomaly_id: int,
+    links: Sequence[LinkLike],
+    *,
+    now: datetime | None = None,
+    unlink: Callable[[LinkLike], str] = _link_id_value,
+) -> Message:
+    """The anomaly's incidents with View and Unlink buttons; `unlink` makes each Unlink button's value
+    (the link id by default, `unlink_value` to name the anomaly too)."""
     if not links:
         return message(
             f"No incidents are linked to anomaly {anomaly_id} yet.",
@@ -644,7 +687,7 @@ def tickets_message(anomaly_id: int, links: Sequence[LinkLike], *, now: datetime
         )
     noun = "incident" if len(links) == 1 else "incidents"
     head = section(f"*{len(links)} {noun} linked to anomaly {anomaly_id}*")
-    groups = [_ticket_group(row, anomaly_id, now) for row in links]
+    groups = [_ticket_group(row, anomaly_id, now, unlink) for row in links]
     return message(
         f"{len(links)} {noun} linked to anomaly {anomaly_id}",
         [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, _and_more("incidents"))],
@@ -678,6 +721,47 @@ def search_results_message(query: str, items: Sequence[IncidentLike], total: int
     if beyond and shown == len(items):
         fitted.append(more(beyond))
     return message(f'{total} {noun} "{query}"', [section(f"*{total} {noun}* _{escape(query)}_"), *fitted])
+
+
+def link_results_message(
+    anomaly_id: int, linked: Sequence[tuple[str, str]], problems: Sequence[str] = ()
+) -> Message:
+    """The outcome of linking several incidents: linked ones are (number, url), `problems` one line each
+    (e.g. "INC0010006 is already linked to anomaly 824.")."""
+    blocks: list[Block] = []
+    if linked:
+        blocks += tickets_linked_message(linked, anomaly_id)["blocks"]
+    if problems:
+        blocks.append(section(bullet_lines([f":warning: {escape(p)}" for p in problems], limit=MAX_TEXT)))
+    numbers = ", ".join(number for number, _ in linked)
+    text = (
+        f"{numbers} linked to anomaly {anomaly_id}"
+        if linked
+        else f"Nothing was linked to anomaly {anomaly_id}"
+    )
+    if problems:
+        text += f" ({len(problems)} not linked)"
+    return message(text, blocks or [section(escape(text))])
+
+
+CLOSED_ICONS = {"Resolved": ":white_check_mark:", "Closed": ":lock:", "Canceled": ":no_entry_sign:"}
+
+
+def incident_closed_message(
+    number: str, url: str, state: str, anomaly_id: int, close_notes: str | None = None
+) -> Message:
+    """The thread note the sync posts once when a linked incident is Resolved, Closed or Canceled."""
+    text = f"{number} is {state.lower()} (anomaly {anomaly_id})"
+    icon = CLOSED_ICONS.get(state, ":information_source:")
+    blocks = [
+        section(
+            f"{icon} *{link(url, number)}* is now *{escape(state)}* in ServiceNow (anomaly {anomaly_id}).",
+            accessory=button("View", ActionId.VIEW_TICKET, url=url, value=number),
+        )
+    ]
+    if close_notes and close_notes.strip():
+        blocks.append(context(f"Close notes: {escape(truncate(close_notes.strip(), 2000))}"))
+    return message(text, blocks)
 
 
 def anomaly_alert_message(anomaly: AnomalySummary, url: str) -> Message:
@@ -749,10 +833,11 @@ def _failure_line(failure: FailedSync) -> str:
 
 def _health_text(health: SyncHealth, now: datetime | None) -> str:
     last = slack_date(health.last_run_at, now=now) if health.last_run_at else "never"
-    icon = ":white_check_mark:" if not health.failed and not health.last_run_error else ":warning:"
+    failed = health.failed_total if health.failed_total is not None else len(health.failed)
+    icon = ":white_check_mark:" if not failed and not health.last_run_error else ":warning:"
     lines = [
         f"*Sync health* {icon}",
-        f"Pending: {health.pending} · Failed: {len(health.failed)} · Last run: {last}",
+        f"Pending: {health.pending} · Failed: {failed} · Last run: {last}",
     ]
     if health.last_run_error:
         lines.append(f"Last run failed: {escape(truncate(health.last_run_error, 500))}")
@@ -846,6 +931,12 @@ def notice_modal(title: str, text: str, *, reference: str | None = None) -> View
     return modal(title, blocks, callback_id=ViewId.MESSAGE, close="Close")
 
 
+def help_modal() -> View:
+    """The `/snow` help as a read-only modal (App Home's Help button has no channel to answer in)."""
+    blocks = [blk for blk in help_message()["blocks"] if blk["type"] != "header"]
+    return modal("snowbot help", blocks, callback_id=ViewId.MESSAGE, close="Close")
+
+
 def _choice_input(
     label: str,
     action_id: ActionId,
@@ -859,6 +950,11 @@ def _choice_input(
         element = static_select(action_id, [(c.value, c.label) for c in choices], initial=initial)
         return input_block(label, element, block_id, optional=True, dispatch_action=dispatch)
     return input_block(label, text_input(action_id, initial=initial, max_length=40), block_id, optional=True)
+
+
+def subcategory_input(choices: Sequence[ChoiceLike], initial: str | None = None) -> Block:
+    """The Subcategory block of the create modal (swapped in when the category changes)."""
+    return _choice_input("Subcategory", ActionId.SUBCATEGORY, BlockId.SUBCATEGORY, choices, initial)
 
 
 def default_short_description(anomaly: AnomalySummary) -> str:
@@ -1114,3 +1210,66 @@ def comment_modal(anomaly_id: int, metadata: ModalMetadata) -> View:
         submit="Comment",
         private_metadata=replace(metadata, anomaly_id=anomaly_id).encode(),
     )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Updating an open modal
+
+_VIEW_KEYS = ("type", "callback_id", "title", "close", "submit", "blocks", "private_metadata", "external_id")
+
+
+def view_for_update(view: Mapping[str, Any], *, blocks: Sequence[Block] | None = None) -> View:
+    """The part of a view from a payload that views.update accepts (no id, hash, state, app ids),
+    optionally with new blocks."""
+    clean: View = {key: view[key] for key in _VIEW_KEYS if key in view and view[key] not in (None, "")}
+    if blocks is not None:
+        clean["blocks"] = list(blocks)
+    return clean
+
+
+def replace_block(view: Mapping[str, Any], block: Block) -> View:
+    """The view with the block that has `block`'s block_id replaced by it (views.update keeps what the
+    person typed in the other inputs, their block and action ids being unchanged)."""
+    block_id = block.get("block_id")
+    blocks = [block if old.get("block_id") == block_id else old for old in view.get("blocks", [])]
+    return view_for_update(view, blocks=blocks)
+
+
+def _selected(element: Mapping[str, Any], value: Mapping[str, Any]) -> dict[str, Any]:
+    """Set an input element's initial value from its `view.state.values` entry."""
+    refilled = {
+        k: v for k, v in element.items() if k not in ("initial_value", "initial_option", "initial_options")
+    }
+    kind = value.get("type") or element.get("type")
+    if kind in ("plain_text_input", "url_text_input", "email_text_input", "number_input"):
+        if value.get("value"):
+            refilled["initial_value"] = value["value"]
+    elif kind in ("static_select", "external_select"):
+        if value.get("selected_option"):
+            refilled["initial_option"] = value["selected_option"]
+    elif kind in ("multi_static_select", "multi_external_select"):
+        if value.get("selected_options"):
+            refilled["initial_options"] = value["selected_options"]
+    return refilled
+
+
+def refilled_modal(view: Mapping[str, Any], error: str) -> View:
+    """A submitted modal again, with what the person entered and an error at the top, so they can fix it
+    and submit again (after `ack(response_action="update")` replaced it with a progress view). A password
+    is never put back."""
+    values: Mapping[str, Any] = view.get("state", {}).get("values", {})
+    blocks: list[Block] = [section(f":warning: {escape(error)}", block_id=BlockId.ERROR)]
+    for block in view.get("blocks", []):
+        block_id = block.get("block_id")
+        if block_id == BlockId.ERROR:
+            continue
+        if block.get("type") == "input" and isinstance(block.get("element"), dict):
+            element = block["element"]
+            entry = (
+                {}
+                if block_id == BlockId.PASSWORD
+                else values.get(block_id, {}).get(element.get("action_id"), {})
+            )
+            block = {**block, "element": _selected(element, entry)}
+        blocks.append(block)
+    return view_for_update(view, blocks=blocks[:MAX_VIEW_BLOCKS])

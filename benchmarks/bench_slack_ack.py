@@ -1,0 +1,333 @@
+"""Slack ack latency: signed request to HTTP response, snowbot's real app vs a bare Bolt app that only acks.
+
+Everything runs on loopback ports in child processes: the ServiceNow, Qualytics and Slack emulators, the
+real app (`bot.app.build_app` with the Slack extension, served by uvicorn) and the bare app. The real
+app does its actual work after each ack (views.open, reading the anomaly and the form, creating an
+incident, posting in the thread), so concurrent requests compete with it. Three payloads (a slash
+command, a message shortcut, a view submission), at 1 and at 20 requests in flight, in alternating
+rounds of the same run. Aim: the real app's median within 1.5x of the bare app's, p99 far under 3 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import multiprocessing as mp
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from slack_sdk.signature import SignatureVerifier
+
+from benchmarks.common import free_port, save, serve_in_process, summary_ms
+
+SIGNING_SECRET = "bench-signing-secret"
+BOT_TOKEN = "xoxb-bench-token"
+QUALYTICS_TOKEN = "demo-token"
+CONCURRENCIES = (1, 20)
+REQUESTS = {1: 150, 20: 400}
+ROUNDS = 3
+TEAM = {"id": "T0001", "domain": "acme"}
+USER = {"id": "U_JANE", "username": "jane.doe", "name": "jane.doe", "team_id": "T0001"}
+CHANNEL = "C_ALERTS"
+
+
+# ------------------------------------------------------------------------------------- served apps
+
+
+def make_servicenow(base_url: str) -> Any:
+    from emulators.servicenow import ServiceNowEmulator
+
+    return ServiceNowEmulator(base_url=base_url)
+
+
+def make_qualytics(base_url: str) -> Any:
+    from emulators.qualytics import QualyticsEmulator
+
+    return QualyticsEmulator(base_url=base_url, token=QUALYTICS_TOKEN)
+
+
+def make_slack(base_url: str) -> Any:
+    from emulators.slack import SlackEmulator
+
+    return SlackEmulator(bot_token=BOT_TOKEN)
+
+
+class Served:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+
+def make_snowbot(config: dict[str, str], base_url: str) -> Served:
+    """The real app: REST API plus the Slack extension in HTTP mode, against the emulators."""
+    import logging
+
+    from bot.app import build_app
+    from bot.settings import Settings
+    from bot.slack.extension import slack_extension
+
+    logging.basicConfig(level=logging.WARNING)
+    settings = Settings(_env_file=None, **config)  # type: ignore[call-arg]
+    return Served(build_app(settings, extensions=[slack_extension]))
+
+
+def make_bare(slack_api_url: str, base_url: str) -> Served:
+    """A Bolt AsyncApp that only acks the same three requests, behind the same Starlette adapter."""
+    from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+    from slack_bolt.async_app import AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    bolt = AsyncApp(
+        client=AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url), signing_secret=SIGNING_SECRET
+    )
+
+    async def just_ack(ack: Any) -> None:
+        await ack()
+
+    bolt.command("/snow")(just_ack)
+    bolt.shortcut("create_incident_shortcut")(just_ack)
+    bolt.view("create_incident_modal")(just_ack)
+    from starlette.applications import Starlette
+    from starlette.routing import Route
+
+    handler = AsyncSlackRequestHandler(bolt)
+    return Served(Starlette(routes=[Route("/slack/events", handler.handle, methods=["POST"])]))
+
+
+def _serve_with_lifespan(factory: Callable[[str], Any], port: int, ready: Any) -> None:
+    import uvicorn
+
+    app = factory(f"http://127.0.0.1:{port}").app
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    original_startup = server.startup
+
+    async def startup(sockets: Any = None) -> None:  # readiness from uvicorn's own start-up, no polling
+        await original_startup(sockets=sockets)
+        ready.set()
+
+    server.startup = startup  # type: ignore[method-assign]
+    server.run()
+
+
+@contextmanager
+def serve_app(factory: Callable[[str], Any]) -> Iterator[str]:
+    """Like `benchmarks.common.serve_in_process`, but with the app's lifespan running, as `snowbot run`
+    runs it (the Slack surface's shared connection pool, its hooks)."""
+    port = free_port()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_serve_with_lifespan, args=(factory, port, ready), daemon=True)
+    proc.start()
+    try:
+        if not ready.wait(30):
+            raise RuntimeError("the app did not start")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.join(10)
+
+
+# ------------------------------------------------------------------------------------- payloads
+
+
+class Payloads:
+    """Signed bodies for the three requests; each gets a fresh trigger_id, as Slack sends them."""
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.verifier = SignatureVerifier(SIGNING_SECRET)
+        self.counter = itertools.count(1)
+        self.view = view
+
+    def trigger(self) -> str:
+        n = next(self.counter)
+        return f"{n}.T0001.bench{n:08x}"
+
+    def signed(self, body: str) -> tuple[bytes, dict[str, str]]:
+        ts = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body),
+        }
+        return body.encode(), headers
+
+    def command(self) -> tuple[bytes, dict[str, str]]:
+        fields = {
+            "team_id": "T0001",
+            "channel_id": CHANNEL,
+            "user_id": USER["id"],
+            "user_name": USER["username"],
+            "command": "/snow",
+            "text": "create 824",
+            "response_url": "http://127.0.0.1:9/unused",
+            "trigger_id": self.trigger(),
+        }
+        return self.signed(urlencode(fields))
+
+    def interaction(self, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
+        return self.signed(urlencode({"payload": json.dumps(payload)}))
+
+    def shortcut(self) -> tuple[bytes, dict[str, str]]:
+        message = {
+            "type": "message",
+            "ts": "1700000001.000100",
+            "text": "",
+            "attachments": [
+                {"fallback": "Anomaly Detected", "title_link": "http://127.0.0.1/anomalies/824"},
+            ],
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": "*Anomaly ID:* 824 in orders_daily"}}
+            ],
+        }
+        return self.interaction(
+            {
+                "type": "message_action",
+                "callback_id": "create_incident_shortcut",
+                "trigger_id": self.trigger(),
+                "team": TEAM,
+                "user": USER,
+                "channel": {"id": CHANNEL, "name": "dq-alerts"},
+                "message_ts": message["ts"],
+                "message": message,
+                "response_url": "http://127.0.0.1:9/unused",
+            }
+        )
+
+    def submission(self) -> tuple[bytes, dict[str, str]]:
+        return self.interaction(
+            {
+                "type": "view_submission",
+                "team": TEAM,
+                "user": USER,
+                "trigger_id": self.trigger(),
+                "view": self.view,
+            }
+        )
+
+
+async def open_create_view(slack_api_url: str) -> dict[str, Any]:
+    """A real create modal in the Slack emulator (so the app's views.update after the ack lands), with the
+    state a person's submission carries."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from bot.slack import blocks
+
+    summary = blocks.AnomalySummary(id=824, type="record", status="Active", container="orders_daily")
+    metadata = blocks.ModalMetadata(channel=CHANNEL, thread_ts="1700000001.000100")
+    view = blocks.create_incident_modal(summary, metadata, description="Anomaly ID: 824")
+    client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url)
+    opened = (await client.views_open(trigger_id="0.T0001.bench", view=view))["view"]
+    values: dict[str, Any] = {}
+    for block in opened["blocks"]:
+        if block.get("type") != "input":
+            continue
+        element = block["element"]
+        if element["type"] == "plain_text_input":
+            state = {"type": element["type"], "value": element.get("initial_value")}
+        else:
+            state = {"type": element["type"], "selected_option": element.get("initial_option")}
+        values[block["block_id"]] = {element["action_id"]: state}
+    return {**opened, "state": {"values": values}}
+
+
+# ------------------------------------------------------------------------------------- measuring
+
+Send = Callable[[], tuple[bytes, dict[str, str]]]
+
+
+async def latencies(client: httpx.AsyncClient, url: str, make: Send, n: int, concurrency: int) -> list[float]:
+    sem = asyncio.Semaphore(concurrency)
+    samples: list[float] = []
+
+    async def one() -> None:
+        async with sem:
+            body, headers = make()
+            start = time.perf_counter()
+            response = await client.post(url, content=body, headers=headers)
+            samples.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
+
+    await asyncio.gather(*(one() for _ in range(n)))
+    return samples
+
+
+async def _bench(real_url: str, bare_url: str, slack_api_url: str) -> dict[str, Any]:
+    payloads = Payloads(await open_create_view(slack_api_url))
+    kinds: dict[str, Send] = {
+        "slash_command": payloads.command,
+        "message_shortcut": payloads.shortcut,
+        "view_submission": payloads.submission,
+    }
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    figures: dict[str, Any] = {}
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        for url in (real_url, bare_url):  # warm up: Bolt's first request calls auth.test
+            for make in kinds.values():
+                await latencies(client, url, make, 10, 1)
+        for kind, make in kinds.items():
+            for concurrency in CONCURRENCIES:
+                real: list[float] = []
+                bare: list[float] = []
+                for _ in range(ROUNDS):
+                    real += await latencies(client, real_url, make, REQUESTS[concurrency], concurrency)
+                    bare += await latencies(client, bare_url, make, REQUESTS[concurrency], concurrency)
+                r, b = summary_ms(real), summary_ms(bare)
+                figures[f"{kind}_c{concurrency}"] = {
+                    "snowbot": r,
+                    "bare_bolt": b,
+                    "median_ratio": round(r["median_ms"] / b["median_ms"], 3),
+                }
+    return figures
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        with (
+            serve_in_process(make_servicenow) as sn_url,
+            serve_in_process(make_qualytics) as q_url,
+            serve_in_process(make_slack) as slack_url,
+        ):
+            slack_api_url = f"{slack_url}/api/"
+            config = {
+                "db_path": str(Path(tmp) / "bench.db"),
+                "secret_key": "bench-secret-key",
+                "servicenow_instance_url": sn_url,
+                "servicenow_credentials": "admin:admin",
+                "allow_insecure_instance": "true",
+                "qualytics_url": q_url,
+                "qualytics_token": QUALYTICS_TOKEN,
+                "slack_bot_token": BOT_TOKEN,
+                "slack_signing_secret": SIGNING_SECRET,
+                "slack_api_url": slack_api_url,
+            }
+            with (
+                serve_app(partial(make_snowbot, config)) as real_base,
+                serve_app(partial(make_bare, slack_api_url)) as bare_base,
+            ):
+                figures = asyncio.run(
+                    _bench(f"{real_base}/slack/events", f"{bare_base}/slack/events", slack_api_url)
+                )
+    print(f"Slack ack latency, signed request -> response ({ROUNDS} rounds; snowbot vs a bare Bolt app):")
+    for name, f in figures.items():
+        s, b = f["snowbot"], f["bare_bolt"]
+        print(
+            f"  {name:22s} snowbot median {s['median_ms']:7.2f} ms p99 {s['p99_ms']:7.2f} ms | "
+            f"bare median {b['median_ms']:7.2f} ms p99 {b['p99_ms']:7.2f} ms | "
+            f"median ratio {f['median_ratio']:.2f}x (aim <= 1.5x; p99 far under 3000 ms)"
+        )
+    save("slack_ack", figures)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The Bolt app: snowbot's listeners on a slack-bolt `AsyncApp`, built from the settings and the `Snowbot`.
+
+`build_slack` wires the Web API client (SLACK_API_URL, rate-limit and connection retries), the request
+verification (SLACK_SIGNING_SECRET, Bolt's 5-minute replay window), every listener and the one error
+handler. `bot.slack.extension` serves it over HTTP (`POST /slack/events`) or Socket Mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+from bot.slack.client import Sleep, web_client
+from bot.slack.handlers import actions, commands, home, modals, options
+from bot.slack.handlers.common import Deps
+from bot.slack.handlers.errors import on_error
+from bot.slack.suggest import Suggestions
+from bot.slack.tasks import TaskTracker
+from bot.usecases import Snowbot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SlackSurface:
+    bolt: AsyncApp
+    client: AsyncWebClient
+    deps: Deps
+
+    @property
+    def tasks(self) -> TaskTracker:
+        return self.deps.tasks
+
+    async def idle(self, within: float = 10.0) -> bool:
+        """Wait until every listener and background task has finished (False when `within` seconds passed first)."""
+        return await self.deps.tasks.idle(within)
+
+
+def build_slack(
+    settings: Settings,
+    snowbot: Snowbot,
+    *,
+    client: AsyncWebClient | None = None,
+    sleep: Sleep = asyncio.sleep,
+    suggest_budget: float = 2.0,
+) -> SlackSurface:
+    """The Bolt app with every listener. Bolt checks the token with auth.test on the first request it
+    authorizes (never at start-up), and signatures on every HTTP request."""
+    client = client or web_client(settings, sleep=sleep)
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    bolt = AsyncApp(
+        name="snowbot", client=client, signing_secret=secret, logger=logging.getLogger("bot.slack.bolt")
+    )
+    tasks = TaskTracker()
+    deps = Deps(
+        snowbot=snowbot,
+        settings=settings,
+        tasks=tasks,
+        suggestions=Suggestions(tasks, budget=suggest_budget),
+    )
+    for register in (commands.register, modals.register, actions.register, options.register, home.register):
+        register(bolt, deps)
+    bolt.error(on_error)
+    return SlackSurface(bolt=bolt, client=client, deps=deps)

@@ -1,0 +1,130 @@
+"""The Slack surface as a `bot.app` extension, in the same process as the REST API.
+
+HTTP mode (no SLACK_APP_TOKEN): `POST /slack/events` hands every request to Bolt, which verifies the
+signature and its 5-minute replay window (401 otherwise) and answers Slack's url_verification.
+Socket Mode (SLACK_APP_TOKEN set): no route; a lifespan holds the WebSocket open instead.
+
+Either way the lifespan puts the surface at `app.state.slack`, points the `Snowbot`'s `anomaly_changed`
+hook at the sync engine (`app.state.sync_engine`, when the sync extension runs) so a Slack chat-ops
+change is pushed at once, gives the engine the Slack notifier when it has none, and on shutdown lets
+in-flight listeners finish. The Web API client shares one aiohttp session while the app runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, nullcontext
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+from fastapi import APIRouter, FastAPI, Request, Response
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+
+from bot.settings import Settings
+from bot.slack.app import SlackSurface, build_slack
+from bot.slack.notifier import SlackNotifier
+from bot.usecases import AnomalyChangedHook, Snowbot
+
+if TYPE_CHECKING:
+    from bot.app import Extension
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+SHUTDOWN_GRACE = 10.0
+"""Seconds in-flight Slack work (a ticket being created) may take to finish on shutdown."""
+
+
+def missing_settings(settings: Settings) -> list[str]:
+    """What Slack needs and is not set: the bot token always, the signing secret in HTTP mode."""
+    missing = [] if settings.slack_bot_token else ["SLACK_BOT_TOKEN"]
+    if not settings.slack_signing_secret and not settings.slack_app_token:
+        missing.append("SLACK_SIGNING_SECRET")
+    return missing
+
+
+def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Extension:
+    """An `ExtensionFactory` (`bot.app.DEFAULT_EXTENSIONS`); `options` go to `build_slack` (tests)."""
+    from bot.app import Extension  # here, not at the top: bot/app.py imports this module
+
+    missing = missing_settings(settings)
+    if missing:
+        log.warning(
+            "Slack is off: %s %s not set (the REST API still runs). Set %s to serve Slack.",
+            " and ".join(missing),
+            "is" if len(missing) == 1 else "are",
+            "it" if len(missing) == 1 else "them",
+        )
+        return Extension()
+    surface = build_slack(settings, snowbot, **options)
+    if settings.slack_app_token is not None:
+        token = settings.slack_app_token.get_secret_value()
+        return Extension(lifespans=[partial(_lifespan, surface, token)])
+    return Extension(routers=[events_router(surface)], lifespans=[partial(_lifespan, surface, None)])
+
+
+def events_router(surface: SlackSurface) -> APIRouter:
+    router = APIRouter()
+    handler = AsyncSlackRequestHandler(surface.bolt)
+
+    @router.post(EVENTS_PATH, include_in_schema=False)
+    async def slack_events(request: Request) -> Response:
+        return await handler.handle(request)
+
+    return router
+
+
+@asynccontextmanager
+async def _lifespan(
+    surface: SlackSurface, app_token: str | None, app: FastAPI, snowbot: Snowbot
+) -> AsyncIterator[None]:
+    app.state.slack = surface
+    hook = _anomaly_changed(surface, app)
+    own_hook = snowbot.anomaly_changed is None
+    if own_hook:
+        snowbot.anomaly_changed = hook
+    _give_notifier(surface, app)
+    # one connection pool for every Web API call (slack_sdk opens a session per call otherwise)
+    async with aiohttp.ClientSession() as session:
+        surface.client.session = session
+        try:
+            async with _socket_mode(surface, app_token) if app_token else nullcontext():
+                yield
+        finally:
+            if own_hook and snowbot.anomaly_changed is hook:
+                snowbot.anomaly_changed = None
+            if not await surface.idle(SHUTDOWN_GRACE):
+                log.warning("Slack work was still running after %.0fs at shutdown", SHUTDOWN_GRACE)
+            surface.client.session = None
+
+
+@asynccontextmanager
+async def _socket_mode(surface: SlackSurface, app_token: str) -> AsyncIterator[None]:
+    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(surface.bolt, app_token)
+    await handler.connect_async()
+    log.info("Slack Socket Mode connected")
+    try:
+        yield
+    finally:
+        await handler.close_async()
+
+
+def _give_notifier(surface: SlackSurface, app: FastAPI) -> None:
+    engine = getattr(app.state, "sync_engine", None)
+    if engine is not None and getattr(engine, "notifier", None) is None:
+        engine.notifier = SlackNotifier(surface.client)
+
+
+def _anomaly_changed(surface: SlackSurface, app: FastAPI) -> AnomalyChangedHook:
+    async def push_now(anomaly_id: int) -> None:
+        """Start a sync of the anomaly in the background (the person's action is done already)."""
+        _give_notifier(surface, app)
+        engine = getattr(app.state, "sync_engine", None)
+        if engine is not None:
+            surface.tasks.spawn(engine.sync_anomalies([anomaly_id]), name=f"sync-anomaly-{anomaly_id}")
+
+    return push_now

@@ -1,0 +1,316 @@
+"""Message shortcuts and the modals: create, link, which-anomaly, connect, archive, comment.
+
+A submission is checked first without any I/O; a wrong field is answered on the field itself
+(`response_action="errors"`). Otherwise the modal is swapped at once for a progress view
+(`response_action="update"`), the use case runs, and the modal is updated with the outcome, or with the
+form again (what the person entered kept) and the reason at the top.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks, forms, render
+from bot.slack.anomaly_ref import find_anomaly_id
+from bot.slack.handlers import flows
+from bot.slack.handlers.common import (
+    NOT_ADMIN,
+    OPEN_VIEW,
+    Deps,
+    actor,
+    is_admin,
+    message_metadata,
+    real_name,
+    update_modal,
+)
+from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
+from bot.usecases import AlreadyLinked, InvalidInput, SlackContext, UseCaseError
+
+log = logging.getLogger(__name__)
+
+View = dict[str, Any]
+
+
+def progress(title: str, text: str) -> View:
+    return blocks.loading_modal(title, ViewId.MESSAGE, text)
+
+
+def result_modal(title: str, message: blocks.Message) -> View:
+    return blocks.modal(title, message["blocks"], callback_id=ViewId.MESSAGE, close="Close")
+
+
+async def field_error(ack: AsyncAck, err: InvalidInput, view: View) -> None:
+    """Answer a submission with `err` on its field, or on top of the form when it has no such field."""
+    block_id = forms.block_for(err, view)
+    if block_id is not None:
+        await ack(response_action="errors", errors={block_id: err.message})
+    else:
+        await ack(response_action="update", view=blocks.refilled_modal(view, err.message))
+
+
+def anomaly_of(metadata: blocks.ModalMetadata) -> int:
+    if metadata.anomaly_id is None:
+        raise InvalidInput("This form lost its anomaly; open it again from the message.")
+    return metadata.anomaly_id
+
+
+def slack_context(metadata: blocks.ModalMetadata) -> SlackContext | None:
+    return SlackContext(metadata.channel, metadata.thread_ts) if metadata.channel else None
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    listen = deps.listener
+
+    # -------------------------------------------------------------------------------- message shortcuts
+
+    async def on_create_shortcut(
+        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        metadata = message_metadata(shortcut)
+        anomaly_id = find_anomaly_id(shortcut.get("message"), deps.qualytics_host)
+        if anomaly_id is None:
+            view = blocks.anomaly_id_modal(metadata, then="create")
+            await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+            return
+        await flows.open_create(
+            deps,
+            client,
+            context,
+            trigger_id=shortcut["trigger_id"],
+            user_id=shortcut["user"]["id"],
+            anomaly_id=anomaly_id,
+            metadata=metadata,
+        )
+
+    async def on_link_shortcut(
+        ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        await ack()
+        anomaly_id = find_anomaly_id(shortcut.get("message"), deps.qualytics_host)
+        await flows.open_link(
+            client,
+            context,
+            trigger_id=shortcut["trigger_id"],
+            anomaly_id=anomaly_id,
+            metadata=message_metadata(shortcut),
+        )
+
+    # -------------------------------------------------------------------------------- which anomaly?
+
+    async def on_anomaly_id(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        metadata = blocks.ModalMetadata.decode(view.get("private_metadata"))
+        try:
+            anomaly_id = forms.anomaly_id(forms.state(view), None, deps.qualytics_host)
+        except InvalidInput as err:
+            await field_error(ack, err, view)
+            return
+        if metadata.then == "link":
+            await ack(response_action="update", view=blocks.link_incident_modal(anomaly_id, metadata))
+            return
+        await ack(
+            response_action="update", view=progress(flows.CREATE_TITLE, f"Loading anomaly {anomaly_id}…")
+        )
+        await flows.fill_create(
+            deps, client, context, view["id"], None, anomaly_id, metadata, body["user"]["id"]
+        )
+
+    # -------------------------------------------------------------------------------- create
+
+    async def on_levels_changed(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Urgency or impact changed: show the priority ServiceNow will compute."""
+        await ack()
+        view = body["view"]
+        values = forms.state(view)
+        urgency = forms.text(values, BlockId.URGENCY, ActionId.URGENCY) or "3"
+        impact = forms.text(values, BlockId.IMPACT, ActionId.IMPACT) or "3"
+        await quiet_update(client, view, blocks.replace_block(view, blocks.priority_hint(urgency, impact)))
+
+    async def on_category_changed(ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """Category changed: offer that category's subcategories."""
+        await ack()
+        view = body["view"]
+        category = forms.text(forms.state(view), BlockId.CATEGORY, ActionId.CATEGORY)
+        form = await deps.snowbot.form_specification()
+        subcategories = render.choices(form, "subcategory", category)
+        await quiet_update(client, view, blocks.replace_block(view, blocks.subcategory_input(subcategories)))
+
+    async def on_create_submit(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        metadata = blocks.ModalMetadata.decode(view.get("private_metadata"))
+        try:
+            form = forms.ticket_form(forms.state(view), metadata.caller)
+        except InvalidInput as err:
+            await field_error(ack, err, view)
+            return
+        await ack(
+            response_action="update",
+            view=progress(flows.CREATE_TITLE, "Creating the incident in ServiceNow…"),
+        )
+        context[OPEN_VIEW] = view["id"]
+        anomaly_id = anomaly_of(metadata)
+        try:
+            created = await deps.snowbot.create_ticket_for_anomaly(
+                anomaly_id, form, actor(body["user"]), slack_context(metadata)
+            )
+        except UseCaseError as err:
+            await update_modal(client, context, view["id"], blocks.refilled_modal(view, err.message))
+            return
+        message = blocks.ticket_created_message(created.incident.number, created.incident.url, anomaly_id)
+        announced = await announce(client, metadata, message)
+        outcome = {**message, "blocks": list(message["blocks"])}
+        if not announced:
+            outcome["blocks"].append(blocks.context(announced_failed(metadata)))
+        await update_modal(client, context, view["id"], result_modal("Incident created", outcome))
+
+    # -------------------------------------------------------------------------------- link
+
+    async def on_link_submit(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        metadata = blocks.ModalMetadata.decode(view.get("private_metadata"))
+        values = forms.state(view)
+        chosen = forms.selected(values, BlockId.INCIDENTS, ActionId.INCIDENTS)
+        try:
+            anomaly_id = forms.anomaly_id(values, metadata.anomaly_id, deps.qualytics_host)
+            if not chosen:
+                raise InvalidInput("Choose at least one incident.", field="incidents")
+        except InvalidInput as err:
+            await field_error(ack, err, view)
+            return
+        await ack(response_action="update", view=progress("Link incident", "Linking in ServiceNow…"))
+        context[OPEN_VIEW] = view["id"]
+        linked: list[tuple[str, str]] = []
+        problems: list[str] = []
+        for sys_id, label in chosen:
+            try:
+                done = await deps.snowbot.link_existing_ticket(
+                    anomaly_id, sys_id, actor(body["user"]), slack_context(metadata)
+                )
+            except AlreadyLinked as err:
+                problems.append(err.message)
+            except UseCaseError as err:
+                problems.append(f"{forms.incident_number(label)}: {err.message}")
+            else:
+                linked.append((done.incident.number, done.incident.url))
+        if linked and metadata.channel and metadata.thread_ts:
+            await announce(client, metadata, blocks.tickets_linked_message(linked, anomaly_id))
+        outcome = blocks.link_results_message(anomaly_id, linked, problems)
+        await update_modal(client, context, view["id"], result_modal("Link incident", outcome))
+
+    # -------------------------------------------------------------------------------- connect
+
+    async def on_connect_submit(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        try:
+            form = forms.connect_form(forms.state(view), allow_insecure=deps.settings.allow_insecure_instance)
+        except InvalidInput as err:
+            await field_error(ack, err, view)
+            return
+        await ack(response_action="update", view=progress("Connect ServiceNow", "Testing the connection…"))
+        context[OPEN_VIEW] = view["id"]
+        if not await is_admin(deps, client, body["user"]["id"]):
+            await update_modal(
+                client, context, view["id"], blocks.notice_modal("Connect ServiceNow", NOT_ADMIN)
+            )
+            return
+        try:
+            connected = await deps.snowbot.connect(form.instance_url, form.credentials, actor(body["user"]))
+        except UseCaseError as err:
+            retry = blocks.connect_modal(
+                instance_url=form.instance_url, error=err.message, advice=render.CONNECT_ADVICE
+            )
+            await update_modal(client, context, view["id"], retry)
+            return
+        text = f"{connected.message} snowbot now files incidents in {connected.integration.instance_url}."
+        await update_modal(client, context, view["id"], blocks.notice_modal("ServiceNow connected", text))
+
+    # -------------------------------------------------------------------------------- archive, comment
+
+    async def on_archive_submit(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        metadata = blocks.ModalMetadata.decode(view.get("private_metadata"))
+        status = forms.text(forms.state(view), BlockId.ARCHIVE_STATUS, ActionId.ARCHIVE_STATUS) or "Resolved"
+        await ack(response_action="update", view=progress("Archive anomaly", "Archiving in Qualytics…"))
+        context[OPEN_VIEW] = view["id"]
+        changed = await deps.snowbot.archive_anomaly(anomaly_of(metadata), status, actor(body["user"]))
+        await flows.refresh_alert(client, metadata, changed)
+        await update_modal(
+            client, context, view["id"], blocks.notice_modal("Archive anomaly", changed.message)
+        )
+
+    async def on_comment_submit(
+        ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
+    ) -> None:
+        metadata = blocks.ModalMetadata.decode(view.get("private_metadata"))
+        text = (forms.text(forms.state(view), BlockId.COMMENT, ActionId.COMMENT_TEXT) or "").strip()
+        if not text:
+            await field_error(ack, InvalidInput("A comment needs some text.", field="comment"), view)
+            return
+        await ack(
+            response_action="update", view=progress("Comment on anomaly", "Adding the comment in Qualytics…")
+        )
+        context[OPEN_VIEW] = view["id"]
+        user = body["user"]
+        author = real_name(await deps.users.get(client, user["id"]), user.get("name") or user["id"])
+        changed = await deps.snowbot.comment_on_anomaly(anomaly_of(metadata), text, author)
+        await update_modal(
+            client, context, view["id"], blocks.notice_modal("Comment on anomaly", changed.message)
+        )
+
+    app.shortcut({"callback_id": Shortcut.CREATE_INCIDENT, "type": "message_action"})(
+        listen(on_create_shortcut)
+    )
+    app.shortcut({"callback_id": Shortcut.LINK_INCIDENT, "type": "message_action"})(listen(on_link_shortcut))
+    app.view(ViewId.ANOMALY_ID)(listen(on_anomaly_id))
+    app.action(ActionId.URGENCY)(listen(on_levels_changed))
+    app.action(ActionId.IMPACT)(listen(on_levels_changed))
+    app.action(ActionId.CATEGORY)(listen(on_category_changed))
+    app.view(ViewId.CREATE_INCIDENT)(listen(on_create_submit))
+    app.view(ViewId.LINK_INCIDENT)(listen(on_link_submit))
+    app.view(ViewId.CONNECT)(listen(on_connect_submit))
+    app.view(ViewId.ARCHIVE)(listen(on_archive_submit))
+    app.view(ViewId.COMMENT)(listen(on_comment_submit))
+
+
+async def quiet_update(client: AsyncWebClient, view: View, updated: View) -> None:
+    """views.update guarded by the view's hash; a conflict means a newer update is on its way."""
+    try:
+        await client.views_update(view_id=view["id"], hash=view["hash"], view=updated)
+    except SlackApiError as err:
+        if err.response.get("error") != "hash_conflict":
+            raise
+        log.info("skipped a stale modal update (hash_conflict)")
+
+
+async def announce(client: AsyncWebClient, metadata: blocks.ModalMetadata, message: blocks.Message) -> bool:
+    """Post in the alert's thread (or the channel); False when Slack refused (logged)."""
+    if not metadata.channel:
+        return False
+    kwargs: dict[str, Any] = {"channel": metadata.channel, **message}
+    if metadata.thread_ts:
+        kwargs["thread_ts"] = metadata.thread_ts
+    try:
+        await client.chat_postMessage(**kwargs)
+    except SlackApiError as err:
+        log.warning("could not post in %s: %s", metadata.channel, err.response.get("error"))
+        return False
+    return True
+
+
+def announced_failed(metadata: blocks.ModalMetadata) -> str:
+    if not metadata.channel:
+        return "snowbot did not know which channel to announce it in."
+    return "snowbot could not post in that channel: invite it with `/invite @snowbot` to get thread updates."

@@ -1,0 +1,44 @@
+"""The sync's notifier: one note in the anomaly's Slack thread when a linked incident is closed.
+
+`bot.sync.engine.SyncEngine` calls `incident_closed(link, incident)` once per incident that becomes
+Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import state_label
+from bot.settings import Settings
+from bot.slack import blocks
+from bot.slack.client import web_client
+from servicenow import Incident
+from storage.links import Link
+
+log = logging.getLogger(__name__)
+
+
+class SlackNotifier:
+    """Implements `bot.sync.engine.Notifier` with the bot's Web API client."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+
+    async def incident_closed(self, link: Link, incident: Incident) -> None:
+        if not link.channel_id or not link.thread_ts:
+            return
+        state = state_label(incident.state, incident.state_label)
+        message = blocks.incident_closed_message(
+            incident.number, incident.url or link.url, state, link.anomaly_id, incident.close_notes or None
+        )
+        await self.client.chat_postMessage(channel=link.channel_id, thread_ts=link.thread_ts, **message)
+        log.info("told %s that %s is %s", link.channel_id, incident.number, state)
+
+
+def slack_notifier(settings: Settings) -> SlackNotifier | None:
+    """The notifier for `bot.sync.wiring.sync_extension(..., notifier=...)`; None without SLACK_BOT_TOKEN."""
+    if settings.slack_bot_token is None:
+        return None
+    return SlackNotifier(web_client(settings))

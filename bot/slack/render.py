@@ -1,0 +1,109 @@
+"""From use-case results to the inputs of the Block Kit builders (`bot.slack.blocks`): pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
+
+from bot.models import FormSpecification
+from bot.qualytics import Anomaly
+from bot.slack import blocks
+from bot.usecases import Overview, SyncHealth, TicketDraft
+from storage.integrations import Integration
+
+DEFAULT_CATEGORY = "inquiry"
+"""ServiceNow's default incident category: the create modal starts with it when the instance has it."""
+
+RECONNECT_ADVICE = (
+    "An admin can connect again with `/snow connect` (instance URL https://your-instance.service-now.com, "
+    "an active integration user with the itil role)."
+)
+CONNECT_ADVICE = (
+    "Check the instance URL (https://your-instance.service-now.com), the user name and password, and that "
+    "the integration user is active, not locked, and has the itil role. A developer instance may be "
+    "hibernating: wake it up in the developer portal."
+)
+
+
+def anomaly_summary(anomaly: Anomaly) -> blocks.AnomalySummary:
+    return blocks.AnomalySummary(
+        id=anomaly.id,
+        type=anomaly.type or "record",
+        status=anomaly.status,
+        container=anomaly.container.name if anomaly.container else None,
+        datastore=anomaly.datastore.name or None,
+        failed_checks=[check.message for check in anomaly.failed_checks],
+        description=anomaly.description or None,
+        weight=anomaly.weight,
+    )
+
+
+def choices(form: FormSpecification, name: str, parent: str | None = None) -> list[blocks.Choice]:
+    """A choice field's options ([] when the instance's list could not be read: free text then); for a
+    dependent field only those of `parent` (ServiceNow's default category when None)."""
+    spec = form.field(name)
+    wanted = parent or DEFAULT_CATEGORY
+    return [
+        blocks.Choice(option.value, option.label)
+        for option in spec.options or []
+        if spec.depends_on is None or (option.dependent_value or wanted) == wanted
+    ]
+
+
+def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.View:
+    categories = choices(draft.form, "category")
+    category = DEFAULT_CATEGORY if any(c.value == DEFAULT_CATEGORY for c in categories) else None
+    return blocks.create_incident_modal(
+        anomaly_summary(draft.anomaly),
+        replace(metadata, caller=draft.caller.sys_id if draft.caller else None),
+        description=draft.description,
+        categories=categories,
+        subcategories=choices(draft.form, "subcategory", category) if categories else [],
+        category=category,
+    )
+
+
+def integration_status(found: Sequence[Integration]) -> blocks.IntegrationStatus | None:
+    current = next((i for i in found if i.is_default), found[0] if found else None)
+    if current is None:
+        return None
+    return blocks.IntegrationStatus(
+        status=current.status,
+        instance_url=current.instance_url,
+        name=current.name,
+        error=current.last_error if current.status == "Error" else None,
+        advice=RECONNECT_ADVICE if current.status == "Error" else None,
+        checked_at=current.last_checked_at,
+    )
+
+
+def sync_health(health: SyncHealth) -> blocks.SyncHealth:
+    errors = health.last_run_summary.get("errors")
+    last_error = "; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else None
+    return blocks.SyncHealth(
+        pending=health.pending,
+        failed=[blocks.FailedSync(reason=line) for line in health.recent_failures],
+        last_run_at=health.last_run_at,
+        last_run_error=last_error,
+        failed_total=health.failed,
+    )
+
+
+def status_message(overview: Overview, now: datetime) -> blocks.Message:
+    return blocks.status_message(
+        integration=integration_status(overview.status.integrations),
+        recent_links=overview.recent_links,
+        health=sync_health(overview.status.sync),
+        now=now,
+    )
+
+
+def home_view(overview: Overview, now: datetime, *, is_admin: bool) -> blocks.View:
+    return blocks.app_home_view(
+        integration=integration_status(overview.status.integrations),
+        recent_links=overview.recent_links,
+        health=sync_health(overview.status.sync),
+        now=now,
+        is_admin=is_admin,
+    )
