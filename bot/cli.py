@@ -22,6 +22,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep-running", action="store_true", help="stay up after the story and print the URLs"
     )
+    demo.add_argument("--debug", action="store_true", help="print the traceback when a step fails")
 
     sync = sub.add_parser("sync", help="push anomaly changes to ServiceNow")
     sync.add_argument("--once", action="store_true", help="run one pass and print what it did")
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from bot.demo import run_demo
 
-        return asyncio.run(run_demo(keep_running=args.keep_running))
+        return asyncio.run(run_demo(keep_running=args.keep_running, debug=args.debug))
     if args.command == "sync":
         from bot.sync.cli import run_sync
 

@@ -101,6 +101,7 @@ class QualyticsEmulator:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.requests: list[RecordedRequest] = []
         self.user: dict[str, Any] = _user(3, "Snowbot Service", "snowbot@acme.example", "Member")
+        self._people: dict[str, dict[str, Any]] = {}  # further tokens -> the person each acts as
         self.datastores: dict[int, dict[str, Any]] = {}
         self.containers: dict[int, dict[str, Any]] = {}  # id -> stub plus "datastore_id"
         self.anomalies: dict[int, dict[str, Any]] = {}  # id -> the detail, as the API returns it
@@ -122,6 +123,12 @@ class QualyticsEmulator:
 
     def reset_log(self) -> None:
         self.requests.clear()
+
+    def add_person(self, token: str, name: str, email: str, role: str = "Member") -> dict[str, Any]:
+        """Another API token, acting as a person (their comments carry their name); returns the user."""
+        person = _user(100 + len(self._people), name, email, role)
+        self._people[token] = person
+        return person
 
     # ------------------------------------------------------------------------------------ direct helpers
 
@@ -239,7 +246,7 @@ class QualyticsEmulator:
         api = self._api
         routes = [
             Route("/api/health", api(lambda request, body: Response(status_code=204), auth=False)),
-            Route("/api/users/me", api(lambda request, body: self.user)),
+            Route("/api/users/me", api(lambda request, body: self._caller(request))),
             Route("/api/anomalies", api(self._list_anomalies)),
             Route("/api/anomalies/{anomaly_id:int}", api(self._get_anomaly), methods=["GET"]),
             Route("/api/anomalies/{anomaly_id:int}", api(self._put_anomaly), methods=["PUT"]),
@@ -293,8 +300,17 @@ class QualyticsEmulator:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), self.token.encode()):
             return None
+        if scheme.lower() == "bearer" and any(
+            hmac.compare_digest(token.strip().encode(), known.encode()) for known in self._people
+        ):
+            return None
         detail = "Not authenticated" if not token else "Invalid or expired token"
         return JSONResponse({"detail": detail}, 401, headers={"WWW-Authenticate": "Bearer"})
+
+    def _caller(self, request: Request) -> dict[str, Any]:
+        """The user the request's token acts as (the token is already checked)."""
+        token = request.headers.get("authorization", "").partition(" ")[2].strip()
+        return self._people.get(token, self.user)
 
     async def _control_add_anomaly(self, request: Request) -> Response:
         try:
@@ -357,7 +373,8 @@ class QualyticsEmulator:
             raise _invalid("message", "Field required" if message is None else "String should not be empty")
         if not isinstance(anomaly_id, int) or isinstance(anomaly_id, bool):
             raise _invalid("anomaly_id", "Input should be a valid integer", "int_type")
-        return {**self.add_comment(anomaly_id, message), "anomaly_id": anomaly_id}
+        comment = self.add_comment(anomaly_id, message, user=self._caller(request))
+        return {**comment, "anomaly_id": anomaly_id}
 
     def _list_comments(self, request: Request, body: Any) -> dict[str, Any]:
         page, size = _paging(request)
