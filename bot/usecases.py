@@ -788,6 +788,11 @@ class Snowbot:
             await self._anomaly(anomaly_id)
         return found
 
+    def attach_thread(self, link_id: int, channel_id: str, thread_ts: str) -> None:
+        """The message announcing a link made outside any thread becomes its thread: when the incident
+        is resolved, the sync answers there."""
+        links.set_thread(self.db, link_id, channel_id, thread_ts)
+
     async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
         link = links.get(self.db, link_id)
         if link is None or link.anomaly_id != anomaly_id:

@@ -116,6 +116,14 @@ def recent(db: Database, limit: int = 10) -> list[Link]:
     return _links(db, order_by="id DESC", limit=limit)
 
 
+def set_thread(db: Database, link_id: int, channel_id: str, thread_ts: str) -> None:
+    """Remember the Slack thread that speaks for a link (later notes about its incident go there)."""
+    with atomic(db):
+        db.execute(
+            "UPDATE links SET channel_id = ?, thread_ts = ? WHERE id = ?", [channel_id, thread_ts, link_id]
+        )
+
+
 def update_status(db: Database, link_id: int, status: str, synced_at: datetime | None = None) -> None:
     update_statuses(db, {link_id: status}, synced_at)
 

@@ -168,6 +168,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         message = blocks.ticket_created_message(created.incident.number, created.incident.url, anomaly_id)
         announced = await announce(client, metadata, message)
+        if announced and not metadata.thread_ts:  # from the command: the announcement starts the thread
+            deps.snowbot.attach_thread(created.link.id, metadata.channel, announced)
         outcome = {**message, "blocks": list(message["blocks"])}
         if not announced:
             outcome["blocks"].append(blocks.context(announced_failed(metadata)))
@@ -295,19 +297,21 @@ async def quiet_update(client: AsyncWebClient, view: View, updated: View) -> Non
         log.info("skipped a stale modal update (hash_conflict)")
 
 
-async def announce(client: AsyncWebClient, metadata: blocks.ModalMetadata, message: blocks.Message) -> bool:
-    """Post in the alert's thread (or the channel); False when Slack refused (logged)."""
+async def announce(
+    client: AsyncWebClient, metadata: blocks.ModalMetadata, message: blocks.Message
+) -> str | None:
+    """Post in the alert's thread (or the channel): the posted message's ts, None when Slack refused (logged)."""
     if not metadata.channel:
-        return False
+        return None
     kwargs: dict[str, Any] = {"channel": metadata.channel, **message}
     if metadata.thread_ts:
         kwargs["thread_ts"] = metadata.thread_ts
     try:
-        await client.chat_postMessage(**kwargs)
+        posted = await client.chat_postMessage(**kwargs)
     except SlackApiError as err:
         log.warning("could not post in %s: %s", metadata.channel, err.response.get("error"))
-        return False
-    return True
+        return None
+    return posted.get("ts")
 
 
 def announced_failed(metadata: blocks.ModalMetadata) -> str:

@@ -198,6 +198,9 @@ async def test_slash_command_creates_and_announces_in_the_channel(
     assert post.args["channel"] == ALERTS and "thread_ts" not in post.args
     assert post.args["text"] == f"{link.ticket_number} created and linked to anomaly 825"
     assert h.world.hooks.posts == []  # nothing ephemeral: the announcement is the answer
+    # the announcement starts the anomaly's thread: the sync answers there when the incident closes
+    [announcement] = [m for m in h.slack.messages if m.get("text") == post.args["text"]]
+    assert (link.channel_id, link.thread_ts) == (ALERTS, announcement["ts"])
 
 
 async def test_slash_command_without_an_anomaly_explains_the_usage(h: Harness) -> None:
