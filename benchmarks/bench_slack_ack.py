@@ -13,11 +13,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import multiprocessing as mp
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,7 @@ from urllib.parse import urlencode
 import httpx
 from slack_sdk.signature import SignatureVerifier
 
-from benchmarks.common import free_port, save, serve_in_process, summary_ms
+from benchmarks.common import save, serve_in_process, summary_ms
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
@@ -99,42 +97,6 @@ def make_bare(slack_api_url: str, base_url: str) -> Served:
 
     handler = AsyncSlackRequestHandler(bolt)
     return Served(Starlette(routes=[Route("/slack/events", handler.handle, methods=["POST"])]))
-
-
-def _serve_with_lifespan(factory: Callable[[str], Any], port: int, ready: Any) -> None:
-    import uvicorn
-
-    app = factory(f"http://127.0.0.1:{port}").app
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    original_startup = server.startup
-
-    async def startup(sockets: Any = None) -> None:  # readiness from uvicorn's own start-up, no polling
-        await original_startup(sockets=sockets)
-        ready.set()
-
-    server.startup = startup  # type: ignore[method-assign]
-    server.run()
-
-
-@contextmanager
-def serve_app(factory: Callable[[str], Any]) -> Iterator[str]:
-    """Like `benchmarks.common.serve_in_process`, but with the app's lifespan running, as `snowbot run`
-    runs it (the Slack surface's shared connection pool, its hooks)."""
-    port = free_port()
-    ctx = mp.get_context("spawn")
-    ready = ctx.Event()
-    proc = ctx.Process(target=_serve_with_lifespan, args=(factory, port, ready), daemon=True)
-    proc.start()
-    try:
-        if not ready.wait(30):
-            raise RuntimeError("the app did not start")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.join(10)
 
 
 # ------------------------------------------------------------------------------------- payloads
@@ -312,8 +274,8 @@ def main() -> None:
                 "slack_api_url": slack_api_url,
             }
             with (
-                serve_app(partial(make_snowbot, config)) as real_base,
-                serve_app(partial(make_bare, slack_api_url)) as bare_base,
+                serve_in_process(partial(make_snowbot, config), lifespan="on") as real_base,
+                serve_in_process(partial(make_bare, slack_api_url), lifespan="on") as bare_base,
             ):
                 figures = asyncio.run(
                     _bench(f"{real_base}/slack/events", f"{bare_base}/slack/events", slack_api_url)

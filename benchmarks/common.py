@@ -21,12 +21,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(factory: Callable[[str], Any], port: int, ready: Any) -> None:
+def _serve(factory: Callable[[str], Any], port: int, ready: Any, lifespan: str) -> None:
     import uvicorn
 
     app = factory(f"http://127.0.0.1:{port}").app
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off"
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan=lifespan
     )
     server = uvicorn.Server(config)
     original_startup = server.startup
@@ -40,8 +40,10 @@ def _serve(factory: Callable[[str], Any], port: int, ready: Any) -> None:
 
 
 @contextmanager
-def serve_in_process(factory: Callable[[str], Any]) -> Iterator[str]:
-    """Run an emulator (built by `factory(base_url)`) on a loopback port in a child process.
+def serve_in_process(factory: Callable[[str], Any], *, lifespan: str = "off") -> Iterator[str]:
+    """Run an app (`factory(base_url).app`: an emulator, or the bot) on a loopback port in a child process.
+
+    `lifespan="on"` runs the app's lifespan as `snowbot run` does (the bot's shared pools and hooks).
 
     A separate process keeps the server off the benchmark's own GIL and event loop, so the numbers
     measure the client, not the server competing with it.
@@ -49,7 +51,7 @@ def serve_in_process(factory: Callable[[str], Any]) -> Iterator[str]:
     port = free_port()
     ctx = mp.get_context("spawn")
     ready = ctx.Event()
-    proc = ctx.Process(target=_serve, args=(factory, port, ready), daemon=True)
+    proc = ctx.Process(target=_serve, args=(factory, port, ready, lifespan), daemon=True)
     proc.start()
     try:
         if not ready.wait(30):
