@@ -25,6 +25,10 @@ from bot.settings import Settings
 
 Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_TIMEOUT = 10
+TRIGGER_METHODS = ("views.open", "views.push")
+TRIGGER_MAX_WAIT = 1.0
+"""A trigger_id lives 3 seconds: a modal Slack asks us to open later than this cannot open at all, so
+the person is told at once instead of after a long, useless wait."""
 
 
 def _retry_after(response: HttpResponse | None) -> float:
@@ -65,9 +69,10 @@ class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
         response: HttpResponse | None = None,
         error: Exception | None = None,
     ) -> bool:
-        return (
-            response is not None and response.status_code == 429 and _retry_after(response) <= self.max_wait
-        )
+        if response is None or response.status_code != 429:
+            return False
+        ceiling = TRIGGER_MAX_WAIT if request.url.rstrip("/").endswith(TRIGGER_METHODS) else self.max_wait
+        return _retry_after(response) <= ceiling
 
     async def prepare_for_next_attempt_async(
         self,

@@ -96,7 +96,8 @@ async def _lifespan(
             if own_hook and snowbot.anomaly_changed is hook:
                 snowbot.anomaly_changed = None
             if not await surface.idle(SHUTDOWN_GRACE):
-                log.warning("Slack work was still running after %.0fs at shutdown", SHUTDOWN_GRACE)
+                log.warning("Slack work was still running after %.0fs at shutdown: cancelled", SHUTDOWN_GRACE)
+                await surface.tasks.cancel_all()
             surface.client.session = None
 
 

@@ -45,6 +45,14 @@ class TaskTracker:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
+    async def cancel_all(self) -> None:
+        """Cancel what is still running (shutdown after the grace period) and wait for it to unwind."""
+        me = asyncio.current_task()
+        pending = [task for task in self._tasks if not task.done() and task is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     async def idle(self, within: float = 10.0) -> bool:
         """Wait until no tracked work is left (False when `within` seconds passed first).
 

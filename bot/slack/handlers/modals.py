@@ -21,6 +21,7 @@ from bot.slack import blocks, forms, render
 from bot.slack.anomaly_ref import find_anomaly_id
 from bot.slack.handlers import flows
 from bot.slack.handlers.common import (
+    ADMIN_UNKNOWN,
     NOT_ADMIN,
     OPEN_VIEW,
     Deps,
@@ -222,9 +223,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
             return
         await ack(response_action="update", view=progress("Connect ServiceNow", "Testing the connection…"))
         context[OPEN_VIEW] = view["id"]
-        if not await is_admin(deps, client, body["user"]["id"]):
+        allowed = await is_admin(deps, client, body["user"]["id"])
+        if not allowed:
+            refusal = ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
             await update_modal(
-                client, context, view["id"], blocks.notice_modal("Connect ServiceNow", NOT_ADMIN)
+                client, context, view["id"], blocks.notice_modal("Connect ServiceNow", refusal)
             )
             return
         try:

@@ -39,6 +39,8 @@ USERS = {
     "U_JANE": {"id": "U_JANE", "username": "jane.doe", "name": "jane.doe", "team_id": "T0001"},
     "U_BOB": {"id": "U_BOB", "username": "bob", "name": "bob", "team_id": "T0001"},
     "U_ADMIN": {"id": "U_ADMIN", "username": "admin", "name": "admin", "team_id": "T0001"},
+    # in the payload but unknown to users.info (e.g. a guest from another workspace)
+    "U_NOBODY": {"id": "U_NOBODY", "username": "nobody", "name": "nobody", "team_id": "T0001"},
 }
 ALERTS = "C_ALERTS"
 QUALYTICS = "https://demo.qualytics.io"

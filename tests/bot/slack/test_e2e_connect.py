@@ -114,3 +114,20 @@ async def test_a_member_cannot_submit_a_connect_modal_either(h: Harness) -> None
 
     assert "Only workspace admins and owners" in json.dumps(h.slack.views[view_id])
     assert all(i.source == "env" for i in integrations.list_all(h.snowbot.db))
+
+
+async def test_when_slack_cannot_say_who_is_admin_the_person_is_asked_to_retry(h: Harness) -> None:
+    view_id = await open_connect(h)
+    entered = {
+        BlockId.INSTANCE_URL: "https://dev-snowbot.service-now.com",
+        BlockId.USERNAME: "admin",
+        BlockId.PASSWORD: "admin",
+    }
+
+    # users.info knows nobody by this id: unknown is not "not an admin", and nothing is connected
+    await h.interact(h.view_submission(view_id, entered, user="U_NOBODY"))
+
+    shown = json.dumps(h.slack.views[view_id])
+    assert "did not say in time whether you are a workspace admin" in shown
+    assert "Only workspace admins and owners" not in shown
+    assert all(i.source == "env" for i in integrations.list_all(h.snowbot.db))
