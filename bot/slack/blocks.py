@@ -20,6 +20,8 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
+from bot.models import SHORT_DESCRIPTION_MAX
+from bot.qualytics import ARCHIVE_STATUSES
 from bot.slack.ids import ActionId, BlockId, Command, Subcommand, ViewId
 
 Block = dict[str, Any]
@@ -46,7 +48,6 @@ MAX_URL = 3000
 MAX_CONTEXT_TEXT = 3000
 MAX_PLACEHOLDER = 150
 MAX_LABEL = 2000
-SHORT_DESCRIPTION_MAX = 160  # ServiceNow incident.short_description column length
 ELLIPSIS = "…"
 DESCRIPTION_TRUNCATED_NOTE = (
     "\n\n… (shortened to fit Slack's 3000-character limit; full details are in Qualytics)"
@@ -55,7 +56,6 @@ DESCRIPTION_TRUNCATED_NOTE = (
 URGENCY_CHOICES: tuple[tuple[str, str], ...] = (("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low"))
 IMPACT_CHOICES = URGENCY_CHOICES
 PRIORITY_LABELS = {1: "1 - Critical", 2: "2 - High", 3: "3 - Moderate", 4: "4 - Low", 5: "5 - Planning"}
-ARCHIVE_STATUSES: tuple[str, ...] = ("Resolved", "Duplicate", "Invalid", "Discarded")
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
