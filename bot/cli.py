@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
         help="ServiceNow user (repeatable; default admin:admin:admin,itil)",
     )
     emulate.add_argument("--token", default=None, help="Qualytics bearer token (default demo-token)")
+    emulate.add_argument(
+        "--property",
+        action="append",
+        default=None,
+        metavar="NAME=VALUE",
+        help="ServiceNow system property (repeatable), e.g. glide.invalid_query.returns_no_rows=true",
+    )
     return parser
 
 

@@ -21,13 +21,22 @@ def parse_user(spec: str) -> tuple[str, str, tuple[str, ...]]:
     return name, password, tuple(r.strip() for r in roles.split(",") if r.strip()) or ("itil",)
 
 
+def parse_property(spec: str) -> tuple[str, str]:
+    """`NAME=VALUE` -> a ServiceNow system property, e.g. `glide.invalid_query.returns_no_rows=true`."""
+    name, equals, value = spec.partition("=")
+    if not name.strip() or not equals:
+        raise ValueError(f"--property wants NAME=VALUE, got {spec!r}")
+    return name.strip(), value.strip()
+
+
 def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
     """The emulator for `args.service` and a one-line description of who may log in (no secrets)."""
     if args.service == "servicenow":
         from emulators.servicenow import ServiceNowEmulator
 
         users = [parse_user(spec) for spec in args.user] if args.user else None
-        emulator = ServiceNowEmulator(base_url=base_url, users=users)
+        properties = dict(parse_property(spec) for spec in getattr(args, "property", None) or ())
+        emulator = ServiceNowEmulator(base_url=base_url, users=users, properties=properties)
         if users is None:
             return emulator, "user admin (the well-known default admin:admin)"
         return emulator, "users " + ", ".join(name for name, _, _ in users)
@@ -54,5 +63,14 @@ def run_emulator(args: argparse.Namespace) -> int:
         print(f"snowbot emulate: {error}", file=sys.stderr)
         return 2
     print(f"{args.service} emulator on {base_url} ({who}); Ctrl+C stops it", flush=True)
-    uvicorn.run(emulator.app, host=args.host, port=port, log_level="warning", lifespan="off")
+    from emulators.serve import MAX_HEAD
+
+    uvicorn.run(
+        emulator.app,
+        host=args.host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        h11_max_incomplete_event_size=MAX_HEAD,
+    )
     return 0

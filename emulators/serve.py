@@ -14,6 +14,10 @@ from contextlib import contextmanager
 
 import uvicorn
 
+MAX_HEAD = 1 << 20
+"""uvicorn refuses request heads over 16 KB with its own 400; the emulators answer long URLs themselves
+(ServiceNow's 414, `emulators.servicenow.MAX_URL_BYTES`)."""
+
 
 def _free_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -26,7 +30,9 @@ def _free_socket(host: str, port: int) -> socket.socket:
 def serve_in_thread(app, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> Iterator[str]:
     sock = _free_socket(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level=log_level, lifespan="off", access_log=False)
+    config = uvicorn.Config(
+        app, log_level=log_level, lifespan="off", access_log=False, h11_max_incomplete_event_size=MAX_HEAD
+    )
     server = uvicorn.Server(config)
     started = threading.Event()
 

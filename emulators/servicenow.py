@@ -41,6 +41,7 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from operator import itemgetter
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -191,17 +192,59 @@ _HOLD_REASONS = (
 )
 
 _OPERATORS = (
-    *("NOT LIKE", "NOTLIKE", "NOT IN", "ISNOTEMPTY", "ISEMPTY", "EMPTYSTRING", "ANYTHING", "STARTSWITH"),
-    *("ENDSWITH", "BETWEEN", "LIKE", "IN", "!=", "<=", ">=", "=", "<", ">"),
+    *("DOES NOT CONTAIN", "NOT LIKE", "NOTLIKE", "NOT IN", "ISNOTEMPTY", "ISEMPTY", "EMPTYSTRING"),
+    *("ANYTHING", "STARTSWITH", "ENDSWITH", "CONTAINS", "BETWEEN", "LIKE", "IN", "!=", "!*", "<=", ">="),
+    *("=", "<", ">", "*", "%"),
 )  # longest first where one is a prefix of another
+# `*`, `!*` and `%` are the docs' short forms of LIKE, NOT LIKE and ENDSWITH (r_OpAvailableFiltersQueries).
+# CONTAINS / DOES NOT CONTAIN are GlideRecord.addQuery's operators (ServiceNow server API docs); pysnc's
+# test_link_list encodes `nameCONTAINSa`. Served as LIKE / NOT LIKE.
+_ALIASES = {
+    "*": "LIKE",
+    "CONTAINS": "LIKE",
+    "!*": "NOT LIKE",
+    "DOES NOT CONTAIN": "NOT LIKE",
+    "%": "ENDSWITH",
+}
 _CONDITION = re.compile(
     r"([a-z0-9_]+(?:\.[a-z0-9_]+)?)(" + "|".join(map(re.escape, _OPERATORS)) + r")(.*)", re.S
 )
+_FIELD_HEAD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
+_UNKNOWN_FIELD_CONDITION = re.compile(
+    r"[A-Za-z0-9_.]+?(?:" + "|".join(map(re.escape, _OPERATORS)) + r").*", re.S
+)
+_NOT_EMULATED = ("IN_HIERARCHY", "INSTANCEOF")  # documented operators that start like a served one (IN)
+_KEYWORDS = (
+    "JOIN",
+    "RLQUERY",
+    "ENDRLQUERY",
+    "SUBQUERY",
+    "ENDSUBQUERY",
+    "GROUPBY",
+)  # pysnc's test_snc_api_query_advanced
+TEXT_QUERY = "123TEXTQUERY321"
+"""The keyword-search pseudo-field of encoded queries (`123TEXTQUERY321=term`, notes §6.1 [D6])."""
+INVALID_QUERY_RETURNS_NO_ROWS = "glide.invalid_query.returns_no_rows"
+"""Instance property (notes, corrections and §2 [D1]): when "true", a query naming an unknown field matches
+no rows instead of ignoring that condition. Set it with `ServiceNowEmulator(properties=...)`."""
 _JSON = "application/json;charset=UTF-8"
 _HIBERNATING_PAGE = (
     "<!DOCTYPE html><html><head><title>Instance Hibernating page</title></head><body>"
     "<h1>Your instance is hibernating</h1><p>Sign in to the developer portal to wake it up.</p></body></html>"
 )
+MAX_URL_BYTES = 8192
+"""Longer request targets (path and query) answer 414 with the container's HTML page, not the JSON envelope:
+the notes' corrections saw 414 at 8,347 bytes ("about 8 KB"); pysnc's test_nonjson_error expects a non-JSON
+`<...html>` body for an over-long URL, and PySNC issue #18 quotes the instance's Tomcat HTML error page.
+8192 is Tomcat's default header buffer [INF]. Batch items (`/api/now/v1/batch`) carry their URL in the body
+and have no such limit, which is why pysnc sends long queries that way."""
+_URI_TOO_LONG_PAGE = (
+    '<!doctype html><html lang="en"><head><title>HTTP Status 414 – URI Too Long</title></head>'
+    "<body><h1>HTTP Status 414 – URI Too Long</h1></body></html>"
+)
+BATCH_PATHS = frozenset(("/api/now/batch", "/api/now/v1/batch"))
+"""The Batch API (ServiceNow docs, "Batch API", POST /now/batch; pysnc's BatchAPI posts to /api/now/v1/batch)."""
+_GUID = re.compile(r"[0-9A-Za-z]{32}")
 _MANDATORY = "Data Policy Exception: \n\tThe following fields are mandatory: "
 _INVALID_BODY = object()
 _SEEDED_ON = "2023-09-01 08:00:00"  # base-system and demo rows predate anything a test creates
@@ -228,6 +271,21 @@ class _Failure(Exception):
 
 def _not_found() -> _Failure:
     return _Failure(404, "No Record found", "Record doesn't exist or ACL restricts the record retrieval")
+
+
+def _unsupported(condition: str) -> _Failure:
+    shown = condition if len(condition) <= 80 else condition[:77] + "..."
+    return _Failure(
+        400,
+        "Unsupported query",
+        f"snowbot's ServiceNow emulator does not implement the condition {shown!r}; it serves "
+        f"{', '.join(_OPERATORS)}, {TEXT_QUERY}=, ^OR, ^NQ and ORDERBY. A real instance may accept it, "
+        "or ignore it and return more rows than you expect.",
+    )
+
+
+def _header_case(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _text(value: Any) -> str:
@@ -293,8 +351,10 @@ class ServiceNowEmulator:
         drop_hang: float = 30.0,
         close_codes: Literal["utah", "legacy"] = "utah",
         clock: Callable[[], datetime] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.properties: dict[str, str] = dict(properties or {})  # system properties, e.g. INVALID_QUERY_...
         self.faults = faults if faults is not None else Faults()
         self.drop_hang = drop_hang
         self.hibernating = False
@@ -362,6 +422,10 @@ class ServiceNowEmulator:
     async def _endpoint(self, request: Request) -> Response:
         method = request.method
         path = request.scope["path"]
+        target = len(request.scope.get("raw_path") or path.encode()) + len(request.scope["query_string"]) + 1
+        if target > MAX_URL_BYTES:
+            self.requests.append(RecordedRequest(method, path, {}, None, 414))
+            return Response(_URI_TOO_LONG_PAGE, 414, media_type="text/html")
         query = dict(request.query_params)
         body: Any = None
         if method in ("POST", "PUT", "PATCH"):
@@ -423,6 +487,8 @@ class ServiceNowEmulator:
                     "Required to provide Auth information",
                     {"WWW-Authenticate": 'Basic realm="Service-now"'},
                 )
+            if path.rstrip("/") in BATCH_PATHS and method == "POST":
+                return self._batch(body, request.headers["authorization"])
             api, table, sys_id = self._route(path)
             if method in ("GET", "HEAD"):
                 if sys_id is None:
@@ -447,6 +513,63 @@ class ServiceNowEmulator:
             return self._json(200, {"result": self._render_one(row, table, query, api)})
         except _Failure as failure:
             return self._json(failure.status, _envelope(failure.message, failure.detail), failure.headers)
+
+    def _batch(self, body: Any, authorization: str) -> Response:
+        """POST /api/now/v1/batch: run each of `rest_requests` as its own request of the same user (ACLs apply
+        per item, ServiceNow docs "Batch API") and answer them all at once.
+
+        Shapes as pysnc's BatchAPI sends and reads them: items `{id, method, url (relative), headers:
+        [{name, value}], body (base64)}`; the answer echoes `batch_request_id` as a string and lists
+        `serviced_requests` `{id, status_code, status_text, headers: [{name, value}], body (base64),
+        execution_time}` and `unserviced_requests` (always empty here: no size or time limit is emulated).
+        `exclude_response_headers: true` on an item drops its headers.
+        """
+        items = body.get("rest_requests") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(item, dict) and {"id", "method", "url"} <= item.keys() for item in items
+        ):
+            raise _Failure(
+                400,
+                "Exception while reading request",
+                "A batch request needs rest_requests: [{id, method, url, headers, body}].",
+            )
+        serviced = [self._batch_item(item, authorization) for item in items]
+        payload = {
+            "batch_request_id": _text(body.get("batch_request_id")),
+            "serviced_requests": serviced,
+            "unserviced_requests": [],
+        }
+        return self._json(200, payload)
+
+    def _batch_item(self, item: Mapping[str, Any], authorization: str) -> dict[str, Any]:
+        method, url = _text(item["method"]).upper(), urlsplit(_text(item["url"]))
+        try:
+            raw = base64.b64decode(_text(item.get("body")), validate=True)
+            body: Any = json.loads(raw) if raw.strip() else {}
+        except (binascii.Error, ValueError):
+            body = _INVALID_BODY
+        if method not in ("POST", "PUT", "PATCH"):
+            body = None
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": url.path,
+            "query_string": url.query.encode("latin-1", "replace"),
+            "headers": [(b"authorization", authorization.encode("latin-1"))],
+        }
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        response = self._handle(Request(scope), method, url.path, query, body)
+        logged_body = body if isinstance(body, dict) else None
+        self.requests.append(RecordedRequest(method, url.path, query, logged_body, response.status_code))
+        headers = [] if item.get("exclude_response_headers") is True else response.headers.items()
+        return {
+            "id": _text(item["id"]),
+            "status_code": response.status_code,
+            "status_text": HTTPStatus(response.status_code).phrase,
+            "headers": [{"name": _header_case(name), "value": value} for name, value in headers],
+            "body": base64.b64encode(response.body).decode("ascii"),
+            "execution_time": 0,
+        }
 
     def _authenticate(self, header: str | None) -> _Account | None:
         if not header:
@@ -490,6 +613,9 @@ class ServiceNowEmulator:
 
     def _list(self, table: str, query: dict[str, str], api: str, path: str, raw_query: str) -> Response:
         matches, order = self._compile(table, query.get("sysparm_query", ""))
+        filtered = self._name_value_filter(table, query)
+        if filtered is not None:
+            matches = filtered if matches is None else _all_of([matches, filtered])
         rows = self._tables[table].values()
         found = [row for row in rows if matches(row)] if matches else list(rows)
         for get, descending, numeric in reversed(order):
@@ -503,6 +629,51 @@ class ServiceNowEmulator:
         if query.get("sysparm_suppress_pagination_header", "").lower() != "true":
             headers["Link"] = self._links(path, raw_query, limit, offset, total)
         return self._json(200, {"result": result}, headers)
+
+    def _name_value_filter(self, table: str, query: Mapping[str, str]) -> Callable[[Row], bool] | None:
+        """`?number=INC0000002&active=true`: every parameter not named sysparm_* is a field that must equal
+        its value, ANDed with sysparm_query. Documented in the Table API (§2 [D1], "display values allowed
+        for choice/reference", so `state=closed` and `assignment_group=Network` match too) and used by
+        servicenow.itsm's table client [C3]. An unknown field is ignored (the notes' corrections), or
+        matches nothing with `glide.invalid_query.returns_no_rows`.
+        """
+        predicates = []
+        for name, value in query.items():
+            if name.startswith("sysparm_"):
+                continue
+            resolved = self._resolve(table, name)
+            if resolved is None:
+                if self._invalid_query_returns_no_rows():
+                    return lambda row: False
+                continue
+            predicates.append(self._equals_value_or_display(*resolved, value))
+        return _all_of(predicates) if predicates else None
+
+    def _equals_value_or_display(
+        self, get: Getter, owner: str, field: str, value: str
+    ) -> Callable[[Row], bool]:
+        """`field=value` of a name-value filter: the stored value, or the display value of a reference or
+        choice (case-insensitive except sys_ids and references, as in `_condition`)."""
+        target = REFERENCES.get(owner, {}).get(field)
+        if target is not None:
+            rows, shown = self._tables[target], _DISPLAY_FIELD[target]
+
+            def display(row: Row) -> str:
+                referenced = rows.get(get(row))
+                return referenced[shown] if referenced is not None else ""
+
+        elif field in CHOICE_FIELDS.get(owner, ()):
+            labels = self._labels(owner).get(field, {})
+
+            def display(row: Row) -> str:
+                return labels.get(get(row), "")
+
+        else:
+            display = get
+        wanted = value.lower()
+        if field in _EXACT or target is not None:
+            return lambda row: get(row) == value or display(row).lower() == wanted
+        return lambda row: get(row).lower() == wanted or display(row).lower() == wanted
 
     @staticmethod
     def _int(text: str | None, default: int) -> int:
@@ -685,8 +856,9 @@ class ServiceNowEmulator:
         """An encoded query -> (row predicate or None for "all rows", [(getter, descending, numeric)]).
 
         `^` ANDs, `^OR` ORs only the conditions on each side of it, `^NQ` starts a group ORed with the
-        previous ones. Conditions the instance would not understand (unknown field, bad operator) are
-        dropped, as ServiceNow does by default; a group left empty matches every row.
+        previous ones. A condition on an unknown field is dropped, as ServiceNow does by default (§6, [D1]);
+        a group left empty matches every row; with `glide.invalid_query.returns_no_rows` the whole query
+        matches nothing instead. An operator the emulator does not implement is refused (`_predicate`).
         """
         groups: list[list[list[Callable[[Row], bool]]]] = [[]]
         order: list[tuple[Getter, bool, bool]] = []
@@ -702,8 +874,11 @@ class ServiceNowEmulator:
                     order.append((resolved[0], descending, resolved[2] in _NUMERIC))
                 continue
             alternative = part.startswith("OR")
-            predicate = self._predicate(table, part[2:] if alternative else part)
+            condition = part[2:] if alternative else part
+            predicate = self._predicate(table, condition)
             if predicate is None:
+                if condition not in ("", "EQ") and self._invalid_query_returns_no_rows():
+                    return (lambda row: False), order
                 previous_kept = False
             elif alternative and previous_kept:
                 groups[-1][-1].append(predicate)
@@ -714,11 +889,52 @@ class ServiceNowEmulator:
             return None, order
         return _any_of([_all_of([_any_of(clause) for clause in group]) for group in groups]), order
 
+    def _invalid_query_returns_no_rows(self) -> bool:
+        return self.properties.get(INVALID_QUERY_RETURNS_NO_ROWS, "").lower() == "true"
+
     def _predicate(self, table: str, condition: str) -> Callable[[Row], bool] | None:
-        found = _CONDITION.fullmatch(condition)
-        if found is None:
+        """One condition -> a row predicate, or None when it is a no-op or names an unknown field.
+
+        Refused with 400 (never silently ignored, so a developer sees what the emulator lacks): any operator
+        outside `_OPERATORS`, and the query features it does not implement (JOIN, RLQUERY, SUBQUERY, ...).
+        """
+        if condition in ("", "EQ"):
             return None
-        path, operator, argument = found.groups()
+        if condition.startswith(TEXT_QUERY):
+            return self._text_search(table, condition)
+        head = _FIELD_HEAD.match(condition)
+        if head is not None:
+            path, rest = head.group(), condition[head.end() :]
+            if rest.startswith(_NOT_EMULATED):
+                raise _unsupported(condition)
+            operator = next((op for op in _OPERATORS if rest.startswith(op)), None)
+            if operator is not None:
+                return self._condition(table, path, operator, rest[len(operator) :])
+        if _UNKNOWN_FIELD_CONDITION.fullmatch(condition) and not condition.startswith(_KEYWORDS):
+            return None  # e.g. pysnc's `AAAA=BBBB`: an unknown field with a known operator, ignored [D1]
+        raise _unsupported(condition)
+
+    def _text_search(self, table: str, condition: str) -> Callable[[Row], bool]:
+        """`123TEXTQUERY321=words`: every word appears in some value of the record or its journal.
+
+        A stand-in for the instance's text index (case-insensitive substrings, all words required); the
+        real search also ranks, stems and honours stop words [INF].
+        """
+        if not condition.startswith(TEXT_QUERY + "="):
+            raise _unsupported(condition)
+        words = condition[len(TEXT_QUERY) + 1 :].lower().split()
+        journals = self._journals
+
+        def matches(row: Row) -> bool:
+            text = "\n".join(
+                [*row.values(), *(entry["value"] for entry in journals.get(row.get("sys_id", ""), ()))]
+            ).lower()
+            return all(word in text for word in words)
+
+        return matches
+
+    def _condition(self, table: str, path: str, operator: str, argument: str) -> Callable[[Row], bool] | None:
+        operator = _ALIASES.get(operator, operator)
         resolved = self._resolve(table, path)
         if resolved is None:
             return None
@@ -802,9 +1018,26 @@ class ServiceNowEmulator:
     def _create(self, table: str, body: Mapping[str, Any], account: _Account) -> Row:
         self._authorize(table, account, "Insert")
         values = self._writable(table, body)
+        sys_id = self._chosen_sys_id(table, body)
         if table == "incident":
-            return self._insert_incident(values, account)
-        return self._insert(table, values, account.user_name)
+            return self._insert_incident(values, account, sys_id=sys_id)
+        return self._insert(table, values, account.user_name, sys_id)
+
+    def _chosen_sys_id(self, table: str, body: Mapping[str, Any]) -> str | None:
+        """A client-chosen 32-character sys_id on insert is kept as sent (pysnc's test_insert_custom_guid
+        inserts AAAABBBBCCCCDDDDEEEEFFFF00001111 and reads it back); any other sys_id value is ignored like
+        other system fields (§1 [D1]). A sys_id already in the table is refused, never overwritten: the
+        detail is the database's unique-key message instances report [INF]."""
+        chosen = _text(body.get("sys_id"))
+        if not _GUID.fullmatch(chosen):
+            return None
+        if chosen in self._tables[table]:
+            raise _Failure(
+                403,
+                "Operation Failed",
+                f"Unique Key violation detected by database (Duplicate entry '{chosen}' for key 'PRIMARY')",
+            )
+        return chosen
 
     def _insert(
         self, table: str, values: Mapping[str, str], user_name: str, sys_id: str | None = None, now: str = ""
