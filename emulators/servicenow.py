@@ -8,8 +8,13 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   incident need the `itil` or `admin` role, writes to other tables `admin` (403 `Operation Failed`).
 - GET: the encoded query of §6 (split on `^` exactly as the server does, so injected `^NQ...` behaves as
   on a real instance), paging with X-Total-Count and the Link header of §3, sysparm_fields with one level
-  of dot-walk, and the three display modes of §4.
-- POST/PATCH/PUT: the incident business rules of §7 (numbering, defaults, priority matrix, state sync,
+  of dot-walk, and the three display modes of §4. Name-value filters (`?number=INC0000002`) AND with it;
+  unknown fields are ignored unless the system property `glide.invalid_query.returns_no_rows` is "true"
+  (`properties=`). `123TEXTQUERY321=` is a plain text search and CONTAINS is LIKE; any other operator, and
+  JOIN/RLQUERY/SUBQUERY, are refused with 400 "Unsupported query", never silently ignored.
+- Request targets over 8 KB answer 414 with an HTML page; the Batch API (`POST /api/now/v1/batch`) runs
+  base64 items as pysnc's update_multiple, delete_multiple and long queries send them.
+- POST/PATCH/PUT: a client-chosen 32-character sys_id on insert is kept; the incident business rules of §7 (numbering, defaults, priority matrix, state sync,
   resolve/close stamps, the close-code data policy, work notes and comments as sys_journal_field rows).
 - Faults: `self.faults` decides once per request, before handling: "error" and "rate_limit" answer at
   once; "drop" applies the request and then loses the response. How it is lost depends on how the

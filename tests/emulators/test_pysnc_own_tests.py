@@ -19,7 +19,8 @@ Not adapted (pysnc test -> why):
   emulated; one level is (adapted on incident.caller_id).
   test_snc_auth.py test_oauth, test_client_credentials*, test_mtls -> OAuth and mutual TLS are not emulated
   (pysnc itself skips them without credentials). test_snc_attachment.py (all) -> the Attachment API is not
-  emulated. test/asyncio/* -> the same tests over pysnc's httpx client; not adapted yet.
+  emulated. test/asyncio/* -> the same tests over pysnc's httpx client; those whose requests differ are
+  adapted in test_pysnc_own_tests_asyncio.py, the others repeat the facts adapted here.
 - test pysnc alone (no request reaches a server, so there is nothing of the emulator to check):
   test_snc_element.py (all); test_snc_api.py test_proxy, test_http_url; test_pebcak.py test_instance;
   test_snc_auth.py test_auth_param_check; test_snc_api_query.py test_query_obj, test_get_query,
