@@ -427,7 +427,8 @@ class ServiceNowEmulator:
     async def _endpoint(self, request: Request) -> Response:
         method = request.method
         path = request.scope["path"]
-        target = len(request.scope.get("raw_path") or path.encode()) + len(request.scope["query_string"]) + 1
+        query_bytes = len(request.scope["query_string"])
+        target = len(request.scope.get("raw_path") or path.encode()) + (query_bytes + 1 if query_bytes else 0)
         if target > MAX_URL_BYTES:
             self.requests.append(RecordedRequest(method, path, {}, None, 414))
             return Response(_URI_TOO_LONG_PAGE, 414, media_type="text/html")
@@ -939,6 +940,8 @@ class ServiceNowEmulator:
         return matches
 
     def _condition(self, table: str, path: str, operator: str, argument: str) -> Callable[[Row], bool] | None:
+        if any(part.strip().lower().startswith("javascript:") for part in re.split("[@,]", argument)):
+            raise _unsupported(f"{path}{operator}{argument}")  # the instance runs it as a script (§6.1 [D1])
         operator = _ALIASES.get(operator, operator)
         resolved = self._resolve(table, path)
         if resolved is None:

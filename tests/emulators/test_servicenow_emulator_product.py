@@ -97,6 +97,8 @@ def test_the_property_can_be_set_from_the_command_line() -> None:
         "RLQUERYsys_user_grmember.group,>0,m2m^user.nameLIKEjane^ENDRLQUERY",  # pysnc's add_rl_query
         "123TEXTQUERY321LIKEorders",
         "category=network^ORpriorityGT_FIELDurgency",
+        "caller_id=javascript:gs.getUserID()",  # the instance would run the script
+        "sys_created_onBETWEENjavascript:gs.daysAgoStart(1)@javascript:gs.daysAgoEnd(0)",
     ],
 )
 async def test_unknown_operators_are_refused_not_ignored(sn: httpx.AsyncClient, query: str) -> None:
