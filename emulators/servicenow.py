@@ -14,8 +14,9 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   JOIN/RLQUERY/SUBQUERY, are refused with 400 "Unsupported query", never silently ignored.
 - Request targets over 8 KB answer 414 with an HTML page; the Batch API (`POST /api/now/v1/batch`) runs
   base64 items as pysnc's update_multiple, delete_multiple and long queries send them.
-- POST/PATCH/PUT: a client-chosen 32-character sys_id on insert is kept; the incident business rules of §7 (numbering, defaults, priority matrix, state sync,
-  resolve/close stamps, the close-code data policy, work notes and comments as sys_journal_field rows).
+- POST/PATCH/PUT: a client-chosen 32-character sys_id on insert is kept; the incident business rules of
+  §7 (numbering, defaults, priority matrix, state sync, resolve/close stamps, the close-code data policy,
+  work notes and comments as sys_journal_field rows).
 - Faults: `self.faults` decides once per request, before handling: "error" and "rate_limit" answer at
   once; "drop" applies the request and then loses the response. How it is lost depends on how the
   request arrived: `.transport()` wraps the app in a tiny ASGI shim that marks the scope
@@ -211,22 +212,13 @@ _ALIASES = {
     "DOES NOT CONTAIN": "NOT LIKE",
     "%": "ENDSWITH",
 }
-_CONDITION = re.compile(
-    r"([a-z0-9_]+(?:\.[a-z0-9_]+)?)(" + "|".join(map(re.escape, _OPERATORS)) + r")(.*)", re.S
-)
 _FIELD_HEAD = re.compile(r"[a-z0-9_]+(?:\.[a-z0-9_]+)*")
 _UNKNOWN_FIELD_CONDITION = re.compile(
     r"[A-Za-z0-9_.]+?(?:" + "|".join(map(re.escape, _OPERATORS)) + r").*", re.S
 )
 _NOT_EMULATED = ("IN_HIERARCHY", "INSTANCEOF")  # documented operators that start like a served one (IN)
-_KEYWORDS = (
-    "JOIN",
-    "RLQUERY",
-    "ENDRLQUERY",
-    "SUBQUERY",
-    "ENDSUBQUERY",
-    "GROUPBY",
-)  # pysnc's test_snc_api_query_advanced
+# Query features that are not conditions; pysnc's add_join_query and add_rl_query write the first two.
+_KEYWORDS = ("JOIN", "RLQUERY", "ENDRLQUERY", "SUBQUERY", "ENDSUBQUERY", "GROUPBY")
 TEXT_QUERY = "123TEXTQUERY321"
 """The keyword-search pseudo-field of encoded queries (`123TEXTQUERY321=term`, notes §6.1 [D6])."""
 INVALID_QUERY_RETURNS_NO_ROWS = "glide.invalid_query.returns_no_rows"
@@ -907,7 +899,7 @@ class ServiceNowEmulator:
         if condition in ("", "EQ"):
             return None
         if condition.startswith(TEXT_QUERY):
-            return self._text_search(table, condition)
+            return self._text_search(condition)
         head = _FIELD_HEAD.match(condition)
         if head is not None:
             path, rest = head.group(), condition[head.end() :]
@@ -920,7 +912,7 @@ class ServiceNowEmulator:
             return None  # e.g. pysnc's `AAAA=BBBB`: an unknown field with a known operator, ignored [D1]
         raise _unsupported(condition)
 
-    def _text_search(self, table: str, condition: str) -> Callable[[Row], bool]:
+    def _text_search(self, condition: str) -> Callable[[Row], bool]:
         """`123TEXTQUERY321=words`: every word appears in some value of the record or its journal.
 
         A stand-in for the instance's text index (case-insensitive substrings, all words required); the
