@@ -94,15 +94,16 @@ class AnomalyCards:
         """The card in this thread (a ticket was just announced there): posted when the thread has
         none, else brought up to date. Its ts, or None when it could not be posted."""
         existing = cards.get(self.snowbot.db, channel_id, thread_ts)
-        if existing is None:
-            return await self._post(channel_id, thread_ts, anomaly_id)
-        await self.refresh(existing.anomaly_id)
-        return existing.ts
+        posted = await self._post(channel_id, thread_ts, anomaly_id) if existing is None else None
+        await self.refresh(anomaly_id, skip=posted)  # the anomaly's other cards show the new ticket too
+        return posted or (existing.ts if existing else None)
 
-    async def refresh(self, anomaly_id: int, anomaly: Anomaly | None = None) -> int:
-        """chat.update every card snowbot posted about the anomaly; how many were updated. `anomaly`
-        is the anomaly as just read (it is read from Qualytics otherwise)."""
-        posted = cards.for_anomaly(self.snowbot.db, anomaly_id)
+    async def refresh(
+        self, anomaly_id: int, anomaly: Anomaly | None = None, *, skip: str | None = None
+    ) -> int:
+        """chat.update every card snowbot posted about the anomaly (but the one whose ts is `skip`); how
+        many were updated. `anomaly` is the anomaly as just read (it is read from Qualytics otherwise)."""
+        posted = [card for card in cards.for_anomaly(self.snowbot.db, anomaly_id) if card.ts != skip]
         if not posted:
             return 0
         message = await self._message(anomaly_id, anomaly)

@@ -599,7 +599,11 @@ class SyncEngine:
                 link.id: state_label(incident.state, incident.state_label) for link, incident in found
             }
             links.update_statuses(self.db, statuses, synced_at=now)
-        run.changed.update(link.anomaly_id for link, _ in found if statuses[link.id] != link.status)
+        run.changed.update(  # a new link (never refreshed) or a new state
+            link.anomaly_id
+            for link, _ in found
+            if link.last_synced_at is None or statuses[link.id] != link.status
+        )
         run.report.links_refreshed = len(found)
         await self._notify(run, closed)
 

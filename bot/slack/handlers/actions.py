@@ -102,6 +102,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         remaining = await deps.snowbot.list_links(anomaly_id)
         message = blocks.tickets_message(anomaly_id, remaining, now=deps.now(), unlink=blocks.unlink_value)
         await respond(replace_original=True, **message)
+        await deps.cards.refresh(anomaly_id)  # its cards no longer list the incident
 
     # ------------------------------------------------------------------------ App Home
 

@@ -131,6 +131,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             else:
                 linked.append((done.incident.number, done.incident.url))
         await call.reply(blocks.link_results_message(anomaly_id, linked, problems))
+        if linked:  # the anomaly's cards list the new incidents
+            await deps.cards.refresh(anomaly_id)
 
     async def tickets(call: Invocation) -> None:
         anomaly_id = parse_anomaly_arg(" ".join(call.args), deps.qualytics_host)

@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 
-from bot.slack import blocks
 from bot.slack.ids import ActionId, BlockId, ViewId
 from bot.slack.notifier import SlackNotifier, slack_notifier
 from bot.sync.wiring import build_engine

@@ -57,7 +57,11 @@ def test_socket_mode_home_tab_and_interactivity(manifest: dict[str, Any], raw: s
     settings, features = manifest["settings"], manifest["features"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "message.channels", "message.groups"]
+    assert settings["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "message.channels",
+        "message.groups",
+    ]
     # each message event comes with its history scope (Slack's Events API: message.channels needs
     # channels:history, message.groups groups:history)
     scopes = manifest["oauth_config"]["scopes"]["bot"]
