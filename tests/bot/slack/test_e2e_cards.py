@@ -69,8 +69,11 @@ async def test_only_new_app_alerts_in_watched_channels_get_a_card(h: Harness) ->
         h.message_event(elsewhere),
     ):
         await h.event(event)
-
     assert h.slack.calls_to("chat.postMessage") == []
+
+    alert = post_alert(h)  # while a new alert from Qualytics does get one
+    await h.event(h.message_event(alert))
+    assert h.card_in(ALERTS, alert["ts"])["thread_ts"] == alert["ts"]
 
 
 async def test_watch_and_unwatch_another_channel_by_its_link(h: Harness) -> None:
