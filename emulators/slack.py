@@ -278,7 +278,8 @@ class SlackEmulator:
         """The stored message was posted by the app (chat.postMessage with the bot token)."""
         channel, ts = message.get("channel"), message.get("ts")
         return any(
-            m["channel"] == channel and m["ts"] == ts and m.get("app_id") == self.app_id for m in self.messages
+            m["channel"] == channel and m["ts"] == ts and m.get("app_id") == self.app_id
+            for m in self.messages
         )
 
     def app_messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
