@@ -616,7 +616,7 @@ class SlackEmulator:
             entry["user"] = user
         if bot_id:
             entry["bot_id"] = bot_id
-        if app_id:  # messages an app posts carry its id (bot_profile.app_id / app_id in Slack's payloads)
+        if app_id:  # an app's messages carry its id (bot_profile.app_id in bolt-python's test_message_bot.py)
             entry["app_id"] = app_id
         if blocks is not None:
             entry["blocks"] = blocks
