@@ -417,6 +417,15 @@ class AnomalyChanged:
     message: str
 
 
+@dataclass(frozen=True)
+class AnomalyCard:
+    """What snowbot's anomaly card in Slack shows: the anomaly as it is now and its linked tickets."""
+
+    anomaly: Anomaly
+    url: str
+    links: list[Link]
+
+
 AnomalyChangedHook = Callable[[int], Awaitable[None]]
 """Told the id of an anomaly snowbot just changed in Qualytics, so the sync can push it at once."""
 
@@ -884,6 +893,11 @@ class Snowbot:
             form=form,
             caller=caller,
         )
+
+    async def anomaly_card(self, anomaly_id: int, anomaly: Anomaly | None = None) -> AnomalyCard:
+        """The anomaly (read from Qualytics unless given, e.g. just changed) and its links, for its card."""
+        anomaly = anomaly or await self._anomaly(anomaly_id)
+        return AnomalyCard(anomaly, self._anomaly_url(anomaly), links.for_anomaly(self.db, anomaly_id))
 
     # ------------------------------------------------------------------------------------------ chat-ops
 

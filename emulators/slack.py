@@ -10,7 +10,8 @@
 
 Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
 messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
-inspect. slack_sdk speaks aiohttp, so tests serve the app on a port with `emulators.serve.serve_in_thread`
+inspect. What the app posts carries its `app_id` (`app_messages`, `posted_by_app`); chat.update of any
+other message answers `cant_update_message`, as Slack does. slack_sdk speaks aiohttp, so tests serve the app on a port with `emulators.serve.serve_in_thread`
 and point `AsyncWebClient(token, base_url=f"{base_url}/api/")` at it; `transport()` serves httpx clients
 in-process like the other emulators.
 """
@@ -40,6 +41,8 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "chat:write.public",
     "users:read",
     "users:read.email",
+    "channels:history",
+    "groups:history",
 )
 """The bot scopes snowbot's manifest.yml asks for (tests/bot/slack/test_manifest.py keeps them equal)."""
 
@@ -247,7 +250,12 @@ class SlackEmulator:
         bot_id: str | None = None,
         thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        """Seed a message someone else posted (e.g. a Qualytics alert) and return it with its `ts`."""
+        """Seed a message someone else posted (e.g. a Qualytics alert) and return it with its `ts`.
+
+        Not the app's own: what the app posts goes through chat.postMessage, so that only those messages
+        carry its `app_id` (and can be updated or clicked, as in Slack)."""
+        if bot_id == self.bot_id or user == self.bot_user_id:
+            raise ValueError("the app's own messages are posted with chat.postMessage, not seeded")
         return self._store_message(channel, text, blocks, attachments, thread_ts, user=user, bot_id=bot_id)
 
     def issue_trigger_id(self) -> str:
@@ -265,6 +273,18 @@ class SlackEmulator:
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
+
+    def posted_by_app(self, message: Mapping[str, Any]) -> bool:
+        """The stored message was posted by the app (chat.postMessage with the bot token)."""
+        channel, ts = message.get("channel"), message.get("ts")
+        return any(
+            m["channel"] == channel and m["ts"] == ts and m.get("app_id") == self.app_id
+            for m in self.messages
+        )
+
+    def app_messages(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        """What the app posted in a channel (or one thread of it)."""
+        return [m for m in self.messages_in(channel, thread_ts) if m.get("app_id") == self.app_id]
 
     def messages_in(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
         return [
@@ -588,6 +608,7 @@ class SlackEmulator:
         *,
         user: str | None,
         bot_id: str | None,
+        app_id: str | None = None,
         reply_broadcast: bool = False,
     ) -> dict[str, Any]:
         entry: dict[str, Any] = {"type": "message", "channel": channel, "ts": self._ts(), "text": text or ""}
@@ -595,6 +616,8 @@ class SlackEmulator:
             entry["user"] = user
         if bot_id:
             entry["bot_id"] = bot_id
+        if app_id:  # an app's messages carry its id (bot_profile.app_id in bolt-python's test_message_bot.py)
+            entry["app_id"] = app_id
         if blocks is not None:
             entry["blocks"] = blocks
         if attachments is not None:
@@ -617,6 +640,7 @@ class SlackEmulator:
             args.get("thread_ts"),
             user=self.bot_user_id,
             bot_id=self.bot_id,
+            app_id=self.app_id,
             reply_broadcast=_truthy(args.get("reply_broadcast")),
         )
         return {
@@ -648,7 +672,9 @@ class SlackEmulator:
         if not isinstance(channel, str) or (channel not in self.channels and not channel.startswith("D")):
             raise SlackError("channel_not_found")
         entry = self._find_message(channel, args.get("ts"))
-        if entry.get("bot_id") != self.bot_id:
+        # Slack's chat.update errors table: cant_update_message, "Authenticated user does not have
+        # permission to update this message": an app edits only the messages it posted itself.
+        if entry.get("app_id") != self.app_id:
             raise SlackError("cant_update_message")
         text, blocks, attachments = self._message_content(args, required=False)
         if text is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import integrations, links, sync
+from storage import cards, integrations, links, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
 from storage.db import atomic, connect
 from storage.migrations import migrate
@@ -11,6 +11,7 @@ __all__ = [
     "SecretBox",
     "SecretKeyMismatchError",
     "atomic",
+    "cards",
     "connect",
     "integrations",
     "links",

@@ -156,6 +156,34 @@ def m005_sync_runs(db: Database) -> None:
     )
 
 
+@migration
+def m006_slack_cards(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE slack_watched_channels (
+            channel_id TEXT PRIMARY KEY,
+            added_by TEXT NOT NULL,
+            added_at TEXT NOT NULL
+        )
+        """,
+        # One anomaly card per Slack thread; the row is claimed (ts NULL) before the card is posted, so a
+        # retried event finds it and posts nothing.
+        """
+        CREATE TABLE slack_cards (
+            channel_id TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            anomaly_id INTEGER NOT NULL,
+            ts TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (channel_id, thread_ts)
+        ) WITHOUT ROWID
+        """,
+        "CREATE INDEX slack_cards_anomaly ON slack_cards (anomaly_id)",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -15,8 +15,9 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack.cards import AnomalyCards
 from bot.slack.client import Sleep, web_client
-from bot.slack.handlers import actions, commands, home, modals, options
+from bot.slack.handlers import actions, commands, events, home, modals, options
 from bot.slack.handlers.common import Deps
 from bot.slack.handlers.errors import on_error
 from bot.slack.suggest import Suggestions
@@ -62,8 +63,10 @@ def build_slack(
         settings=settings,
         tasks=tasks,
         suggestions=Suggestions(tasks, budget=suggest_budget),
+        cards=AnomalyCards(snowbot, client),
     )
     for register in (commands.register, modals.register, actions.register, options.register, home.register):
         register(bolt, deps)
+    events.register(bolt, deps)
     bolt.error(on_error)
     return SlackSurface(bolt=bolt, client=client, deps=deps)

@@ -70,6 +70,11 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.SEARCH: ("<text>", "search incidents by number or short description"),
     Subcommand.CONNECT: ("", "connect snowbot to your ServiceNow instance (admins)"),
     Subcommand.STATUS: ("", "integration status, recent links and sync health"),
+    Subcommand.WATCH: (
+        "[#channel]",
+        "post an anomaly card under each Qualytics alert in a channel (default: here)",
+    ),
+    Subcommand.UNWATCH: ("[#channel]", "stop posting anomaly cards under the alerts in a channel"),
     Subcommand.HELP: ("", "show this help"),
 }
 
@@ -615,6 +620,28 @@ def tickets_linked_message(tickets: Sequence[tuple[str, str]], anomaly_id: int) 
     )
 
 
+def watch_message(channel_id: str, *, watching: bool, changed: bool) -> Message:
+    """The answer to `/snow watch` / `/snow unwatch` (`changed`: False when nothing had to change)."""
+    where = f"<#{escape(channel_id)}>"
+    if watching:
+        head = (
+            f":eyes: snowbot now posts an anomaly card under each Qualytics alert in {where}."
+            if changed
+            else f"snowbot already posts anomaly cards under the Qualytics alerts in {where}."
+        )
+        note = (
+            "Slack only sends snowbot the messages of channels it is a member of: invite it there with "
+            f"`/invite @snowbot` if it is not yet. `{Command.SNOW} {Subcommand.UNWATCH}` stops the cards."
+        )
+        return message(f"Watching {channel_id} for Qualytics alerts", [section(head), context(note)])
+    head = (
+        f"snowbot no longer posts anomaly cards in {where}; the cards already posted keep working."
+        if changed
+        else f"snowbot was not watching {where}."
+    )
+    return message(f"Not watching {channel_id}", [section(head)])
+
+
 def unlink_value(link_row: LinkLike) -> str:
     """An Unlink button value that names the anomaly too ("824:7"): a click on an ephemeral list does
     not carry the message, so the value is all the listener gets."""
@@ -764,9 +791,19 @@ def incident_closed_message(
     return message(text, blocks)
 
 
-def anomaly_alert_message(anomaly: AnomalySummary, url: str) -> Message:
-    """Our own message about an anomaly, with chat-ops buttons. It says "Anomaly ID: <id>" so the
-    message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
+def _tickets_text(tickets: Sequence[LinkLike]) -> str:
+    if not tickets:
+        return "*Linked incidents:* none yet"
+    lines = [
+        f"• {link(row.url, row.ticket_number)} · {escape(row.status or 'unknown state')}" for row in tickets
+    ]
+    return "*Linked incidents*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
+
+
+def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[LinkLike] = ()) -> Message:
+    """snowbot's anomaly card: the anomaly, its linked incidents with their states, and the chat-ops
+    buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
+    "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
     where = f" in {anomaly.container}" if anomaly.container else ""
     value = str(anomaly.id)
     fields = [
@@ -786,6 +823,7 @@ def anomaly_alert_message(anomaly: AnomalySummary, url: str) -> Message:
         blocks.append(section(f"*Failed checks*\n{checks}"))
     elif anomaly.description:
         blocks.append(section(escape(anomaly.description)))
+    blocks.append(section(_tickets_text(tickets)))
     buttons = []
     if anomaly.status == "Active":
         buttons.append(button("Acknowledge", ActionId.ACKNOWLEDGE, value=value))
@@ -889,6 +927,43 @@ def status_message(
     )
 
 
+MAX_WATCHED_SHOWN = 20
+
+
+def conversations_select(action_id: ActionId, placeholder: str) -> dict[str, Any]:
+    """A channel picker (public and private channels the person can see; no DMs)."""
+    return {
+        "type": "conversations_select",
+        "action_id": action_id,
+        "placeholder": plain_text(placeholder, MAX_PLACEHOLDER),
+        "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+    }
+
+
+def watched_channels_blocks(channels: Sequence[str]) -> list[Block]:
+    """The App Home's anomaly-card channels: a picker to watch one more, and Unwatch per channel."""
+    head = section(
+        "*Anomaly cards* — under each Qualytics alert in these channels snowbot posts a card with "
+        "Acknowledge, Archive, Comment, Create and Link. Invite snowbot to the channel first.",
+        accessory=conversations_select(ActionId.WATCH_CHANNEL, "Watch a channel…"),
+        block_id=BlockId.WATCH_CHANNEL,
+    )
+    if not channels:
+        return [
+            head,
+            context(f"No channel is watched yet (`{Command.SNOW} {Subcommand.WATCH}` in one works too)."),
+        ]
+    groups = [
+        [
+            section(
+                f"<#{escape(channel)}>", accessory=button("Unwatch", ActionId.UNWATCH_CHANNEL, value=channel)
+            )
+        ]
+        for channel in channels
+    ]
+    return [head, *fit_groups(groups, MAX_WATCHED_SHOWN, _and_more("channels"))]
+
+
 def app_home_view(
     *,
     integration: IntegrationStatus | None,
@@ -896,6 +971,7 @@ def app_home_view(
     health: SyncHealth | None = None,
     now: datetime | None = None,
     is_admin: bool = False,
+    watched_channels: Sequence[str] = (),
 ) -> View:
     buttons = [button("Refresh", ActionId.REFRESH_HOME), button("Help", ActionId.HELP)]
     if is_admin:
@@ -907,6 +983,8 @@ def app_home_view(
         header("snowbot · ServiceNow for Qualytics"),
         actions(buttons, block_id=BlockId.HOME_ACTIONS),
         *status_blocks(integration=integration, recent_links=recent_links, health=health, now=now),
+        divider(),
+        *watched_channels_blocks(watched_channels),
         context(
             f"Use the *Create ServiceNow incident* shortcut on a Qualytics alert, or `{Command.SNOW} {Subcommand.HELP}`."
         ),

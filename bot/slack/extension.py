@@ -117,7 +117,7 @@ async def _socket_mode(surface: SlackSurface, app_token: str) -> AsyncIterator[N
 def _give_notifier(surface: SlackSurface, app: FastAPI) -> None:
     engine = getattr(app.state, "sync_engine", None)
     if engine is not None and getattr(engine, "notifier", None) is None:
-        engine.notifier = SlackNotifier(surface.client)
+        engine.notifier = SlackNotifier(surface.client, cards=surface.deps.cards)
 
 
 def _anomaly_changed(surface: SlackSurface, app: FastAPI) -> AnomalyChangedHook:

@@ -27,6 +27,8 @@ class Subcommand(StrEnum):
     SEARCH = "search"
     CONNECT = "connect"
     STATUS = "status"
+    WATCH = "watch"
+    UNWATCH = "unwatch"
     HELP = "help"
 
 
@@ -84,6 +86,8 @@ class ActionId(StrEnum):
     OPEN_LINK_MODAL = "open_link_modal"
     VIEW_ANOMALY = "view_anomaly"
     # App Home and help
+    WATCH_CHANNEL = "watch_channel_select"
+    UNWATCH_CHANNEL = "unwatch_channel"
     OPEN_CONNECT_MODAL = "open_connect_modal"
     REFRESH_HOME = "refresh_home"
     HELP = "help"
@@ -112,3 +116,4 @@ class BlockId(StrEnum):
     ERROR = "error"
     ANOMALY_ACTIONS = "anomaly_actions"
     HOME_ACTIONS = "home_actions"
+    WATCH_CHANNEL = "watch_channel"

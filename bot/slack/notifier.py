@@ -1,7 +1,10 @@
-"""The sync's notifier: one note in the anomaly's Slack thread when a linked incident is closed.
+"""The sync's notifier: one note in the anomaly's Slack thread when a linked incident is closed, and
+snowbot's anomaly cards kept current.
 
 `bot.sync.engine.SyncEngine` calls `incident_closed(link, incident)` once per incident that becomes
-Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread).
+Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread), and
+`anomaly_changed(anomaly)` when a pass saw the anomaly or one of its incidents change: its cards
+(`bot.slack.cards`) are updated then.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import state_label
+from bot.qualytics import Anomaly
 from bot.settings import Settings
 from bot.slack import blocks
+from bot.slack.cards import AnomalyCards
 from bot.slack.client import web_client
 from servicenow import Incident
 from storage.links import Link
@@ -23,8 +28,9 @@ log = logging.getLogger(__name__)
 class SlackNotifier:
     """Implements `bot.sync.engine.Notifier` with the bot's Web API client."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, cards: AnomalyCards | None = None) -> None:
         self.client = client
+        self.cards = cards
 
     async def incident_closed(self, link: Link, incident: Incident) -> None:
         if not link.channel_id or not link.thread_ts:
@@ -35,6 +41,10 @@ class SlackNotifier:
         )
         await self.client.chat_postMessage(channel=link.channel_id, thread_ts=link.thread_ts, **message)
         log.info("told %s that %s is %s", link.channel_id, incident.number, state)
+
+    async def anomaly_changed(self, anomaly: Anomaly) -> None:
+        if self.cards is not None:
+            await self.cards.refresh(anomaly.id, anomaly)
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:

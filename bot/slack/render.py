@@ -9,7 +9,7 @@ from datetime import datetime
 from bot.models import FormSpecification
 from bot.qualytics import Anomaly
 from bot.slack import blocks
-from bot.usecases import Overview, SyncHealth, TicketDraft
+from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
 from storage.integrations import Integration
 
 DEFAULT_CATEGORY = "inquiry"
@@ -37,6 +37,10 @@ def anomaly_summary(anomaly: Anomaly) -> blocks.AnomalySummary:
         description=anomaly.description or None,
         weight=anomaly.weight,
     )
+
+
+def anomaly_card(card: AnomalyCard) -> blocks.Message:
+    return blocks.anomaly_alert_message(anomaly_summary(card.anomaly), card.url, card.links)
 
 
 def choices(form: FormSpecification, name: str, parent: str | None = None) -> list[blocks.Choice]:
@@ -99,8 +103,11 @@ def status_message(overview: Overview, now: datetime) -> blocks.Message:
     )
 
 
-def home_view(overview: Overview, now: datetime, *, is_admin: bool) -> blocks.View:
+def home_view(
+    overview: Overview, now: datetime, *, is_admin: bool, watched_channels: Sequence[str] = ()
+) -> blocks.View:
     return blocks.app_home_view(
+        watched_channels=watched_channels,
         integration=integration_status(overview.status.integrations),
         recent_links=overview.recent_links,
         health=sync_health(overview.status.sync),

@@ -246,6 +246,8 @@ class _Run:
     groups: dict[int, list[Link]]
     anomalies: dict[int, Anomaly] = field(default_factory=dict)
     states: dict[int, SyncState] = field(default_factory=dict)
+    changed: set[int] = field(default_factory=set)
+    """Anomalies whose state or incidents' states changed this pass (the notifier's cards show both)."""
     _by_id: dict[int, Link] | None = None
 
     def link(self, link_id: int) -> Link | None:
@@ -325,6 +327,7 @@ class SyncEngine:
         await self._detect(run)
         await self._push(run, push_only)
         await self._refresh(run)
+        await self._tell_changed(run)
         self._update_watch(run)
         run.report.finished_at = self.clock()
         if run.polling or run.groups:  # a scheduled pass is always on record, even with nothing linked
@@ -387,6 +390,7 @@ class SyncEngine:
                     run.states[link.id] = state
         if not changed:
             return
+        run.changed.add(anomaly.id)
         observed_at = self.clock()
         for link in group:
             state = run.states.get(link.id)
@@ -595,6 +599,11 @@ class SyncEngine:
                 link.id: state_label(incident.state, incident.state_label) for link, incident in found
             }
             links.update_statuses(self.db, statuses, synced_at=now)
+        run.changed.update(  # a new link (never refreshed) or a new state
+            link.anomaly_id
+            for link, _ in found
+            if link.last_synced_at is None or statuses[link.id] != link.status
+        )
         run.report.links_refreshed = len(found)
         await self._notify(run, closed)
 
@@ -608,6 +617,21 @@ class SyncEngine:
                 log.exception("sync: telling the Slack thread that %s closed failed", incident.number)
             else:
                 run.report.notified += 1
+
+    async def _tell_changed(self, run: _Run) -> None:
+        """A notifier with `anomaly_changed(anomaly)` (Slack's keeps its anomaly cards current) hears of
+        every anomaly read this pass whose state or incidents changed; a failure is only logged."""
+        tell = getattr(self.notifier, "anomaly_changed", None)
+        if tell is None:
+            return
+        for anomaly_id in sorted(run.changed):
+            anomaly = run.anomalies.get(anomaly_id)
+            if anomaly is None:
+                continue
+            try:
+                await tell(anomaly)
+            except Exception:
+                log.exception("sync: telling Slack that anomaly %s changed failed", anomaly_id)
 
     # ------------------------------------------------------------------------------------------ watch
 

@@ -439,3 +439,23 @@ async def test_calls_are_recorded_and_reset(client: AsyncWebClient, emulator: Sl
     emulator.reset_log()
     assert emulator.calls == [] and emulator.requests == []
     assert len(emulator.messages) == 1  # state stays
+
+
+async def test_only_messages_the_app_posted_can_be_updated(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """Slack's chat.update errors table: cant_update_message for a message the app did not post, even
+    one another bot posted; and a test cannot seed a message as if the app had posted it."""
+    with pytest.raises(ValueError, match="chat.postMessage"):
+        emulator.add_message("C_ALERTS", "Anomaly ID: 824", user=None, bot_id=emulator.bot_id)
+    with pytest.raises(ValueError, match="chat.postMessage"):
+        emulator.add_message("C_ALERTS", "Anomaly ID: 824", user=emulator.bot_user_id)
+    other_bot = emulator.add_message("C_ALERTS", "Anomaly Detected", user=None, bot_id="B0QUALYTICS")
+    refused = await slack_error(client.chat_update(channel="C_ALERTS", ts=other_bot["ts"], text="x"))
+    assert refused.response["error"] == "cant_update_message"
+
+    ours = await client.chat_postMessage(channel="C_ALERTS", thread_ts=other_bot["ts"], text="card")
+    assert emulator.posted_by_app({"channel": "C_ALERTS", "ts": ours["ts"]})
+    assert not emulator.posted_by_app(other_bot)
+    assert [m["ts"] for m in emulator.app_messages("C_ALERTS", other_bot["ts"])] == [ours["ts"]]
+    assert (await client.chat_update(channel="C_ALERTS", ts=ours["ts"], text="card, updated"))["ok"]

@@ -1,4 +1,4 @@
-"""Buttons: on our anomaly messages (chat-ops), on ticket lists (Unlink), on the App Home."""
+"""Buttons: on snowbot's anomaly cards (chat-ops), on ticket lists (Unlink), on the App Home."""
 
 from __future__ import annotations
 
@@ -35,14 +35,12 @@ def anomaly_of(action: dict[str, Any]) -> int:
 def register(app: AsyncApp, deps: Deps) -> None:
     listen = deps.listener
 
-    # ------------------------------------------------------------------------ chat-ops on our anomaly message
+    # ------------------------------------------------------------------------ chat-ops on snowbot's anomaly card
 
-    async def on_acknowledge(
-        ack: AsyncAck, body: Body, action: dict[str, Any], client: AsyncWebClient
-    ) -> None:
+    async def on_acknowledge(ack: AsyncAck, body: Body, action: dict[str, Any]) -> None:
         await ack()
         changed = await deps.snowbot.acknowledge_anomaly(anomaly_of(action), actor(body["user"]))
-        await flows.refresh_alert(client, message_metadata(body), changed)
+        await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
 
     async def on_archive(
         ack: AsyncAck, body: Body, action: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
@@ -104,6 +102,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         remaining = await deps.snowbot.list_links(anomaly_id)
         message = blocks.tickets_message(anomaly_id, remaining, now=deps.now(), unlink=blocks.unlink_value)
         await respond(replace_original=True, **message)
+        await deps.cards.refresh(anomaly_id)  # its cards no longer list the incident
 
     # ------------------------------------------------------------------------ App Home
 
@@ -123,6 +122,25 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 client, context, body["trigger_id"], blocks.notice_modal("Connect ServiceNow", refused)
             )
 
+    async def on_watch_channel(
+        ack: AsyncAck, body: Body, action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        """A channel picked on the App Home: snowbot posts cards under its Qualytics alerts."""
+        await ack()
+        channel = action.get("selected_conversation")
+        if isinstance(channel, str) and channel:
+            deps.cards.watch(channel, actor(body["user"]))
+        await flows.publish_home(deps, client, body["user"]["id"])
+
+    async def on_unwatch_channel(
+        ack: AsyncAck, body: Body, action: dict[str, Any], client: AsyncWebClient
+    ) -> None:
+        await ack()
+        channel = action.get("value")
+        if isinstance(channel, str) and channel:
+            deps.cards.unwatch(channel, actor(body["user"]))
+        await flows.publish_home(deps, client, body["user"]["id"])
+
     async def on_help(ack: AsyncAck, body: Body, client: AsyncWebClient, context: AsyncBoltContext) -> None:
         await ack()
         await open_modal(client, context, body["trigger_id"], blocks.help_modal())
@@ -138,3 +156,5 @@ def register(app: AsyncApp, deps: Deps) -> None:
     app.action(ActionId.REFRESH_HOME)(listen(on_refresh_home))
     app.action(ActionId.OPEN_CONNECT_MODAL)(listen(on_open_connect))
     app.action(ActionId.HELP)(listen(on_help))
+    app.action(ActionId.WATCH_CHANNEL)(listen(on_watch_channel))
+    app.action(ActionId.UNWATCH_CHANNEL)(listen(on_unwatch_channel))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,27 @@ def split(text: str) -> tuple[str, list[str]]:
     """ "link 824 INC0010006" -> ("link", ["824", "INC0010006"])."""
     words = text.split()
     return (words[0].lower(), words[1:]) if words else ("", [])
+
+
+CHANNEL_MENTION = re.compile(r"<#([CG][A-Z0-9_]{2,30})(?:\|[^>]*)?>")
+CHANNEL_ID = re.compile(r"[CG][A-Z0-9_]{2,30}")
+CHANNEL_HELP = (
+    "Name the channel by picking it from Slack's #-autocomplete (it becomes a link), or run the command "
+    "in the channel itself."
+)
+
+
+def channel_arg(args: list[str], here: str | None) -> str | None:
+    """The channel of `/snow watch [#channel]`: a channel link as Slack sends it (`<#C0123|alerts>`), a
+    channel id, or the channel the command was run in; None for a bare name Slack did not turn into a
+    link (its id cannot be looked up without another scope)."""
+    if not args:
+        return here if here and CHANNEL_ID.fullmatch(here) else None
+    word = args[0]
+    mention = CHANNEL_MENTION.fullmatch(word)
+    if mention:
+        return mention.group(1)
+    return word if CHANNEL_ID.fullmatch(word) else None
 
 
 def register(app: AsyncApp, deps: Deps) -> None:
@@ -109,6 +131,8 @@ def register(app: AsyncApp, deps: Deps) -> None:
             else:
                 linked.append((done.incident.number, done.incident.url))
         await call.reply(blocks.link_results_message(anomaly_id, linked, problems))
+        if linked:  # the anomaly's cards list the new incidents
+            await deps.cards.refresh(anomaly_id)
 
     async def tickets(call: Invocation) -> None:
         anomaly_id = parse_anomaly_arg(" ".join(call.args), deps.qualytics_host)
@@ -142,6 +166,24 @@ def register(app: AsyncApp, deps: Deps) -> None:
     async def status(call: Invocation) -> None:
         await call.reply(render.status_message(deps.snowbot.overview(), deps.now()))
 
+    async def watch(call: Invocation) -> None:
+        channel = channel_arg(call.args, call.channel)
+        if channel is None:
+            await call.reply(blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.WATCH)}"))
+            return
+        added = deps.cards.watch(channel, actor(call.command))
+        await call.reply(blocks.watch_message(channel, watching=True, changed=added))
+
+    async def unwatch(call: Invocation) -> None:
+        channel = channel_arg(call.args, call.channel)
+        if channel is None:
+            await call.reply(
+                blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.UNWATCH)}")
+            )
+            return
+        removed = deps.cards.unwatch(channel, actor(call.command))
+        await call.reply(blocks.watch_message(channel, watching=False, changed=removed))
+
     SUBCOMMANDS: dict[str, Callable[[Invocation], Awaitable[None]]] = {
         Subcommand.CREATE: create,
         Subcommand.LINK: link,
@@ -149,5 +191,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         Subcommand.SEARCH: search,
         Subcommand.CONNECT: connect,
         Subcommand.STATUS: status,
+        Subcommand.WATCH: watch,
+        Subcommand.UNWATCH: unwatch,
     }
     app.command(Command.SNOW)(deps.listener(on_snow))

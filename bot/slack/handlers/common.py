@@ -21,6 +21,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
 from bot.slack.blocks import ModalMetadata, View
+from bot.slack.cards import AnomalyCards
 from bot.slack.handlers.errors import OPEN_VIEW, on_error
 from bot.slack.suggest import Suggestions
 from bot.slack.tasks import TaskTracker
@@ -71,6 +72,7 @@ class Deps:
     settings: Settings
     tasks: TaskTracker
     suggestions: Suggestions
+    cards: AnomalyCards
     users: SlackUsers = field(default_factory=SlackUsers)
     slack_budget: float = 2.0
     """Seconds a Slack lookup may take while a trigger_id (valid 3 s) waits for it."""

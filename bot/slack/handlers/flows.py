@@ -1,12 +1,11 @@
 """Steps several entry points share: open a modal at once, then fill it (`views.update` with the hash);
-publish the App Home; refresh our anomaly message after a chat-ops change."""
+publish the App Home."""
 
 from __future__ import annotations
 
 import logging
 
 from slack_bolt.context.async_context import AsyncBoltContext
-from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks, render
@@ -21,7 +20,6 @@ from bot.slack.handlers.common import (
     update_modal,
 )
 from bot.slack.ids import ViewId
-from bot.usecases import AnomalyChanged
 
 log = logging.getLogger(__name__)
 
@@ -93,17 +91,5 @@ async def open_connect(
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
     admin = bool(await is_admin(deps, client, user_id))
     overview = deps.snowbot.overview()
-    await client.views_publish(user_id=user_id, view=render.home_view(overview, deps.now(), is_admin=admin))
-
-
-async def refresh_alert(
-    client: AsyncWebClient, metadata: blocks.ModalMetadata, changed: AnomalyChanged
-) -> None:
-    """Show the anomaly's new state in our message about it (best effort: it may be gone)."""
-    if not metadata.channel or not metadata.message_ts:
-        return
-    message = blocks.anomaly_alert_message(render.anomaly_summary(changed.anomaly), changed.url)
-    try:
-        await client.chat_update(channel=metadata.channel, ts=metadata.message_ts, **message)
-    except SlackApiError as err:
-        log.info("could not refresh the anomaly message: %s", err.response.get("error"))
+    view = render.home_view(overview, deps.now(), is_admin=admin, watched_channels=deps.cards.watched())
+    await client.views_publish(user_id=user_id, view=view)

@@ -175,6 +175,9 @@ def register(app: AsyncApp, deps: Deps) -> None:
         if not announced:
             outcome["blocks"].append(blocks.context(announced_failed(metadata)))
         await update_modal(client, context, view["id"], result_modal("Incident created", outcome))
+        if announced and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread
+            thread = metadata.thread_ts or announced
+            await deps.cards.ensure(channel_id=metadata.channel, thread_ts=thread, anomaly_id=anomaly_id)
 
     # -------------------------------------------------------------------------------- link
 
@@ -206,10 +209,15 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 problems.append(f"{forms.incident_number(label)}: {err.message}")
             else:
                 linked.append((done.incident.number, done.incident.url))
+        announced = None
         if linked and metadata.channel and metadata.thread_ts:
-            await announce(client, metadata, blocks.tickets_linked_message(linked, anomaly_id))
+            announced = await announce(client, metadata, blocks.tickets_linked_message(linked, anomaly_id))
         outcome = blocks.link_results_message(anomaly_id, linked, problems)
         await update_modal(client, context, view["id"], result_modal("Link incident", outcome))
+        if announced and metadata.channel and metadata.thread_ts:
+            await deps.cards.ensure(
+                channel_id=metadata.channel, thread_ts=metadata.thread_ts, anomaly_id=anomaly_id
+            )
 
     # -------------------------------------------------------------------------------- connect
 
@@ -251,7 +259,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack(response_action="update", view=progress("Archive anomaly", "Archiving in Qualytics…"))
         context[OPEN_VIEW] = view["id"]
         changed = await deps.snowbot.archive_anomaly(anomaly_of(metadata), status, actor(body["user"]))
-        await flows.refresh_alert(client, metadata, changed)
+        await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
         await update_modal(
             client, context, view["id"], blocks.notice_modal("Archive anomaly", changed.message)
         )

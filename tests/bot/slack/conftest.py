@@ -28,6 +28,7 @@ from starlette.routing import Mount, Route
 from bot.app import build_app
 from bot.settings import Settings
 from bot.slack.extension import slack_extension
+from bot.slack.ids import BlockId
 from bot.usecases import Snowbot
 from emulators.serve import serve_in_thread
 from emulators.slack import SlackEmulator
@@ -144,9 +145,10 @@ class Harness:
         timestamp: int | None = None,
         signature: str | None = None,
         signed: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """httpx keyword arguments for a POST to /slack/events, signed as Slack signs (v0, HMAC-SHA256)."""
-        headers = {"Content-Type": content_type}
+        headers = {"Content-Type": content_type, **(headers or {})}
         if signed:
             ts = str(int(time.time()) if timestamp is None else timestamp)
             headers["X-Slack-Request-Timestamp"] = ts
@@ -194,20 +196,52 @@ class Harness:
         await self.settle()
         return response
 
-    async def event(self, event: Mapping[str, Any], **kw: Any) -> httpx.Response:
+    async def event(
+        self, event: Mapping[str, Any], *, event_id: str = "Ev0001", retry: int | None = None, **kw: Any
+    ) -> httpx.Response:
+        """An Events API delivery; `retry` > 0 is Slack delivering it again (X-Slack-Retry-Num and
+        -Reason, Slack's Events API retry headers) after it saw no answer in time."""
+        if retry:
+            kw["headers"] = {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
         envelope = {
             "token": "legacy-verification-token",
             "team_id": TEAM["id"],
             "api_app_id": "A_SNOWBOT",
             "event": dict(event),
             "type": "event_callback",
-            "event_id": "Ev0001",
+            "event_id": event_id,
             "event_time": int(time.time()),
             "authorizations": [{"team_id": TEAM["id"], "user_id": "U_SNOWBOT", "is_bot": True}],
         }
         return await self.post(json.dumps(envelope), "application/json", **kw)
 
     # --------------------------------------------------------------------------- payloads
+
+    def message_event(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        """The `message` event Slack sends for a message stored in the emulator (the fields of
+        bolt-python's tests/scenario_tests message payloads: type, subtype, bot_id, channel, ts,
+        event_ts, channel_type)."""
+        event = {k: v for k, v in message.items() if k not in ("app_id",)}
+        channel = self.slack.channels.get(str(message["channel"]), {})
+        return {
+            **event,
+            "type": "message",
+            "team": TEAM["id"],
+            "event_ts": message["ts"],
+            "channel_type": "group" if channel.get("is_private") else "channel",
+        }
+
+    def card_in(self, channel: str, thread_ts: str) -> dict[str, Any]:
+        """The one anomaly card the bot posted in a thread (its chat-ops buttons are what a person clicks)."""
+        [card] = self.cards_in(channel, thread_ts)
+        return card
+
+    def cards_in(self, channel: str, thread_ts: str | None = None) -> list[dict[str, Any]]:
+        return [
+            m
+            for m in self.slack.app_messages(channel, thread_ts)
+            if any(b.get("block_id") == BlockId.ANOMALY_ACTIONS for b in m.get("blocks", []))
+        ]
 
     def message_action(
         self, callback_id: str, message: Mapping[str, Any], *, user: str = "U_JANE"
@@ -252,6 +286,11 @@ class Harness:
         ephemeral: bool = False,
         hook: str = "button",
     ) -> dict[str, Any]:
+        if not ephemeral:  # Slack sends an app the clicks on its own messages only
+            assert self.slack.posted_by_app(message), "a click on a message the bot did not post"
+            ids = [e.get("action_id") for b in message.get("blocks", []) for e in b.get("elements", [])]
+            ids += [b["accessory"].get("action_id") for b in message.get("blocks", []) if b.get("accessory")]
+            assert action.get("action_id") in ids, f"{action.get('action_id')} is not on that message"
         payload: dict[str, Any] = {
             "type": "block_actions",
             "team": TEAM,

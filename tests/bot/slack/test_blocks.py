@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk.models.blocks import Block
+from slack_sdk.models.views import View
 
 from bot.slack import blocks as b
 from bot.slack.anomaly_ref import find_anomaly_id
@@ -142,6 +144,18 @@ def all_outputs() -> list[tuple[str, dict[str, Any]]]:
             ),
         ),
         ("alert", b.anomaly_alert_message(ANOMALY, "https://acme.qualytics.io/anomalies/824")),
+        ("card", b.anomaly_alert_message(ANOMALY, "https://acme.qualytics.io/anomalies/824", links(150))),
+        (
+            "home-watched",
+            b.app_home_view(
+                integration=None,
+                recent_links=links(150),
+                health=b.SyncHealth(failed=failures),
+                watched_channels=[f"C{i:010d}" for i in range(40)],
+            ),
+        ),
+        ("watch", b.watch_message("C0123456789", watching=True, changed=True)),
+        ("unwatch", b.watch_message("C0123456789", watching=False, changed=False)),
         ("archive", b.archive_modal(824, META)),
         ("comment", b.comment_modal(824, META)),
         ("error", b.error_message("Couldn't reach <ServiceNow> & retry", reference="ref-1")),
@@ -448,3 +462,32 @@ def test_bullet_lines_and_fit_groups() -> None:
     fitted = b.fit_groups(groups, 7, lambda n: {"type": "context", "n": n})
     assert len(fitted) == 7 and fitted[-1]["n"] == 7
     assert len(b.fit_groups(groups[:3], 6, lambda n: {"n": n})) == 6  # all fit exactly, no "more"
+
+
+CARD_URL = "https://acme.qualytics.io/anomalies/824"
+
+
+def test_the_card_lists_the_linked_incidents_with_their_states_and_passes_slack_sdks_models() -> None:
+    many = b.anomaly_alert_message(ANOMALY, CARD_URL, links(150))
+    none = b.anomaly_alert_message(ANOMALY, CARD_URL)
+    text = json.dumps(many, ensure_ascii=False)
+    assert "*Linked incidents*" in text and "INC0010001> · In Progress" in text and "_and 140 more_" in text
+    assert "*Linked incidents:* none yet" in json.dumps(none)
+    for message in (many, none):
+        for block in message["blocks"]:
+            Block.parse(block).validate_json()  # slack_sdk's Block Kit models raise on what Slack refuses
+
+
+def test_the_home_offers_a_channel_picker_and_unwatch_per_watched_channel() -> None:
+    home = b.app_home_view(integration=None, watched_channels=["C_ALERTS", "G_PRIVATE"])
+    picker = next(blk for blk in home["blocks"] if blk.get("block_id") == BlockId.WATCH_CHANNEL)
+    assert picker["accessory"]["type"] == "conversations_select"
+    assert picker["accessory"]["action_id"] == ActionId.WATCH_CHANNEL
+    unwatch = [e for e in elements(home, "button") if e["action_id"] == ActionId.UNWATCH_CHANNEL]
+    assert [e["value"] for e in unwatch] == ["C_ALERTS", "G_PRIVATE"]
+    View(**home).validate_json()
+    empty = b.app_home_view(integration=None)
+    assert "No channel is watched yet" in json.dumps(empty)
+    many = b.app_home_view(integration=None, watched_channels=[f"C{i:010d}" for i in range(40)])
+    assert "_and 21 more channels_" in json.dumps(many)
+    View(**many).validate_json()

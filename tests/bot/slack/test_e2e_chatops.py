@@ -1,4 +1,4 @@
-"""Chat-ops buttons on snowbot's anomaly message (Acknowledge, Archive, Comment) and the sync they start,
+"""Chat-ops buttons on snowbot's anomaly card (Acknowledge, Archive, Comment) and the sync they start,
 and the sync notifier's note in the anomaly's thread when its incident is closed."""
 
 from __future__ import annotations
@@ -9,14 +9,13 @@ from typing import Any
 
 import httpx
 
-from bot.slack import blocks
 from bot.slack.ids import ActionId, BlockId, ViewId
 from bot.slack.notifier import SlackNotifier, slack_notifier
 from bot.sync.wiring import build_engine
 from bot.usecases import SlackContext
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
-from tests.bot.slack.conftest import ALERTS, Harness
+from tests.bot.slack.conftest import ALERTS, Harness, qualytics_alert
 from tests.conftest import INSTANCE_URL
 
 NIGHTLY_LOAD = "INC0000002"
@@ -33,14 +32,16 @@ class RecordingEngine:
         self.synced.append(list(anomaly_ids))
 
 
-def our_alert(h: Harness, anomaly_id: int = 824) -> dict[str, Any]:
-    summary = blocks.AnomalySummary(id=anomaly_id, type="record", status="Active", container="orders_daily")
-    message = blocks.anomaly_alert_message(
-        summary, f"https://demo.qualytics.io/datastores/23/anomalies?id={anomaly_id}"
+async def our_card(h: Harness, anomaly_id: int = 824) -> dict[str, Any]:
+    """The anomaly card snowbot really posts: #dq-alerts is watched, Qualytics posts its alert there,
+    and the card is snowbot's reply in the alert's thread."""
+    await h.command("watch")
+    alert = h.slack.add_message(
+        ALERTS, "", attachments=[qualytics_alert(anomaly_id)], user=None, bot_id="B0QUALYTICS"
     )
-    return h.slack.add_message(
-        ALERTS, message["text"], blocks=message["blocks"], user=None, bot_id="B_SNOWBOT"
-    )
+    await h.event(h.message_event(alert))
+    h.slack.reset_log()
+    return h.card_in(ALERTS, alert["ts"])
 
 
 def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
@@ -53,7 +54,7 @@ async def test_acknowledge_changes_qualytics_refreshes_the_message_and_asks_for_
     h: Harness, q_emulator: QualyticsEmulator
 ) -> None:
     engine = h.app.state.sync_engine = RecordingEngine()
-    alert = our_alert(h)
+    alert = await our_card(h)
 
     response = await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ACKNOWLEDGE)))
 
@@ -71,7 +72,7 @@ async def test_archive_opens_a_modal_and_archives_with_the_chosen_status(
     h: Harness, q_emulator: QualyticsEmulator
 ) -> None:
     engine = h.app.state.sync_engine = RecordingEngine()
-    alert = our_alert(h, 825)
+    alert = await our_card(h, 825)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ARCHIVE)))
     view = h.last_view()
@@ -86,7 +87,7 @@ async def test_archive_opens_a_modal_and_archives_with_the_chosen_status(
 
 async def test_comment_is_added_as_the_slack_user(h: Harness, q_emulator: QualyticsEmulator) -> None:
     h.app.state.sync_engine = RecordingEngine()
-    alert = our_alert(h)
+    alert = await our_card(h)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.COMMENT)))
     view = h.last_view()
@@ -100,7 +101,7 @@ async def test_comment_is_added_as_the_slack_user(h: Harness, q_emulator: Qualyt
 
 
 async def test_a_refused_change_is_explained_in_the_modal(h: Harness, q_emulator: QualyticsEmulator) -> None:
-    alert = our_alert(h, 828)  # archived (Discarded): Qualytics takes no comments on it
+    alert = await our_card(h, 828)  # archived (Discarded): Qualytics takes no comments on it
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.COMMENT)))
     view = h.last_view()
@@ -115,7 +116,7 @@ async def test_acknowledge_reaches_servicenow_at_once_through_the_sync(
 ) -> None:
     linked = await h.snowbot.link_existing_ticket(824, NIGHTLY_LOAD, "test")
     h.app.state.sync_engine = build_engine(h.snowbot.settings, h.snowbot)
-    alert = our_alert(h)
+    alert = await our_card(h)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ACKNOWLEDGE)))
 

@@ -91,11 +91,15 @@ async def test_submit_creates_the_incident_links_it_and_answers_in_the_alerts_th
     assert incident["caller_id"]  # Jane, found by her Slack e-mail
     assert "**Anomaly ID:** 824" in incident["description"]
     assert (link.channel_id, link.thread_ts, link.created_by) == (ALERTS, alert["ts"], "jane.doe via Slack")
-    [post] = h.slack.calls_to("chat.postMessage")
+    post, card = h.slack.calls_to("chat.postMessage")
     assert (post.args["channel"], post.args["thread_ts"]) == (ALERTS, alert["ts"])
     assert post.args["text"] == f"{link.ticket_number} created and linked to anomaly 824"
-    assert h.slack.messages_in(ALERTS, alert["ts"])[-1]["text"] == post.args["text"]
+    assert h.slack.app_messages(ALERTS, alert["ts"])[0]["text"] == post.args["text"]
     assert "Incident created" in json.dumps(h.slack.views[view_id]["title"])
+    # then snowbot's own anomaly card in the same thread: the incident with its state, and the buttons
+    assert (card.args["channel"], card.args["thread_ts"]) == (ALERTS, alert["ts"])
+    shown = json.dumps(h.card_in(ALERTS, alert["ts"])["blocks"], ensure_ascii=False)
+    assert f"{link.ticket_number}> · New" in shown and ActionId.ACKNOWLEDGE in shown
 
 
 async def test_a_wrong_field_is_answered_on_the_field_and_nothing_is_created(
@@ -194,13 +198,16 @@ async def test_slash_command_creates_and_announces_in_the_channel(
     await h.interact(h.view_submission(view_id))
 
     [link] = links.for_anomaly(h.snowbot.db, 825)
-    [post] = h.slack.calls_to("chat.postMessage")
+    post, card = h.slack.calls_to("chat.postMessage")
     assert post.args["channel"] == ALERTS and "thread_ts" not in post.args
     assert post.args["text"] == f"{link.ticket_number} created and linked to anomaly 825"
     assert h.world.hooks.posts == []  # nothing ephemeral: the announcement is the answer
     # the announcement starts the anomaly's thread: the sync answers there when the incident closes
     [announcement] = [m for m in h.slack.messages if m.get("text") == post.args["text"]]
     assert (link.channel_id, link.thread_ts) == (ALERTS, announcement["ts"])
+    # and the anomaly's card is the thread's first reply
+    assert card.args["thread_ts"] == announcement["ts"]
+    assert "Anomaly ID: 825" in h.card_in(ALERTS, announcement["ts"])["text"]
 
 
 async def test_slash_command_without_an_anomaly_explains_the_usage(h: Harness) -> None:
@@ -264,7 +271,7 @@ async def test_rate_limited_slack_calls_are_retried_after_retry_after(h: Harness
     await h.interact(h.view_submission(view_id))
 
     statuses = [call.status for call in h.slack.calls_to("chat.postMessage")]
-    assert statuses == [429, 200]
+    assert statuses == [429, 200, 200]  # the announcement (retried once), then the anomaly card
     assert len(h.sleeps) == 1 and 3 <= h.sleeps[0] < 4  # Retry-After plus jitter, through the injected sleep
     assert len(links.for_anomaly(h.snowbot.db, 824)) == 1
 

@@ -68,9 +68,11 @@ async def test_link_shortcut_searches_links_each_incident_and_reports_each_outco
     result = json.dumps(h.slack.views[view_id])
     assert f"{SHARED_FOLDER} is already linked to anomaly 824." in result
     assert NIGHTLY_LOAD in result
-    [post] = h.slack.calls_to("chat.postMessage")
+    post, _card = h.slack.calls_to("chat.postMessage")
     assert (post.args["channel"], post.args["thread_ts"]) == (ALERTS, alert["ts"])
     assert post.args["text"] == f"{NIGHTLY_LOAD} linked to anomaly 824"
+    card = json.dumps(h.card_in(ALERTS, alert["ts"])["blocks"])  # the anomaly's card with both incidents
+    assert NIGHTLY_LOAD in card and SHARED_FOLDER in card
     incident = sn_emulator.get_by_number(NIGHTLY_LOAD)
     assert incident is not None and "**Anomaly ID:** 824" in incident["description"]
 

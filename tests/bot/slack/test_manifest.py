@@ -57,7 +57,15 @@ def test_socket_mode_home_tab_and_interactivity(manifest: dict[str, Any], raw: s
     settings, features = manifest["settings"], manifest["features"]
     assert settings["socket_mode_enabled"] is True
     assert settings["interactivity"]["is_enabled"] is True
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == [
+        "app_home_opened",
+        "message.channels",
+        "message.groups",
+    ]
+    # each message event comes with its history scope (Slack's Events API: message.channels needs
+    # channels:history, message.groups groups:history)
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert {"channels:history", "groups:history"} <= set(scopes)
     assert features["app_home"]["home_tab_enabled"] is True
     # the HTTP-mode URLs are documented for the admin, but no placeholder URL is live
     for key in (
