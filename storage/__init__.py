@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-from storage import integrations, links, sync
+from storage import integrations, intents, links, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
-from storage.db import atomic, connect
+from storage.db import DatabaseFileGoneError, atomic, connect
 from storage.migrations import migrate
+from storage.store import DatabaseBusyError, Store, store_for
 
 __all__ = [
+    "DatabaseBusyError",
+    "DatabaseFileGoneError",
     "SecretBox",
     "SecretKeyMismatchError",
+    "Store",
     "atomic",
     "connect",
     "integrations",
+    "intents",
     "links",
     "migrate",
+    "store_for",
     "sync",
 ]

@@ -2,6 +2,8 @@
 
 `bot.sync.engine.SyncEngine` calls `incident_closed(link, incident)` once per incident that becomes
 Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread).
+`ticket_linked(link, kind)` is the use cases' `announcer`: the announcement a create or link made from
+Slack would have posted, for one an interrupted request left and snowbot finished (`bot.usecases`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,19 @@ class SlackNotifier:
         )
         await self.client.chat_postMessage(channel=link.channel_id, thread_ts=link.thread_ts, **message)
         log.info("told %s that %s is %s", link.channel_id, incident.number, state)
+
+    async def ticket_linked(self, link: Link, kind: str) -> str | None:
+        """Post "INC... created and linked" (or "linked") where the request came from; the message's ts."""
+        if not link.channel_id:
+            return None
+        if kind == "create":
+            message = blocks.ticket_created_message(link.ticket_number, link.url, link.anomaly_id)
+        else:
+            message = blocks.tickets_linked_message([(link.ticket_number, link.url)], link.anomaly_id)
+        thread = {"thread_ts": link.thread_ts} if link.thread_ts else {}
+        posted = await self.client.chat_postMessage(channel=link.channel_id, **thread, **message)
+        log.info("announced %s (finished after an interruption) in %s", link.ticket_number, link.channel_id)
+        return posted.get("ts")
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:

@@ -8,7 +8,14 @@ from sqlite_utils import Database
 import storage
 from storage import migrations
 
-NAMES = ["m001_integrations", "m002_links", "m003_sync_state", "m004_outbox", "m005_sync_runs"]
+NAMES = [
+    "m001_integrations",
+    "m002_links",
+    "m003_sync_state",
+    "m004_outbox",
+    "m005_sync_runs",
+    "m006_intents",
+]
 
 
 def test_fresh_database_gets_every_migration_in_order(tmp_path: Path) -> None:
@@ -40,11 +47,11 @@ def test_applied_is_empty_before_migrating(tmp_path: Path) -> None:
 
 
 def test_a_failing_migration_leaves_nothing_behind(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    def m006_broken(db: Database) -> None:
+    def m999_broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER)")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m006_broken", m006_broken)])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_broken", m999_broken)])
     with pytest.raises(RuntimeError):
         storage.migrate(db)
     assert "half_done" not in db.table_names()

@@ -140,7 +140,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await call.reply(blocks.error_message(refused))
 
     async def status(call: Invocation) -> None:
-        await call.reply(render.status_message(deps.snowbot.overview(), deps.now()))
+        await call.reply(render.status_message(await deps.snowbot.overview(), deps.now()))
 
     SUBCOMMANDS: dict[str, Callable[[Invocation], Awaitable[None]]] = {
         Subcommand.CREATE: create,

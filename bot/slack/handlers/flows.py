@@ -92,7 +92,7 @@ async def open_connect(
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
     admin = bool(await is_admin(deps, client, user_id))
-    overview = deps.snowbot.overview()
+    overview = await deps.snowbot.overview()
     await client.views_publish(user_id=user_id, view=render.home_view(overview, deps.now(), is_admin=admin))
 
 
