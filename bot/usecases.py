@@ -1241,11 +1241,17 @@ class Snowbot:
         after ServiceNow did the work: the intent stays, reconciling finishes it, and the person is told."""
         try:
             return await self._db(self._store_link, intent, incident, finish=True)
-        except StorageUnavailable as err:
+        except DatabaseBusy as err:
             self._reconcile_soon.set()
-            raise type(err)(
-                f"{incident.number} is in ServiceNow but could not be linked yet ({err.message}) snowbot links "
-                "it by itself as soon as it can: do not create or link it again."
+            done = "created" if intent.kind == "create" else "updated"
+            raise DatabaseBusy(
+                f"{incident.number} was {done} in ServiceNow, but the database is busy (another program holds its "
+                "write lock), so the link is not stored yet: snowbot stores it by itself as soon as it can. Do not "
+                "create or link it again."
+            ) from err
+        except DatabaseGone as err:
+            raise DatabaseGone(
+                f"{incident.number} is in ServiceNow but is not linked: {err.message}"
             ) from err
 
     def _store_link(self, intent: Intent, incident: Incident, *, finish: bool) -> Link:

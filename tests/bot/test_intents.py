@@ -178,7 +178,7 @@ async def test_a_link_refused_after_the_post_is_finished_from_the_intent(
     transport = LockAfterPost(sn_emulator.transport(), lambda: hold_write_lock(holder[0], settings))
     bot = make_snowbot(settings, servicenow_transport=transport)
     holder.append(bot)
-    with pytest.raises(DatabaseBusy, match="do not create or link it again") as refused:
+    with pytest.raises(DatabaseBusy, match="Do not create or link it again") as refused:
         await bot.create_ticket_for_anomaly(824, FORM, "U1", SlackContext("C1", "1700000000.000100"))
     [made] = with_correlation_id(sn_emulator)
     assert made["number"] in refused.value.message
