@@ -3,6 +3,8 @@ sync scheduler plug in through `Extension`s (routers to include, lifespans to ru
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -53,11 +55,12 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             if owned:
-                stack.callback(bot.db.close)
+                stack.push_async_callback(bot.store.aclose)
                 stack.push_async_callback(bot.aclose)
             for extension in built:
                 for hook in extension.lifespans:
                     await stack.enter_async_context(hook(app, bot))
+            await stack.enter_async_context(_reconciling(bot))  # after the hooks: Slack can announce
             yield
 
     app = create_api(bot, settings, lifespan=lifespan)
@@ -65,6 +68,19 @@ def build_app(
         for router in extension.routers:
             app.include_router(router)
     return app
+
+
+@asynccontextmanager
+async def _reconciling(bot: Snowbot) -> AsyncIterator[None]:
+    """Finish, from their recorded intents, the creates and links an earlier process left (and later
+    ones this process leaves), in the background while the app runs."""
+    task = asyncio.create_task(bot.keep_reconciled(), name="snowbot-reconcile")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def serve(

@@ -12,7 +12,13 @@ out is a `UseCaseError` whose `message` a person can act on:
     ├── TicketNotFound      ServiceNow has no such incident
     ├── LinkNotFound        no such link on that anomaly
     ├── AlreadyLinked       the incident is already linked to the anomaly
-    └── Upstream            ServiceNow or Qualytics failed: `system`, `kind` (timeout | unavailable | bad_gateway)
+    ├── Upstream            ServiceNow or Qualytics failed: `system`, `kind` (timeout | unavailable | bad_gateway)
+    └── StorageUnavailable  snowbot's database: DatabaseBusy (another writer holds it), DatabaseGone
+                            (the file was deleted or replaced while running: restart)
+
+Storage runs on the database's own thread (`storage.store`), never on the event loop. A create or a link
+is recorded as an intent (`storage.intents`) before its ServiceNow write; what an interrupted request
+left is reconciled on the next request for the anomaly and by `keep_reconciled` (from start-up on).
 
 Callers never see a `ServiceNowError` or a `QualyticsError`: they are translated here, once.
 """
@@ -20,6 +26,7 @@ Callers never see a `ServiceNowError` or a `QualyticsError`: they are translated
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import re
@@ -28,9 +35,10 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from functools import partial
 from math import ceil
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 from weakref import WeakValueDictionary
 
 from pydantic import SecretStr
@@ -71,6 +79,7 @@ from servicenow.errors import (
     ConfigurationError,
     InvalidResponseError,
     NotFoundError,
+    PermissionDeniedError,
     QueryError,
     RateLimitError,
     ServerError,
@@ -78,12 +87,17 @@ from servicenow.errors import (
     ServiceNowError,
     ServiceNowTimeoutError,
 )
-from storage import SecretBox, atomic, integrations, links, sync
+from storage import SecretBox, atomic, integrations, intents, links, sync
 from storage.crypto import SecretKeyMismatchError
+from storage.db import DatabaseFileGoneError
 from storage.integrations import Integration
+from storage.intents import Intent
 from storage.links import Link
+from storage.store import DatabaseBusyError, Store, store_for
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 System = Literal["servicenow", "qualytics"]
 FailureKind = Literal["timeout", "unavailable", "bad_gateway"]
@@ -163,6 +177,28 @@ class Upstream(UseCaseError):
         self.kind = kind
         self.status_code = status_code
         self.retry_after = retry_after
+
+
+class StorageUnavailable(UseCaseError):
+    """snowbot's database cannot be used now (503)."""
+
+
+class DatabaseBusy(StorageUnavailable):
+    """Another program held the database's write lock past the busy timeout."""
+
+
+class DatabaseGone(StorageUnavailable):
+    """The database file (SNOWBOT_DB) was deleted or replaced while snowbot ran: only a restart helps."""
+
+
+DATABASE_BUSY = "The database is busy (another program holds its write lock): try again in a moment."
+
+
+def database_gone(err: DatabaseFileGoneError) -> DatabaseGone:
+    return DatabaseGone(
+        f"snowbot's database file {err.path} (SNOWBOT_DB) was {err.what} while snowbot was running, so "
+        "nothing can be saved: restart snowbot (restore the file first if it was not meant to go)."
+    )
 
 
 # -------------------------------------------------------------------------------- translating client errors
@@ -345,6 +381,8 @@ class TicketCreated:
     anomaly_id: int
     integration_id: int
     message: str
+    announced: bool = False
+    """Made by an earlier, interrupted request and announced in Slack already: do not announce it again."""
 
 
 @dataclass(frozen=True)
@@ -428,6 +466,12 @@ class AnomalyCard:
 
 AnomalyChangedHook = Callable[[int], Awaitable[None]]
 """Told the id of an anomaly snowbot just changed in Qualytics, so the sync can push it at once."""
+
+LinkAnnouncer = Callable[[Link, str], Awaitable[str | None]]
+"""Posts, in the link's Slack channel (and thread), that a link was made ("create" or "link") by a request
+that could not say so itself (it was interrupted); returns the message's ts (None: not posted)."""
+
+Outcome = Literal["linked", "retired", "undecided"]
 
 
 class ServiceNowFactory(Protocol):
@@ -598,6 +642,21 @@ class Snowbot:
     sleep: Callable[[float], Awaitable[object]] = asyncio.sleep
     anomaly_changed: AnomalyChangedHook | None = None
     """Called (best effort) after a chat-ops change; the Slack surface points it at the sync engine."""
+    announcer: LinkAnnouncer | None = None
+    """Announces in Slack what reconciling an interrupted request linked; the Slack surface sets it."""
+    intent_settle: float = 300.0
+    """Seconds after which an intent's write has surely ended (a POST held by the instance or a proxy
+    included): found nothing by then, the write never happened and the intent is retired."""
+    recovered_window: float = 3600.0
+    """Seconds during which a create of the anomaly returns the incident an interrupted request made."""
+    reconcile_interval: float = 60.0
+    """Seconds between `keep_reconciled` rounds (sooner when a request leaves an intent behind)."""
+    store: Store = field(init=False, repr=False)
+    """The database's thread: every storage call goes through it (`_db`)."""
+    _anomaly_locks: WeakValueDictionary[int, asyncio.Lock] = field(
+        default_factory=WeakValueDictionary, init=False, repr=False
+    )
+    _reconcile_soon: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
     _clients: dict[int, tuple[str, ServiceNowClient]] = field(default_factory=dict, init=False, repr=False)
     _choices: dict[int, _ChoiceCache] = field(default_factory=dict, init=False, repr=False)
     _clients_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
@@ -606,6 +665,25 @@ class Snowbot:
     _link_locks: WeakValueDictionary[tuple[int, str], asyncio.Lock] = field(
         default_factory=WeakValueDictionary, init=False, repr=False
     )
+
+    def __post_init__(self) -> None:
+        self.store = store_for(self.db)
+
+    async def _db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """`fn(*args, **kwargs)` on the database's thread; its failures as `StorageUnavailable`."""
+        try:
+            return await self.store.run(fn, *args, **kwargs)
+        except DatabaseBusyError as err:
+            raise DatabaseBusy(DATABASE_BUSY) from err
+        except DatabaseFileGoneError as err:
+            raise database_gone(err) from None
+
+    def check_database(self) -> None:
+        """`DatabaseGone` when the database file was deleted or replaced (one `stat`, no waiting)."""
+        try:
+            self.store.check()
+        except DatabaseFileGoneError as err:
+            raise database_gone(err) from None
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
@@ -632,17 +710,19 @@ class Snowbot:
                 "SNOWBOT_SECRET_KEY is not set, so snowbot will not store ServiceNow credentials. Set it to a long "
                 "random string, or configure SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS in the environment."
             )
-        existing = next((i for i in integrations.list_all(self.db) if i.instance_url == url), None)
+        known = await self._db(integrations.list_all, self.db)
+        existing = next((i for i in known if i.instance_url == url), None)
         try:
             async with self.servicenow_factory(url, creds) as client:
                 await client.check_connection()
         except ServiceNowError as err:
             failure = servicenow_failure(err, "testing the connection")
             if existing is not None:
-                integrations.set_status(self.db, existing.id, "Error", failure.message)
+                await self._db(integrations.set_status, self.db, existing.id, "Error", failure.message)
             log.info("connect to %s failed: %s", url, type(err).__name__)
             raise failure from err
-        saved = integrations.save(
+        saved = await self._db(
+            integrations.save,
             self.db,
             self.box,
             instance_url=url,
@@ -650,10 +730,10 @@ class Snowbot:
             password=creds.password,
             source="user",
         )
-        integrations.set_status(self.db, saved.id, "Connected")
+        await self._db(integrations.set_status, self.db, saved.id, "Connected")
         await self._forget_client(saved.id)
         log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")
-        return Connected(integration=integrations.get(self.db, saved.id) or saved)
+        return Connected(integration=await self._db(integrations.get, self.db, saved.id) or saved)
 
     def ensure_env_integration(self) -> Integration | None:
         """Record the integration configured by SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS (source "env").
@@ -685,36 +765,52 @@ class Snowbot:
 
     async def check_connection(self, integration_id: int | None = None) -> Integration:
         """Test an integration again and record Connected or Error (with the reason)."""
-        integration = self._integration(integration_id)
+        integration = await self._integration(integration_id)
         try:
             client = await self._client(integration)
             await client.check_connection()
         except ServiceNowError as err:
             failure = servicenow_failure(err, "testing the connection")
-            integrations.set_status(self.db, integration.id, "Error", failure.message)
+            await self._db(integrations.set_status, self.db, integration.id, "Error", failure.message)
             raise failure from err
-        integrations.set_status(self.db, integration.id, "Connected")
-        return integrations.get(self.db, integration.id) or integration
+        await self._db(integrations.set_status, self.db, integration.id, "Connected")
+        return await self._db(integrations.get, self.db, integration.id) or integration
 
-    def list_integrations(self) -> list[Integration]:
-        return integrations.list_all(self.db)
+    async def list_integrations(self) -> list[Integration]:
+        return await self._db(integrations.list_all, self.db)
 
     # ------------------------------------------------------------------------------------------ tickets
 
     async def create_ticket_for_anomaly(
         self, anomaly_id: int, form: TicketForm, actor: str | None, slack_context: SlackContext | None = None
     ) -> TicketCreated:
-        """Create an incident from an anomaly and link them. ServiceNow failing stores nothing."""
+        """Create an incident from an anomaly and link them, once: the intent is recorded before the POST
+        (`DatabaseBusy` "nothing was created" when it cannot be), and an earlier request for the anomaly
+        that was interrupted is reconciled first: the incident it made is returned, never a second."""
         form = form.validated()
-        integration = self._integration()
+        integration = await self._integration()
         anomaly = await self._anomaly(anomaly_id)
         client = await self._client(integration)
         await self._check_choices(integration, form)
-        url = self._anomaly_url(anomaly)
-        description = with_anomaly_block(form.description, anomaly_block(anomaly, url, self.clock()), url)
-        correlation_id = new_correlation_id(anomaly_id)
-        incident = await self._create_exactly_once(client, form.incident_fields(description, correlation_id))
-        link = self._store_link(integration, anomaly, incident, actor, slack_context)
+        async with self._anomaly_lock(anomaly_id):
+            earlier = await self._earlier_create(client, anomaly_id, slack_context)
+            if earlier is not None:
+                return earlier
+            url = self._anomaly_url(anomaly)
+            description = with_anomaly_block(form.description, anomaly_block(anomaly, url, self.clock()), url)
+            correlation_id = new_correlation_id(anomaly_id)
+            fields = form.incident_fields(description, correlation_id)
+            intent = await self._record_intent(
+                "create",
+                integration,
+                anomaly,
+                actor,
+                slack_context,
+                fields=fields,
+                correlation_id=correlation_id,
+            )
+            incident = await self._create_exactly_once(client, fields, refused=partial(self._retire, intent))
+            link = await self._link_from_intent(intent, incident)
         log.info("incident %s created for anomaly %s by %s", incident.number, anomaly_id, actor or "unknown")
         return TicketCreated(
             incident=incident,
@@ -729,7 +825,7 @@ class Snowbot:
     ) -> TicketLinked:
         """Link an incident (sys_id or INC number): append the anomaly to its description, add a work note."""
         kind, value = parse_ticket_id(ticket_id)
-        integration = self._integration()
+        integration = await self._integration()
         anomaly = await self._anomaly(anomaly_id)
         return await self._link(integration, anomaly, kind, value, actor, slack_context)
 
@@ -743,15 +839,39 @@ class Snowbot:
         slack_context: SlackContext | None,
     ) -> TicketLinked:
         anomaly_id = anomaly.id
-        self._refuse_duplicate(anomaly_id, sys_id=value if kind == "sys_id" else None, number=value)
+        await self._refuse_duplicate(anomaly_id, sys_id=value if kind == "sys_id" else None, number=value)
         client = await self._client(integration)
         incident = await self._find_incident(client, kind, value)
         # One description edit per incident at a time: two links to it at once (the same anomaly twice, or
         # two anomalies) must not both read the description and each write back only their own block.
-        async with self._link_lock(integration.id, incident.sys_id):
-            self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
-            incident = await self._append_anomaly(client, incident, anomaly, actor)
-            link = self._store_link(integration, anomaly, incident, actor, slack_context)
+        async with self._link_lock(integration.id, incident.sys_id), self._anomaly_lock(anomaly_id):
+            await self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
+            link = await self._earlier_link(anomaly_id, incident.sys_id)
+            if link is not None:
+                return TicketLinked(
+                    incident=incident,
+                    link=link,
+                    message=f"Ticket {incident.number} linked to anomaly {anomaly_id}",
+                )
+            url = self._anomaly_url(anomaly)
+            note = f"Linked to Qualytics anomaly {anomaly.id} by {actor or 'snowbot'}: {url}"
+            intent = await self._record_intent(
+                "link",
+                integration,
+                anomaly,
+                actor,
+                slack_context,
+                fields={"url": url, "work_note": note},
+                incident=incident,
+            )
+            try:
+                incident = await self._append_anomaly(client, incident, anomaly, actor)
+            except UseCaseError as err:
+                cause = err.__cause__
+                if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
+                    await self._retire(intent)  # the PATCH provably did not apply
+                raise
+            link = await self._link_from_intent(intent, incident)
         return TicketLinked(
             incident=incident, link=link, message=f"Ticket {incident.number} linked to anomaly {anomaly_id}"
         )
@@ -792,21 +912,21 @@ class Snowbot:
 
     async def list_links(self, anomaly_id: int) -> list[Link]:
         """The anomaly's links (number, state, last sync, URL). With none stored, an unknown anomaly is 404."""
-        found = links.for_anomaly(self.db, anomaly_id)
+        found = await self._db(links.for_anomaly, self.db, anomaly_id)
         if not found:
             await self._anomaly(anomaly_id)
         return found
 
-    def attach_thread(self, link_id: int, channel_id: str, thread_ts: str) -> None:
+    async def attach_thread(self, link_id: int, channel_id: str, thread_ts: str) -> None:
         """The message announcing a link made outside any thread becomes its thread: when the incident
         is resolved, the sync answers there."""
-        links.set_thread(self.db, link_id, channel_id, thread_ts)
+        await self._db(links.set_thread, self.db, link_id, channel_id, thread_ts)
 
     async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
-        link = links.get(self.db, link_id)
+        link = await self._db(links.get, self.db, link_id)
         if link is None or link.anomaly_id != anomaly_id:
             raise LinkNotFound(f"Anomaly {anomaly_id} has no ticket link {link_id}.")
-        links.delete(self.db, link_id)
+        await self._db(links.delete, self.db, link_id)
         log.info(
             "link %s (%s, anomaly %s) removed by %s",
             link_id,
@@ -820,7 +940,7 @@ class Snowbot:
             raise InvalidInput("page starts at 1.", field="page")
         if not 1 <= size <= 100:
             raise InvalidInput("size must be between 1 and 100.", field="size")
-        client = await self._client(self._integration())
+        client = await self._client(await self._integration())
         with _servicenow("searching incidents"):
             found = await client.search_incidents(query.strip(), page=page, size=size)
         return TicketPage(
@@ -833,7 +953,7 @@ class Snowbot:
 
     async def get_ticket(self, ticket_id: str) -> Incident:
         kind, value = parse_ticket_id(ticket_id)
-        client = await self._client(self._integration())
+        client = await self._client(await self._integration())
         return await self._find_incident(client, kind, value)
 
     # --------------------------------------------------------------------------------- form and lookups
@@ -853,12 +973,12 @@ class Snowbot:
         )
 
     async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
-        client = await self._client(self._integration())
+        client = await self._client(await self._integration())
         with _servicenow("searching assignment groups"):
             return await client.search_groups(text, limit=limit)
 
     async def search_users(self, text: str, limit: int = 20) -> list[User]:
-        client = await self._client(self._integration())
+        client = await self._client(await self._integration())
         with _servicenow("searching users"):
             return await client.search_users(text, limit=limit)
 
@@ -867,18 +987,22 @@ class Snowbot:
         if not email or "@" not in email:
             return None
         try:
-            client = await self._client(self._integration())
+            client = await self._client(await self._integration())
             return await client.find_user_by_email(email)
         except (UseCaseError, ServiceNowError) as err:
             log.info("no caller for an e-mail address: %s", type(err).__name__)
             return None
 
-    def status(self) -> Status:
+    async def status(self) -> Status:
+        return await self._db(self._status)
+
+    def _status(self) -> Status:
         return Status(integrations=integrations.list_all(self.db), sync=self._sync_health())
 
-    def overview(self, recent: int = 10) -> Overview:
+    async def overview(self, recent: int = 10) -> Overview:
         """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
-        return Overview(status=self.status(), recent_links=links.recent(self.db, recent))
+        status = await self.status()
+        return Overview(status=status, recent_links=await self._db(links.recent, self.db, recent))
 
     async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
         """Everything a create form is prefilled with; the anomaly is read, the rest is best effort."""
@@ -951,11 +1075,13 @@ class Snowbot:
         except ConfigurationError as err:
             raise InvalidInput(err.message, field="instance_url") from None
 
-    def _integration(self, integration_id: int | None = None) -> Integration:
-        found = (
-            integrations.default(self.db)
-            if integration_id is None
-            else integrations.get(self.db, integration_id)
+    async def _integration(self, integration_id: int | None = None) -> Integration:
+        found = await self._db(
+            lambda: (
+                integrations.default(self.db)
+                if integration_id is None
+                else integrations.get(self.db, integration_id)
+            )
         )
         if found is None:
             raise NotConnected(
@@ -964,7 +1090,7 @@ class Snowbot:
             )
         return found
 
-    def _credentials(self, integration: Integration) -> Credentials:
+    async def _credentials(self, integration: Integration) -> Credentials:
         if integration.source == "env":
             secret = self.settings.servicenow_credentials_value
             if not secret:
@@ -979,17 +1105,17 @@ class Snowbot:
                 "the key used when the integration was connected."
             )
         try:
-            password = integrations.password(self.db, self.box, integration)
+            password = await self._db(integrations.password, self.db, self.box, integration)
         except SecretKeyMismatchError as err:
             raise NotConfigured(str(err)) from None
         return Credentials(username=integration.username, password=password)
 
     async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
         """The cached ServiceNow client of an integration (the sync job pushes through it)."""
-        return await self._client(self._integration(integration_id))
+        return await self._client(await self._integration(integration_id))
 
     async def _client(self, integration: Integration) -> ServiceNowClient:
-        creds = self._credentials(integration)
+        creds = await self._credentials(integration)
         fingerprint = hashlib.sha256(
             f"{integration.instance_url}\0{creds.username}\0{creds.password.get_secret_value()}".encode()
         ).hexdigest()
@@ -1065,47 +1191,311 @@ class Snowbot:
             lock = self._link_locks[key] = asyncio.Lock()
         return lock
 
-    def _refuse_duplicate(self, anomaly_id: int, *, sys_id: str | None, number: str) -> None:
-        for link in links.for_anomaly(self.db, anomaly_id):
+    async def _refuse_duplicate(self, anomaly_id: int, *, sys_id: str | None, number: str) -> None:
+        for link in await self._db(links.for_anomaly, self.db, anomaly_id):
             if link.ticket_sys_id == sys_id or link.ticket_number.upper() == number.upper():
                 raise AlreadyLinked(anomaly_id, link.ticket_number)
 
-    def _store_link(
+    def _anomaly_lock(self, anomaly_id: int) -> asyncio.Lock:
+        """Held from an anomaly's intent to its link (and while reconciling it): one at a time here."""
+        lock = self._anomaly_locks.get(anomaly_id)
+        if lock is None:
+            lock = self._anomaly_locks[anomaly_id] = asyncio.Lock()
+        return lock
+
+    async def _record_intent(
         self,
+        kind: intents.Kind,
         integration: Integration,
         anomaly: Anomaly,
-        incident: Incident,
         actor: str | None,
         slack: SlackContext | None,
-    ) -> Link:
-        """The link and its sync baseline (the anomaly as it is now), in one transaction."""
+        *,
+        fields: dict[str, str],
+        correlation_id: str | None = None,
+        incident: Incident | None = None,
+    ) -> Intent:
+        """The intent, durable before the ServiceNow write; refused: nothing was sent (`DatabaseBusy`/`DatabaseGone`)."""
         try:
-            with atomic(self.db):
+            return await self._db(
+                intents.record,
+                self.db,
+                kind=kind,
+                anomaly_id=anomaly.id,
+                integration_id=integration.id,
+                fields=fields,
+                baseline={
+                    "status": anomaly.status,
+                    "archived": anomaly.archived,
+                    "comment_ids": [c.id for c in anomaly.comments],
+                },
+                actor=actor or "snowbot",
+                correlation_id=correlation_id,
+                ticket_sys_id=incident.sys_id if incident else None,
+                ticket_number=incident.number if incident else None,
+                channel_id=slack.channel_id if slack else None,
+                thread_ts=slack.thread_ts if slack else None,
+                now=self.clock(),
+            )
+        except DatabaseBusy as err:
+            what = "nothing was created" if kind == "create" else "nothing was changed in ServiceNow"
+            raise DatabaseBusy(
+                f"The database is busy (another program holds its write lock), {what}: try again in a moment."
+            ) from err
+
+    async def _retire(self, intent: Intent) -> None:
+        """Forget an intent whose write provably did not happen (best effort: reconciling retires it too)."""
+        try:
+            await self._db(intents.finish, self.db, intent.id)
+        except StorageUnavailable as err:
+            log.warning("intent %s could not be retired now: %s", intent.id, err.message)
+
+    async def _link_from_intent(self, intent: Intent, incident: Incident) -> Link:
+        """Store the link and delete the intent in one transaction. Refused (the database busy or gone)
+        after ServiceNow did the work: the intent stays, reconciling finishes it, and the person is told."""
+        try:
+            return await self._db(self._store_link, intent, incident, finish=True)
+        except DatabaseBusy as err:
+            self._reconcile_soon.set()
+            done = "created" if intent.kind == "create" else "updated"
+            raise DatabaseBusy(
+                f"{incident.number} was {done} in ServiceNow, but the database is busy (another program holds its "
+                "write lock), so the link is not stored yet: snowbot stores it by itself as soon as it can. Do not "
+                "create or link it again."
+            ) from err
+        except DatabaseGone as err:
+            raise DatabaseGone(
+                f"{incident.number} is in ServiceNow but is not linked: {err.message}"
+            ) from err
+
+    def _store_link(self, intent: Intent, incident: Incident, *, finish: bool) -> Link:
+        """On the database thread, one transaction: the link with its sync baseline (the anomaly as it was
+        when asked), then the intent deleted (`finish`) or marked linked (reconciled). A link another
+        reconciliation stored already is used as it is."""
+        with atomic(self.db):
+            current = intents.get(self.db, intent.id)
+            link = links.get(self.db, current.link_id) if current and current.link_id else None
+            link = link or next(
+                (
+                    known
+                    for known in links.for_anomaly(self.db, intent.anomaly_id)
+                    if known.integration_id == intent.integration_id
+                    and known.ticket_sys_id == incident.sys_id
+                ),
+                None,
+            )
+            if link is None:
                 link = links.add(
                     self.db,
-                    anomaly_id=anomaly.id,
-                    integration_id=integration.id,
+                    anomaly_id=intent.anomaly_id,
+                    integration_id=intent.integration_id,
                     ticket_sys_id=incident.sys_id,
                     ticket_number=incident.number,
                     status=state_label(incident.state, incident.state_label),
                     url=incident.url,
-                    created_by=actor or "snowbot",
-                    channel_id=slack.channel_id if slack else None,
-                    thread_ts=slack.thread_ts if slack else None,
+                    created_by=intent.actor,
+                    channel_id=intent.channel_id,
+                    thread_ts=intent.thread_ts,
                 )
+                baseline = intent.baseline
                 sync.init_state(
-                    self.db, link.id, anomaly.status, anomaly.archived, [c.id for c in anomaly.comments]
+                    self.db, link.id, baseline["status"], baseline["archived"], baseline["comment_ids"]
                 )
-        except links.DuplicateLinkError:
-            raise AlreadyLinked(anomaly.id, incident.number) from None
+            if current is not None:
+                if finish:
+                    intents.finish(self.db, intent.id)
+                else:
+                    intents.mark_linked(self.db, intent.id, link.id)
         return link
 
-    async def _create_exactly_once(self, client: ServiceNowClient, fields: dict[str, str]) -> Incident:
+    # ---------------------------------------------------------------------------------- reconciling
+
+    def _settled(self, intent: Intent) -> bool:
+        """Old enough that its ServiceNow write has surely ended (see `intent_settle`)."""
+        return self.clock() - intent.created_at >= timedelta(seconds=self.intent_settle)
+
+    async def _reconcile(self, intent: Intent) -> Outcome:
+        """Find what an interrupted intent's write did: linked (the incident exists, or the description or
+        journal shows the anomaly), retired (provably not done, and too old to be still in flight), or
+        undecided (not found yet, or ServiceNow could not be asked)."""
+        client = await self._client(await self._integration(intent.integration_id))
+        try:
+            if intent.kind == "create":
+                assert intent.correlation_id is not None
+                incident = await client.find_incident_by_correlation_id(intent.correlation_id)
+            else:
+                assert intent.ticket_sys_id is not None
+                incident = await client.get_incident(intent.ticket_sys_id)
+                if not await self._shows_link(client, incident, intent):
+                    incident = None
+        except NotFoundError:
+            incident = None  # the incident to link was deleted: nothing can have been appended
+        except ServiceNowError as err:
+            log.info("intent %s not reconciled now: %s", intent.id, type(err).__name__)
+            return "undecided"
+        if incident is not None:
+            await self._db(self._store_link, intent, incident, finish=False)
+            log.info(
+                "intent %s (%s of anomaly %s) reconciled: %s",
+                intent.id,
+                intent.kind,
+                intent.anomaly_id,
+                incident.number,
+            )
+            return "linked"
+        if not self._settled(intent):
+            return "undecided"
+        await self._db(intents.finish, self.db, intent.id)
+        log.info(
+            "intent %s (%s of anomaly %s) retired: its write never happened",
+            intent.id,
+            intent.kind,
+            intent.anomaly_id,
+        )
+        return "retired"
+
+    async def _shows_link(self, client: ServiceNowClient, incident: Incident, intent: Intent) -> bool:
+        """Whether a link's PATCH was applied: the description links to the anomaly, or the journal holds
+        its work note (the same PATCH wrote both; sys_journal_field may be closed: then the incident's
+        work_notes text)."""
+        if mentions_url(incident.description, intent.fields["url"]):
+            return True
+        note = intent.fields["work_note"]
+        try:
+            return any(note in entry.text for entry in await client.list_work_notes(incident.sys_id))
+        except PermissionDeniedError:
+            return note in incident.work_notes
+
+    async def _earlier_create(
+        self, client: ServiceNowClient, anomaly_id: int, slack: SlackContext | None
+    ) -> TicketCreated | None:
+        """The incident an interrupted create of this anomaly made (reconciled now, or at start-up within
+        `recovered_window`), claimed for this request; None when there is none. An earlier create that may
+        still be in flight refuses this one (`Upstream`) rather than risk a second incident."""
+        for intent in await self._db(intents.open_intents, self.db, anomaly_id, "create"):
+            if await self._reconcile(intent) == "undecided":
+                raise Upstream(
+                    f"An earlier request to create an incident for anomaly {anomaly_id} was interrupted and "
+                    f"ServiceNow does not show it yet (correlation id {intent.correlation_id}); try again in a few "
+                    "minutes: snowbot links it if it appears and only then allows a new one.",
+                    system="servicenow",
+                    kind="unavailable",
+                )
+        since = self.clock() - timedelta(seconds=self.recovered_window)
+        recovered = await self._db(intents.linked_create, self.db, anomaly_id, since)
+        if recovered is None or recovered.link_id is None:
+            return None
+        if not await self._db(intents.finish, self.db, recovered.id):
+            return None  # another request claimed it
+        link = await self._db(links.get, self.db, recovered.link_id)
+        if link is None:
+            return None
+        incident = await self._find_incident(client, "sys_id", link.ticket_sys_id)
+        announced = recovered.announced_at is not None
+        if not announced and slack is None and recovered.channel_id:
+            announced = await self._announce(recovered, link)
+        return TicketCreated(
+            incident=incident,
+            link=link,
+            anomaly_id=anomaly_id,
+            integration_id=link.integration_id,
+            message=f"Ticket {incident.number} created and linked to anomaly {anomaly_id} (by an earlier request "
+            "that was interrupted; no second incident was made)",
+            announced=announced,
+        )
+
+    async def _earlier_link(self, anomaly_id: int, sys_id: str) -> Link | None:
+        """An interrupted link of this anomaly to this incident: its link once reconciled; `Upstream` while
+        its PATCH may still be in flight; None when there is none (or it was retired)."""
+        for intent in await self._db(intents.open_intents, self.db, anomaly_id, "link"):
+            if intent.ticket_sys_id != sys_id:
+                continue
+            outcome = await self._reconcile(intent)
+            if outcome == "undecided":
+                raise Upstream(
+                    f"An earlier request to link {intent.ticket_number} to anomaly {anomaly_id} was interrupted and "
+                    "ServiceNow does not show it yet; try again in a few minutes.",
+                    system="servicenow",
+                    kind="unavailable",
+                )
+            if outcome == "linked":
+                linked = await self._db(intents.get, self.db, intent.id)
+                await self._db(intents.finish, self.db, intent.id)
+                return (
+                    await self._db(links.get, self.db, linked.link_id) if linked and linked.link_id else None
+                )
+        return None
+
+    async def reconcile_intents(self) -> dict[str, int]:
+        """One round: every open intent not held by a request of this process is reconciled, then the
+        reconciled ones made from Slack are announced (through `announcer`, at most once each). Returns
+        how many were linked, retired, left undecided and announced."""
+        counts = {"linked": 0, "retired": 0, "undecided": 0, "announced": 0}
+        await self._db(intents.purge_linked, self.db, self.clock() - timedelta(seconds=self.recovered_window))
+        for intent in await self._db(intents.open_intents, self.db):
+            lock = self._anomaly_lock(intent.anomaly_id)
+            if lock.locked():
+                counts["undecided"] += 1
+                continue
+            async with lock:
+                current = await self._db(intents.get, self.db, intent.id)
+                if current is None or not current.open:
+                    continue
+                try:
+                    counts[await self._reconcile(current)] += 1
+                except UseCaseError as err:
+                    log.warning("intent %s not reconciled now: %s", intent.id, err.message)
+                    counts["undecided"] += 1
+        if self.announcer is not None:
+            for intent in await self._db(intents.to_announce, self.db):
+                link = await self._db(links.get, self.db, intent.link_id) if intent.link_id else None
+                if link is not None and await self._announce(intent, link):
+                    counts["announced"] += 1
+        return counts
+
+    async def _announce(self, intent: Intent, link: Link) -> bool:
+        """Announce a reconciled link in its Slack place, at most once (claimed first); a message posted
+        outside a thread becomes the link's thread."""
+        if self.announcer is None or not await self._db(
+            intents.claim_announcement, self.db, intent.id, now=self.clock()
+        ):
+            return False
+        try:
+            posted = await self.announcer(link, intent.kind)
+        except Exception:
+            log.exception("announcing %s in Slack failed", link.ticket_number)
+            return False
+        if posted and link.channel_id and not link.thread_ts:
+            await self.attach_thread(link.id, link.channel_id, posted)
+        return posted is not None
+
+    async def keep_reconciled(self) -> None:
+        """Reconcile at once (what an earlier process left), then every `reconcile_interval` or as soon as
+        a request leaves an intent behind, until cancelled. Failures are logged and tried again."""
+        while True:
+            self._reconcile_soon.clear()
+            try:
+                counts = await self.reconcile_intents()
+            except UseCaseError as err:
+                log.warning("reconciling interrupted creates and links failed: %s", err.message)
+            else:
+                if any(counts.values()):
+                    log.info("reconciled interrupted creates and links: %s", counts)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._reconcile_soon.wait(), self.reconcile_interval)
+
+    async def _create_exactly_once(
+        self,
+        client: ServiceNowClient,
+        fields: dict[str, str],
+        refused: Callable[[], Awaitable[None]] | None = None,
+    ) -> Incident:
         """POST the incident; never two incidents for one correlation id.
 
         A POST that provably never left (connect error or timeout, no free connection) is sent again, up to
         `create_attempts` in all. One that may have been applied (a read or write timeout, a lost answer, a
-        502/504 from a proxy) is never sent again: `_confirm_created` looks for it instead.
+        502/504 from a proxy) is never sent again: `_confirm_created` looks for it instead. `refused` is
+        awaited when ServiceNow provably made nothing (the intent is retired).
         """
         correlation_id = fields["correlation_id"]
         attempt = 0
@@ -1123,6 +1513,8 @@ class Snowbot:
                     )
                     return await self._confirm_created(client, correlation_id, err)
                 if not isinstance(err, ServiceNowConnectionError) or attempt >= self.create_attempts:
+                    if refused is not None:
+                        await refused()
                     raise servicenow_failure(err, "creating the incident") from err
                 log.warning(
                     "create incident %s: attempt %s never left (%s); sending it again",
@@ -1169,7 +1561,7 @@ class Snowbot:
 
     async def _instance_choices(self) -> tuple[list[Choice] | None, list[Choice] | None]:
         try:
-            integration = self._integration()
+            integration = await self._integration()
         except NotConnected:
             return None, None
         cached = self._choices.get(integration.id)

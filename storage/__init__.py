@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
-from storage import cards, integrations, links, sync
+from storage import cards, integrations, intents, links, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
-from storage.db import atomic, connect
+from storage.db import DatabaseFileGoneError, atomic, connect
 from storage.migrations import migrate
+from storage.store import DatabaseBusyError, Store, store_for
 
 __all__ = [
+    "DatabaseBusyError",
+    "DatabaseFileGoneError",
     "SecretBox",
     "SecretKeyMismatchError",
+    "Store",
     "atomic",
     "cards",
     "connect",
     "integrations",
+    "intents",
     "links",
     "migrate",
+    "store_for",
     "sync",
 ]

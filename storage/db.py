@@ -9,11 +9,17 @@ name for that block; every multi-row change in `storage` runs inside one, and ca
 storage calls in their own `atomic(db)` to make them one unit (for example `links.add` + `sync.init_state`).
 
 Outside a block every statement commits on its own (`isolation_level=None`), so reads never hold a
-transaction open. A connection (and so its transaction depth) belongs to one thread or one event loop.
+transaction open. A connection (and so its transaction depth) belongs to one thread at a time: the app
+reaches it only through its `storage.store.Store` (one worker thread per connection).
+
+File identity: `connect` remembers the device and inode of the file it opened. `check_identity(db)`
+raises `DatabaseFileGoneError` when the path no longer names that file (deleted, or replaced by
+another): every write would then go to a file nobody will open again.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +36,10 @@ class _Connection(sqlite3.Connection):
     """A sqlite3 connection whose `with conn:` blocks nest (outermost = transaction, inner = savepoint)."""
 
     _depth: int = 0
+    path: str | None = None
+    """The file opened (absolute), None for ":memory:"."""
+    identity: tuple[int, int] | None = None
+    """(st_dev, st_ino) of that file when it was opened."""
 
     def __enter__(self) -> _Connection:
         if self._depth == 0:
@@ -85,7 +95,34 @@ def connect(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> 
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+    if str(path) != ":memory:" and not str(path).startswith("file:"):
+        conn.path = os.path.abspath(path)
+        opened = os.stat(conn.path)  # right after SQLite opened it (journal_mode read the header)
+        conn.identity = (opened.st_dev, opened.st_ino)
     return Database(conn)
+
+
+class DatabaseFileGoneError(sqlite3.DatabaseError):
+    """The database file was deleted or replaced while the connection was open: writes would be lost."""
+
+    def __init__(self, path: str, what: str) -> None:
+        super().__init__(f"The database file {path} was {what} while snowbot was running.")
+        self.path = path
+        self.what = what
+
+
+def check_identity(db: Database) -> None:
+    """Raise `DatabaseFileGoneError` unless the path still names the file this connection opened."""
+    conn = db.conn
+    path, identity = getattr(conn, "path", None), getattr(conn, "identity", None)
+    if path is None or identity is None:
+        return
+    try:
+        now = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseFileGoneError(path, "deleted") from None
+    if (now.st_dev, now.st_ino) != identity:
+        raise DatabaseFileGoneError(path, "replaced by another file")
 
 
 @contextmanager

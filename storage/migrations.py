@@ -184,6 +184,35 @@ def m006_slack_cards(db: Database) -> None:
     )
 
 
+@migration
+def m007_intents(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE intents (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('create', 'link')),
+            anomaly_id INTEGER NOT NULL,
+            integration_id INTEGER NOT NULL REFERENCES integrations (id),
+            correlation_id TEXT UNIQUE,  -- create: the incident's correlation_id
+            ticket_sys_id TEXT,  -- link: the incident whose description gets the anomaly
+            ticket_number TEXT,
+            fields TEXT NOT NULL,  -- JSON: the incident's fields (create); the block and work note (link)
+            baseline TEXT NOT NULL,  -- JSON: the anomaly when asked (status, archived, comment ids)
+            actor TEXT NOT NULL,
+            channel_id TEXT,
+            thread_ts TEXT,
+            link_id INTEGER REFERENCES links (id) ON DELETE CASCADE,  -- set when reconciled
+            announced_at TEXT,
+            created_at TEXT NOT NULL,
+            CHECK ((kind = 'create') = (correlation_id IS NOT NULL)),
+            CHECK (kind = 'create' OR ticket_sys_id IS NOT NULL)
+        )
+        """,
+        "CREATE INDEX intents_anomaly ON intents (anomaly_id)",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 
 from bot.api import errors
 from bot.api.routes import build_router
+from bot.models import ErrorResponse
 from bot.settings import Settings
 from bot.usecases import Snowbot
 
@@ -40,8 +41,16 @@ def create_api(
     app.state.snowbot = snowbot
     app.include_router(build_router(settings.api_token))
 
-    @app.get("/healthz", tags=["health"])
+    @app.get(
+        "/healthz",
+        tags=["health"],
+        responses={
+            503: {"model": ErrorResponse, "description": "The database file was deleted or replaced."}
+        },
+    )
     async def healthz() -> dict[str, str]:
+        """Answers without waiting for the database; 503 when its file (SNOWBOT_DB) is gone or replaced."""
+        snowbot.check_database()
         return {"status": "ok"}
 
     errors.install(app)

@@ -1,7 +1,7 @@
 """Errors to HTTP answers: one handler per error family, `{"detail": "..."}` bodies, never a stack trace.
 
 InvalidInput -> 422          AnomalyNotFound, TicketNotFound, LinkNotFound -> 404
-NotConnected, AlreadyLinked -> 409                     NotConfigured -> 503
+NotConnected, AlreadyLinked -> 409                     NotConfigured, StorageUnavailable -> 503
 Upstream -> 504 (timeout), 503 (unavailable), 502 (bad gateway)
 request validation -> 422 with each field's location (the submitted values are never echoed)
 anything else -> 500 with a reference id that is also logged
@@ -24,6 +24,7 @@ from bot.usecases import (
     LinkNotFound,
     NotConfigured,
     NotConnected,
+    StorageUnavailable,
     TicketNotFound,
     Upstream,
     UseCaseError,
@@ -40,6 +41,7 @@ STATUS: tuple[tuple[type[UseCaseError], int], ...] = (
     (NotConnected, 409),
     (AlreadyLinked, 409),
     (NotConfigured, 503),
+    (StorageUnavailable, 503),
 )
 
 

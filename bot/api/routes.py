@@ -46,7 +46,8 @@ ERRORS = {
     409: "Already linked, or ServiceNow is not connected yet.",
     422: "The request is invalid; `detail` says which field.",
     502: "ServiceNow or Qualytics refused or failed the request.",
-    503: "ServiceNow or Qualytics is unavailable, or snowbot lacks a setting (e.g. SNOWBOT_API_TOKEN).",
+    503: "ServiceNow or Qualytics is unavailable, snowbot lacks a setting (e.g. SNOWBOT_API_TOKEN), or its "
+    "database is busy or was deleted (SNOWBOT_DB).",
     504: "ServiceNow or Qualytics did not answer in time.",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -144,7 +145,7 @@ def build_router(token: SecretStr | None) -> APIRouter:
 
     @router.get("/integrations/ticketing", tags=["integrations"])
     async def list_integrations(bot: Bot) -> list[IntegrationOut]:
-        return [IntegrationOut.from_integration(i) for i in bot.list_integrations()]
+        return [IntegrationOut.from_integration(i) for i in await bot.list_integrations()]
 
     @router.post("/integrations/ticketing", status_code=201, tags=["integrations"])
     async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:

@@ -16,8 +16,8 @@ failure is logged, never shown as the person's error.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
@@ -29,6 +29,7 @@ from bot.usecases import Snowbot, UseCaseError
 from storage import cards
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ALERT_SUBTYPES = (None, "bot_message")
 """Message events that can be a Qualytics alert: a new message (apps post without a subtype since 2021)
@@ -58,21 +59,25 @@ class AnomalyCards:
 
     # ------------------------------------------------------------------------------------ watched channels
 
-    def watch(self, channel_id: str, actor: str) -> bool:
+    async def _db(self, fn: Callable[..., T], *args: object, **kwargs: object) -> T:
+        """A `storage.cards` call on the database's thread (never on the event loop)."""
+        return await self.snowbot.store.run(fn, self.snowbot.db, *args, **kwargs)
+
+    async def watch(self, channel_id: str, actor: str) -> bool:
         """Post cards under the Qualytics alerts of a channel; False when it was watched already."""
-        added = cards.watch(self.snowbot.db, channel_id, actor, now=self.snowbot.clock())
+        added = await self._db(cards.watch, channel_id, actor, now=self.snowbot.clock())
         if added:
             log.info("channel %s watched for Qualytics alerts by %s", channel_id, actor)
         return added
 
-    def unwatch(self, channel_id: str, actor: str) -> bool:
-        removed = cards.unwatch(self.snowbot.db, channel_id)
+    async def unwatch(self, channel_id: str, actor: str) -> bool:
+        removed = await self._db(cards.unwatch, channel_id)
         if removed:
             log.info("channel %s no longer watched, by %s", channel_id, actor)
         return removed
 
-    def watched(self) -> list[str]:
-        return [row.channel_id for row in cards.watched(self.snowbot.db)]
+    async def watched(self) -> list[str]:
+        return [row.channel_id for row in await self._db(cards.watched)]
 
     # ------------------------------------------------------------------------------------------ cards
 
@@ -82,8 +87,10 @@ class AnomalyCards:
         if not is_alert_candidate(event, own_bot_id):
             return False
         channel, ts = str(event["channel"]), str(event["ts"])
-        db = self.snowbot.db
-        if not cards.is_watched(db, channel) or cards.get(db, channel, ts) is not None:
+        if (
+            not await self._db(cards.is_watched, channel)
+            or await self._db(cards.get, channel, ts) is not None
+        ):
             return False
         anomaly_id = find_anomaly_id(event, self.snowbot.settings.qualytics_url)
         if anomaly_id is None:
@@ -93,7 +100,7 @@ class AnomalyCards:
     async def ensure(self, *, channel_id: str, thread_ts: str, anomaly_id: int) -> str | None:
         """The card in this thread (a ticket was just announced there): posted when the thread has
         none, else brought up to date. Its ts, or None when it could not be posted."""
-        existing = cards.get(self.snowbot.db, channel_id, thread_ts)
+        existing = await self._db(cards.get, channel_id, thread_ts)
         posted = await self._post(channel_id, thread_ts, anomaly_id) if existing is None else None
         await self.refresh(anomaly_id, skip=posted)  # the anomaly's other cards show the new ticket too
         return posted or (existing.ts if existing else None)
@@ -103,7 +110,7 @@ class AnomalyCards:
     ) -> int:
         """chat.update every card snowbot posted about the anomaly (but the one whose ts is `skip`); how
         many were updated. `anomaly` is the anomaly as just read (it is read from Qualytics otherwise)."""
-        posted = [card for card in cards.for_anomaly(self.snowbot.db, anomaly_id) if card.ts != skip]
+        posted = [card for card in await self._db(cards.for_anomaly, anomaly_id) if card.ts != skip]
         if not posted:
             return 0
         message = await self._message(anomaly_id, anomaly)
@@ -120,7 +127,7 @@ class AnomalyCards:
                     "could not update the card of anomaly %s in %s: %s", anomaly_id, card.channel_id, error
                 )
                 if error in GONE:
-                    cards.forget(self.snowbot.db, channel_id=card.channel_id, thread_ts=card.thread_ts)
+                    await self._db(cards.forget, channel_id=card.channel_id, thread_ts=card.thread_ts)
             else:
                 updated += 1
         return updated
@@ -134,15 +141,18 @@ class AnomalyCards:
 
     async def _post(self, channel_id: str, thread_ts: str, anomaly_id: int) -> str | None:
         message = await self._message(anomaly_id, None)
-        db = self.snowbot.db
-        if message is None or not cards.claim(
-            db, channel_id=channel_id, thread_ts=thread_ts, anomaly_id=anomaly_id, now=self.snowbot.clock()
+        if message is None or not await self._db(
+            cards.claim,
+            channel_id=channel_id,
+            thread_ts=thread_ts,
+            anomaly_id=anomaly_id,
+            now=self.snowbot.clock(),
         ):
             return None
         try:
             answer = await self.client.chat_postMessage(channel=channel_id, thread_ts=thread_ts, **message)
         except Exception as err:
-            cards.release(db, channel_id=channel_id, thread_ts=thread_ts)
+            await self._db(cards.release, channel_id=channel_id, thread_ts=thread_ts)
             if not isinstance(err, SlackApiError):
                 raise
             log.warning(
@@ -153,6 +163,8 @@ class AnomalyCards:
             )
             return None
         ts = str(answer["ts"])
-        cards.posted(db, channel_id=channel_id, thread_ts=thread_ts, ts=ts, now=self.snowbot.clock())
+        await self._db(
+            cards.posted, channel_id=channel_id, thread_ts=thread_ts, ts=ts, now=self.snowbot.clock()
+        )
         log.info("posted the card of anomaly %s in %s (thread %s)", anomaly_id, channel_id, thread_ts)
         return ts

@@ -6,7 +6,8 @@ Socket Mode (SLACK_APP_TOKEN set): no route; a lifespan holds the WebSocket open
 
 Either way the lifespan puts the surface at `app.state.slack`, points the `Snowbot`'s `anomaly_changed`
 hook at the sync engine (`app.state.sync_engine`, when the sync extension runs) so a Slack chat-ops
-change is pushed at once, gives the engine the Slack notifier when it has none, and on shutdown lets
+change is pushed at once, gives the engine the Slack notifier when it has none, sets the `announcer` that
+announces creates and links finished after an interruption, and on shutdown lets
 in-flight listeners finish. The Web API client shares one aiohttp session while the app runs.
 """
 
@@ -86,6 +87,10 @@ async def _lifespan(
     if own_hook:
         snowbot.anomaly_changed = hook
     _give_notifier(surface, app)
+    announcer = SlackNotifier(surface.client, cards=surface.deps.cards).ticket_linked
+    own_announcer = snowbot.announcer is None
+    if own_announcer:
+        snowbot.announcer = announcer
     # one connection pool for every Web API call (slack_sdk opens a session per call otherwise)
     async with aiohttp.ClientSession() as session:
         surface.client.session = session
@@ -95,6 +100,8 @@ async def _lifespan(
         finally:
             if own_hook and snowbot.anomaly_changed is hook:
                 snowbot.anomaly_changed = None
+            if own_announcer and snowbot.announcer == announcer:
+                snowbot.announcer = None
             if not await surface.idle(SHUTDOWN_GRACE):
                 log.warning("Slack work was still running after %.0fs at shutdown: cancelled", SHUTDOWN_GRACE)
                 await surface.tasks.cancel_all()

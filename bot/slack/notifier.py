@@ -5,6 +5,8 @@ snowbot's anomaly cards kept current.
 Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread), and
 `anomaly_changed(anomaly)` when a pass saw the anomaly or one of its incidents change: its cards
 (`bot.slack.cards`) are updated then.
+`ticket_linked(link, kind)` is the use cases' `announcer`: the announcement a create or link made from
+Slack would have posted, for one an interrupted request left and snowbot finished (`bot.usecases`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ class SlackNotifier:
     async def anomaly_changed(self, anomaly: Anomaly) -> None:
         if self.cards is not None:
             await self.cards.refresh(anomaly.id, anomaly)
+
+    async def ticket_linked(self, link: Link, kind: str) -> str | None:
+        """Post "INC... created and linked" (or "linked") where the request came from; the message's ts."""
+        if not link.channel_id:
+            return None
+        if kind == "create":
+            message = blocks.ticket_created_message(link.ticket_number, link.url, link.anomaly_id)
+        else:
+            message = blocks.tickets_linked_message([(link.ticket_number, link.url)], link.anomaly_id)
+        thread = {"thread_ts": link.thread_ts} if link.thread_ts else {}
+        posted = await self.client.chat_postMessage(channel=link.channel_id, **thread, **message)
+        log.info("announced %s (finished after an interruption) in %s", link.ticket_number, link.channel_id)
+        ts = posted.get("ts")
+        thread_ts = link.thread_ts or ts
+        if self.cards is not None and thread_ts:  # the thread gets its anomaly card, as a create from Slack
+            await self.cards.ensure(
+                channel_id=link.channel_id, thread_ts=thread_ts, anomaly_id=link.anomaly_id
+            )
+        return ts
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:

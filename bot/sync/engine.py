@@ -36,7 +36,9 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    message but never repeats one. An anomaly that is archived and whose incidents are all resolved is
    no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
 
-One engine runs one pass at a time (an asyncio lock): detection assumes a single detector. Two
+Storage calls run on the database's own thread (`storage.store`: `await self.store.run(...)`), never on
+the event loop; a step that must not interleave with others (`_observe`, the refresh's transaction) runs
+there as one call. One engine runs one pass at a time (an asyncio lock): detection assumes a single detector. Two
 processes at once stay correct for delivery (leases, unique event keys, markers); they may at worst
 record a spurious status note when their reads of Qualytics interleave.
 """
@@ -70,7 +72,7 @@ from servicenow.errors import (
     ServiceNowConnectionError,
     ServiceNowError,
 )
-from storage import atomic, links, sync
+from storage import atomic, links, store_for, sync
 from storage.links import Link
 from storage.sync import Event, OutboxItem, SyncState
 
@@ -283,6 +285,7 @@ class SyncEngine:
         jitter: Callable[[], float] = random.random,
     ) -> None:
         self.db = db
+        self.store = store_for(db)
         self.qualytics = qualytics
         self.servicenow = servicenow
         self.config = config or SyncConfig()
@@ -299,7 +302,7 @@ class SyncEngine:
         """Detect, push, refresh over every watched link; the summary is also stored (`sync.record_run`)."""
         async with self._lock:
             groups: dict[int, list[Link]] = defaultdict(list)
-            for link in links.watched(self.db):
+            for link in await self.store.run(links.watched, self.db):
                 groups[link.anomaly_id].append(link)
             run = _Run(PassReport("pass", self.clock()), polling=True, groups=dict(groups))
             await self._sync(run, push_only=None)
@@ -313,7 +316,7 @@ class SyncEngine:
         async with self._lock:
             groups = {}
             for anomaly_id in named:
-                found = links.for_anomaly(self.db, anomaly_id)
+                found = await self.store.run(links.for_anomaly, self.db, anomaly_id)
                 if found:
                     groups[anomaly_id] = found
             run = _Run(PassReport(_named(named), self.clock()), polling=False, groups=groups)
@@ -328,10 +331,11 @@ class SyncEngine:
         await self._push(run, push_only)
         await self._refresh(run)
         await self._tell_changed(run)
-        self._update_watch(run)
+        await self.store.run(self._update_watch, run)
         run.report.finished_at = self.clock()
         if run.polling or run.groups:  # a scheduled pass is always on record, even with nothing linked
-            sync.record_run(
+            await self.store.run(
+                sync.record_run,
                 self.db,
                 started_at=run.report.started_at,
                 finished_at=run.report.finished_at,
@@ -367,7 +371,7 @@ class SyncEngine:
                 return
             run.report.anomalies_read += 1
             run.anomalies[anomaly_id] = anomaly
-            self._observe(run, anomaly)
+            await self.store.run(self._observe, run, anomaly)
 
         await self._each(list(run.groups), one)
 
@@ -429,7 +433,9 @@ class SyncEngine:
         is due. A row is attempted at most once per pass; a retry waits for its next attempt time."""
         attempted: set[int] = set()
         while True:
-            due = sync.due(self.db, self.clock(), limit=self.config.outbox_batch, link_ids=only)
+            due = await self.store.run(
+                sync.due, self.db, self.clock(), limit=self.config.outbox_batch, link_ids=only
+            )
             batch = [item for item in due if item.id not in attempted]
             if not batch:
                 return
@@ -438,16 +444,16 @@ class SyncEngine:
 
     async def _deliver(self, run: _Run, item: OutboxItem) -> None:
         now = self.clock()
-        if not sync.mark_sending(self.db, item.id, now=now):
+        if not await self.store.run(sync.mark_sending, self.db, item.id, now=now):
             return  # another sender claimed it since `due`
-        link = run.link(item.link_id) or links.get(self.db, item.link_id)
+        link = run.link(item.link_id) or await self.store.run(links.get, self.db, item.link_id)
         if link is None:
             return  # unlinked meanwhile: its outbox rows went with it
         note = notes.work_note(item.kind, item.payload, item.marker)
         try:
             client = await self.servicenow(link.integration_id)
             if item.maybe_sent and await self._in_journal(client, link.ticket_sys_id, item.marker):
-                sync.mark_done(self.db, item.id, now=self.clock())
+                await self.store.run(sync.mark_done, self.db, item.id, now=self.clock())
                 run.report.confirmed += 1
                 log.info(
                     "sync: %s note for %s was already there (ref %s)",
@@ -458,9 +464,9 @@ class SyncEngine:
                 return
             resolved = await self._send(client, link, item, note)
         except ServiceNowError as err:
-            self._attempt_failed(run, item, link, err, now)
+            await self.store.run(self._attempt_failed, run, item, link, err, now)
             return
-        sync.mark_done(self.db, item.id, now=self.clock())
+        await self.store.run(sync.mark_done, self.db, item.id, now=self.clock())
         run.report.notes_sent += 1
         run.report.resolved += resolved
 
@@ -583,22 +589,27 @@ class SyncEngine:
         await self._each(batches, read)
         now = self.clock()
         closed: list[tuple[Link, Incident]] = []
-        with atomic(self.db):
-            for link, incident in found:
-                state = run.states.get(link.id) or sync.get_state(self.db, link.id)
-                is_closed = incident.state in CLOSED_STATES
-                if state is None or state.resolved == is_closed:
-                    continue
-                sync.set_resolved(self.db, link.id, is_closed, now=now)
-                run.states[link.id] = state.model_copy(update={"resolved": is_closed})
-                if is_closed:
-                    run.report.incidents_closed += 1
-                    if link.channel_id and link.thread_ts:
-                        closed.append((link, incident))
-            statuses = {
-                link.id: state_label(incident.state, incident.state_label) for link, incident in found
-            }
-            links.update_statuses(self.db, statuses, synced_at=now)
+
+        def record() -> dict[int, str]:  # one transaction, on the database thread
+            with atomic(self.db):
+                for link, incident in found:
+                    state = run.states.get(link.id) or sync.get_state(self.db, link.id)
+                    is_closed = incident.state in CLOSED_STATES
+                    if state is None or state.resolved == is_closed:
+                        continue
+                    sync.set_resolved(self.db, link.id, is_closed, now=now)
+                    run.states[link.id] = state.model_copy(update={"resolved": is_closed})
+                    if is_closed:
+                        run.report.incidents_closed += 1
+                        if link.channel_id and link.thread_ts:
+                            closed.append((link, incident))
+                statuses = {
+                    link.id: state_label(incident.state, incident.state_label) for link, incident in found
+                }
+                links.update_statuses(self.db, statuses, synced_at=now)
+                return statuses
+
+        statuses = await self.store.run(record)
         run.changed.update(  # a new link (never refreshed) or a new state
             link.anomaly_id
             for link, _ in found

@@ -533,6 +533,7 @@ async def test_a_link_whose_patch_never_arrived_fails_and_a_retry_appends_once(
     assert caught.value.kind == "timeout" and links.for_anomaly(bot.db, 824) == []
     assert blocks_and_notes(sn_emulator, "INC0000001") == (0, 0)
 
+    bot.intent_settle = 0.0  # the lost PATCH has surely ended: its intent may be retired, the retry appends
     await bot.link_existing_ticket(824, "INC0000001", actor="U2")
 
     assert blocks_and_notes(sn_emulator, "INC0000001") == (1, 1)
@@ -663,7 +664,7 @@ async def test_groups_users_and_callers(snowbot: Snowbot) -> None:
 
 
 async def test_the_environment_integration_is_recorded_once_without_a_password(snowbot: Snowbot) -> None:
-    [env] = snowbot.list_integrations()
+    [env] = await snowbot.list_integrations()
     assert (env.source, env.username, env.is_default) == ("env", "admin", True)
     assert snowbot.ensure_env_integration() == env
     row = next(snowbot.db.query("SELECT password_encrypted FROM integrations"))
@@ -780,7 +781,7 @@ async def test_status_reports_integrations_and_sync_health(snowbot: Snowbot) -> 
         [],
         [{"event_key": "k", "kind": "status", "payload": {}}],
     )
-    status = snowbot.status()
+    status = await snowbot.status()
     assert [i.source for i in status.integrations] == ["env"]
     assert (status.sync.pending, status.sync.failed, status.sync.last_run_at) == (1, 0, None)
 
@@ -817,7 +818,7 @@ async def test_reconnecting_does_not_close_a_client_with_requests_in_flight(
 ) -> None:
     hold = HoldingTransport(sn_emulator.transport())
     bot = make_snowbot(settings, servicenow_transport=hold)
-    [env] = bot.list_integrations()
+    [env] = await bot.list_integrations()
     in_use = await bot.servicenow_client(env.id)
     linking = asyncio.create_task(bot.link_existing_ticket(824, "INC0000001", actor="U2"))
     await hold.arrived.wait()
@@ -838,7 +839,7 @@ async def test_concurrent_callers_share_one_client_after_the_credentials_changed
     closing_yields = HoldingTransport(sn_emulator.transport())
     closing_yields.held = True  # hold nothing: only closing yields
     bot = make_snowbot(settings, servicenow_transport=closing_yields)
-    [env] = bot.list_integrations()
+    [env] = await bot.list_integrations()
     stale = await bot.servicenow_client(env.id)
     sn_emulator.add_user("admin", "rotated", ["itil", "admin"])
     bot.settings.servicenow_credentials = SecretStr("admin:rotated")
@@ -865,7 +866,7 @@ def test_the_environment_integration_needs_no_secret_box(
     monkeypatch.setattr("storage.crypto.SecretBox.__init__", no_box)
     bot = make_snowbot(make_settings(secret_key=None))
 
-    [env] = bot.list_integrations()
+    [env] = integrations.list_all(bot.db)
     assert (env.source, env.username, env.is_default) == ("env", "admin", True)
     with pytest.raises(ValueError, match="SecretBox"):
         integrations.save(

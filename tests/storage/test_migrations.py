@@ -15,6 +15,7 @@ NAMES = [
     "m004_outbox",
     "m005_sync_runs",
     "m006_slack_cards",
+    "m007_intents",
 ]
 
 
@@ -47,11 +48,11 @@ def test_applied_is_empty_before_migrating(tmp_path: Path) -> None:
 
 
 def test_a_failing_migration_leaves_nothing_behind(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    def m006_broken(db: Database) -> None:
+    def m999_broken(db: Database) -> None:
         db.execute("CREATE TABLE half_done (id INTEGER)")
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m006_broken", m006_broken)])
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_broken", m999_broken)])
     with pytest.raises(RuntimeError):
         storage.migrate(db)
     assert "half_done" not in db.table_names()

@@ -129,7 +129,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         channel = action.get("selected_conversation")
         if isinstance(channel, str) and channel:
-            deps.cards.watch(channel, actor(body["user"]))
+            await deps.cards.watch(channel, actor(body["user"]))
         await flows.publish_home(deps, client, body["user"]["id"])
 
     async def on_unwatch_channel(
@@ -138,7 +138,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
         await ack()
         channel = action.get("value")
         if isinstance(channel, str) and channel:
-            deps.cards.unwatch(channel, actor(body["user"]))
+            await deps.cards.unwatch(channel, actor(body["user"]))
         await flows.publish_home(deps, client, body["user"]["id"])
 
     async def on_help(ack: AsyncAck, body: Body, client: AsyncWebClient, context: AsyncBoltContext) -> None:

@@ -164,14 +164,14 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await call.reply(blocks.error_message(refused))
 
     async def status(call: Invocation) -> None:
-        await call.reply(render.status_message(deps.snowbot.overview(), deps.now()))
+        await call.reply(render.status_message(await deps.snowbot.overview(), deps.now()))
 
     async def watch(call: Invocation) -> None:
         channel = channel_arg(call.args, call.channel)
         if channel is None:
             await call.reply(blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.WATCH)}"))
             return
-        added = deps.cards.watch(channel, actor(call.command))
+        added = await deps.cards.watch(channel, actor(call.command))
         await call.reply(blocks.watch_message(channel, watching=True, changed=added))
 
     async def unwatch(call: Invocation) -> None:
@@ -181,7 +181,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
                 blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.UNWATCH)}")
             )
             return
-        removed = deps.cards.unwatch(channel, actor(call.command))
+        removed = await deps.cards.unwatch(channel, actor(call.command))
         await call.reply(blocks.watch_message(channel, watching=False, changed=removed))
 
     SUBCOMMANDS: dict[str, Callable[[Invocation], Awaitable[None]]] = {

@@ -90,6 +90,6 @@ async def open_connect(
 
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
     admin = bool(await is_admin(deps, client, user_id))
-    overview = deps.snowbot.overview()
-    view = render.home_view(overview, deps.now(), is_admin=admin, watched_channels=deps.cards.watched())
+    overview = await deps.snowbot.overview()
+    view = render.home_view(overview, deps.now(), is_admin=admin, watched_channels=await deps.cards.watched())
     await client.views_publish(user_id=user_id, view=view)

@@ -168,11 +168,12 @@ def register(app: AsyncApp, deps: Deps) -> None:
             await update_modal(client, context, view["id"], blocks.refilled_modal(view, err.message))
             return
         message = blocks.ticket_created_message(created.incident.number, created.incident.url, anomaly_id)
-        announced = await announce(client, metadata, message)
+        # an incident an interrupted request made may have been announced when snowbot restarted
+        announced = None if created.announced else await announce(client, metadata, message)
         if announced and not metadata.thread_ts:  # from the command: the announcement starts the thread
-            deps.snowbot.attach_thread(created.link.id, metadata.channel, announced)
+            await deps.snowbot.attach_thread(created.link.id, metadata.channel, announced)
         outcome = {**message, "blocks": list(message["blocks"])}
-        if not announced:
+        if not announced and not created.announced:
             outcome["blocks"].append(blocks.context(announced_failed(metadata)))
         await update_modal(client, context, view["id"], result_modal("Incident created", outcome))
         if announced and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread

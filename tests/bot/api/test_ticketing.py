@@ -355,14 +355,15 @@ async def test_servicenow_failures_are_clear_and_store_nothing(
 async def test_servicenow_timing_out_is_504_and_stores_nothing(
     make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
 ) -> None:
-    for method in ("POST", None):
+    # one anomaly each: an unconfirmed create stays on record, and a new create of its anomaly waits for it
+    for method, anomaly_id in (("POST", 824), (None, 825)):
         bot = make_snowbot(
             settings, servicenow_transport=LosingTransport(sn_emulator.transport(), method, 100)
         )
         transport = httpx.ASGITransport(app=build_app(settings, snowbot=bot))
         headers = {"Authorization": f"Bearer {API_TOKEN}"}
         async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as client:
-            response = await client.post(CREATE.format(824), json={"title": "x"})
+            response = await client.post(CREATE.format(anomaly_id), json={"title": "x"})
         assert response.status_code == 504, response.text
         assert "firewall" in response.json()["detail"] or "correlation id" in response.json()["detail"]
         assert link_rows(bot) == []
