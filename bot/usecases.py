@@ -933,7 +933,11 @@ class Snowbot:
 
     def _instance_url(self, url: str) -> str:
         try:
-            return validate_instance_url(url, allow_insecure=self.settings.allow_insecure_instance)
+            return validate_instance_url(
+                url,
+                allow_insecure=self.settings.allow_insecure_instance,
+                allow_private=self.settings.allow_private_instance,
+            )
         except ConfigurationError as err:
             raise InvalidInput(err.message, field="instance_url") from None
 
