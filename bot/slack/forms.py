@@ -111,9 +111,7 @@ class ConnectForm:
         return f"ConnectForm(instance_url={self.instance_url!r}, credentials=SecretStr('**********'))"
 
 
-def connect_form(
-    values: Values, *, allow_insecure: bool = False, allow_private: bool = False
-) -> ConnectForm:
+def connect_form(values: Values, *, allow_insecure: bool = False, allow_private: bool = False) -> ConnectForm:
     """The connect modal's fields, checked as far as can be without asking ServiceNow."""
     url = (text(values, BlockId.INSTANCE_URL, ActionId.INSTANCE_URL) or "").strip()
     try:
