@@ -71,6 +71,7 @@ from servicenow.errors import (
     ConfigurationError,
     InvalidResponseError,
     NotFoundError,
+    PermissionDeniedError,
     QueryError,
     RateLimitError,
     ServerError,
@@ -170,8 +171,9 @@ class Upstream(UseCaseError):
 
 def servicenow_failure(err: ServiceNowError, action: str) -> UseCaseError:
     """One ServiceNow error -> the `UseCaseError` to show. The client's messages already carry the spec's
-    troubleshooting advice (401: credentials format / locked account; 403: the itil role; timeout: the
-    firewall; hibernating instance); this adds what snowbot was doing and how the API should answer."""
+    troubleshooting advice (401: credentials format, locked account, basic auth restriction; 403: what was
+    refused, in ServiceNow's words; timeout: the firewall; hibernating instance); this adds what snowbot
+    was doing and how the API should answer."""
     if isinstance(err, ConfigurationError):
         return InvalidInput(err.message)
     if isinstance(err, QueryError):
@@ -385,6 +387,9 @@ class SyncHealth:
 class Status:
     integrations: list[Integration]
     sync: SyncHealth
+    refused_reads: list[str] = field(default_factory=list)
+    """Reads the instance refused the service account (sys_choice, sys_journal_field), each with what
+    ServiceNow said and the ACL that grants it (`ServiceNowClient.refused_reads`)."""
 
 
 @dataclass(frozen=True)
@@ -406,6 +411,8 @@ class TicketDraft:
     description: str
     form: FormSpecification
     caller: User | None
+    choices_hint: str | None = None
+    """Why category and subcategory are free text (None: the instance's lists were read)."""
 
 
 @dataclass(frozen=True)
@@ -567,6 +574,18 @@ class _ChoiceCache:
     expires: float
     categories: list[Choice] | None
     subcategories: list[Choice] | None
+    hint: str | None = None
+
+
+CHOICES_REFUSED_HINT = (
+    "Category and subcategory are free text: ServiceNow refused snowbot's read of its choice lists "
+    "(sys_choice). An admin can grant read on sys_choice's label, value, element and dependent_value to the "
+    "service account's role; `/snow status` shows the refusal."
+)
+CHOICES_UNAVAILABLE_HINT = (
+    "Category and subcategory are free text: ServiceNow's choice lists (sys_choice) could not be read just "
+    "now. Type the values exactly as ServiceNow stores them."
+)
 
 
 @dataclass
@@ -865,7 +884,10 @@ class Snowbot:
             return None
 
     def status(self) -> Status:
-        return Status(integrations=integrations.list_all(self.db), sync=self._sync_health())
+        refused = [text for _, client in self._clients.values() for text in client.refused_reads.values()]
+        return Status(
+            integrations=integrations.list_all(self.db), sync=self._sync_health(), refused_reads=refused
+        )
 
     def overview(self, recent: int = 10) -> Overview:
         """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
@@ -883,6 +905,7 @@ class Snowbot:
             description=anomaly_block(anomaly, url, self.clock()),
             form=form,
             caller=caller,
+            choices_hint=self._choices_hint() if form.choices_source == "free_text" else None,
         )
 
     # ------------------------------------------------------------------------------------------ chat-ops
@@ -1166,19 +1189,34 @@ class Snowbot:
         now = self.monotonic()
         if cached is not None and cached.expires > now:
             return cached.categories, cached.subcategories
+        hint = None
         try:
             client = await self._client(integration)
             categories = await client.list_choices("incident", "category")
             subcategories = await client.list_choices("incident", "subcategory")
             ttl = self.choices_ttl
+        except PermissionDeniedError:  # field ACLs on sys_choice (servicenow-table-api.md, corrections)
+            log.info("category choices refused by the instance (sys_choice ACLs)")
+            categories = subcategories = None
+            ttl, hint = self.choices_ttl, CHOICES_REFUSED_HINT
         except (ServiceNowError, UseCaseError) as err:
             log.info("category choices unavailable: %s", type(err).__name__)
             categories = subcategories = None
             ttl = min(self.choices_ttl, 30.0)
         if categories is not None and not categories:
             categories = subcategories = None
-        self._choices[integration.id] = _ChoiceCache(now + ttl, categories, subcategories)
+        self._choices[integration.id] = _ChoiceCache(
+            now + ttl, categories, subcategories, hint or CHOICES_UNAVAILABLE_HINT
+        )
         return categories, subcategories
+
+    def _choices_hint(self) -> str:
+        """Why the create form's category and subcategory are free text (after `_instance_choices`)."""
+        try:
+            cached = self._choices.get(self._integration().id)
+        except NotConnected:
+            cached = None
+        return cached.hint if cached is not None and cached.hint else CHOICES_UNAVAILABLE_HINT
 
     async def _check_choices(self, integration: Integration, form: TicketForm) -> None:
         if form.category is None and form.subcategory is None:
