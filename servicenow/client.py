@@ -133,25 +133,23 @@ class ServiceNowClient:
         allow_insecure: bool = False,
         allow_private: bool = False,
         resolve: Resolver = system_resolver,
+        check_host: bool | None = None,
     ) -> ServiceNowClient:
         """A client with its own `httpx.AsyncClient`: Basic auth, JSON headers, `timeout` seconds.
 
-        Without an injected `transport` (tests and emulators bring theirs) every connection first checks
-        that the host does not resolve to a private, loopback or link-local address (`PublicHostTransport`).
+        Every request first checks that the host does not resolve to a private, loopback or link-local
+        address (`PublicHostCheck`, through `resolve`); `check_host` defaults to doing so only without an
+        injected `transport` (tests and emulators bring theirs, and need no DNS).
         """
         url = validate_instance_url(instance_url, allow_insecure=allow_insecure, allow_private=allow_private)
-        if transport is None:
-            transport = PublicHostTransport(
-                httpx.AsyncHTTPTransport(),
-                allow_insecure=allow_insecure,
-                allow_private=allow_private,
-                resolve=resolve,
-            )
+        checked = transport is None if check_host is None else check_host
+        check = PublicHostCheck(allow_insecure=allow_insecure, allow_private=allow_private, resolve=resolve)
         http = httpx.AsyncClient(
             auth=httpx.BasicAuth(credentials.username, credentials.password.get_secret_value()),
             headers={"Accept": "application/json", "User-Agent": "snowbot"},
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [check]} if checked else None,
         )
         return cls(http, url, retry=retry, allow_insecure=allow_insecure, allow_private=allow_private)
 
@@ -502,13 +500,14 @@ class ServiceNowClient:
             ) from None
 
 
-class PublicHostTransport(httpx.AsyncBaseTransport):
-    """Refuses, before each connection, a host that resolves to an address snowbot does not connect to
-    (`servicenow.config.check_resolved_host`); an answer is remembered for `ttl` seconds per host."""
+class PublicHostCheck:
+    """An httpx request hook: refuses a host that resolves to an address snowbot does not connect to
+    (`servicenow.config.check_resolved_host`) before the request is sent. A host that passed is not
+    looked up again for `ttl` seconds. (A hook, not a transport, so that the environment's proxy settings
+    still apply.)"""
 
     def __init__(
         self,
-        inner: httpx.AsyncBaseTransport,
         *,
         allow_insecure: bool = False,
         allow_private: bool = False,
@@ -516,7 +515,6 @@ class PublicHostTransport(httpx.AsyncBaseTransport):
         ttl: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._inner = inner
         self._allow_insecure = allow_insecure
         self._allow_private = allow_private
         self._resolve = resolve
@@ -524,20 +522,17 @@ class PublicHostTransport(httpx.AsyncBaseTransport):
         self._clock = clock
         self._checked: dict[str, float] = {}
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: httpx.Request) -> None:
         origin = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
-        if self._checked.get(origin, -math.inf) <= self._clock():
-            await check_resolved_host(
-                origin,
-                allow_insecure=self._allow_insecure,
-                allow_private=self._allow_private,
-                resolve=self._resolve,
-            )
-            self._checked[origin] = self._clock() + self._ttl
-        return await self._inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self._inner.aclose()
+        if self._checked.get(origin, -math.inf) > self._clock():
+            return
+        await check_resolved_host(
+            origin,
+            allow_insecure=self._allow_insecure,
+            allow_private=self._allow_private,
+            resolve=self._resolve,
+        )
+        self._checked[origin] = self._clock() + self._ttl
 
 
 def _sys_id(value: str) -> str:

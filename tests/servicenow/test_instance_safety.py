@@ -7,7 +7,6 @@ import httpx
 import pytest
 
 from servicenow import ServiceNowClient, parse_credentials, validate_instance_url
-from servicenow.client import PublicHostTransport
 from servicenow.config import check_resolved_host
 from servicenow.errors import AuthenticationError, ConfigurationError, PermissionDeniedError, ServiceNowError
 
@@ -106,26 +105,28 @@ async def test_an_unresolvable_name_is_left_to_the_connection_to_report() -> Non
 
 async def test_the_client_checks_the_resolved_address_before_connecting() -> None:
     sent: list[httpx.Request] = []
-    inner = httpx.MockTransport(
+    mock = httpx.MockTransport(
         lambda request: sent.append(request) or httpx.Response(200, json={"result": []})
     )
     resolve = resolver("192.168.0.10")
-    transport = PublicHostTransport(inner, resolve=resolve)
     async with ServiceNowClient.connect(
-        "https://rebound.example.com", CREDENTIALS, transport=transport
+        "https://rebound.example.com", CREDENTIALS, transport=mock, resolve=resolve, check_host=True
     ) as client:
         with pytest.raises(ConfigurationError, match="resolves to a private address"):
             await client.check_connection()
     assert sent == []  # nothing left for the private address
 
-    ok = PublicHostTransport(inner, resolve=resolver("149.96.5.10"))
-    async with ServiceNowClient.connect("https://acme.service-now.com", CREDENTIALS, transport=ok) as client:
+    public = resolver("149.96.5.10")
+    async with ServiceNowClient.connect(
+        "https://acme.service-now.com", CREDENTIALS, transport=mock, resolve=public, check_host=True
+    ) as client:
         await client.check_connection()
         await client.check_connection()
     assert len(sent) == 2
+    assert public.asked == [("acme.service-now.com", 443)]  # looked up once, then remembered
 
 
-async def test_connect_guards_its_own_transport_through_the_injected_resolver() -> None:
+async def test_connect_checks_the_host_of_its_own_transport_through_the_injected_resolver() -> None:
     resolve = resolver("127.0.0.1")
     async with ServiceNowClient.connect(
         "https://acme.service-now.com", CREDENTIALS, resolve=resolve
@@ -133,6 +134,22 @@ async def test_connect_guards_its_own_transport_through_the_injected_resolver() 
         with pytest.raises(ConfigurationError, match="loopback"):
             await client.check_connection()
     assert resolve.asked == [("acme.service-now.com", 443)]
+
+
+async def test_the_check_does_not_block_the_event_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from servicenow.config import system_resolver
+
+    calls: list[tuple[str, int]] = []
+
+    async def fake_getaddrinfo(host, port, **kwargs):
+        calls.append((host, port))
+        return [(2, 1, 6, "", ("10.9.8.7", port))]
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", fake_getaddrinfo)
+    assert await system_resolver("acme.service-now.com", 443) == ["10.9.8.7"]
+    assert calls == [("acme.service-now.com", 443)]
 
 
 def _client(handler) -> ServiceNowClient:
