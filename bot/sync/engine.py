@@ -18,11 +18,11 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    retry of a row that may have reached ServiceNow (`OutboxItem.maybe_sent`: a timeout, a dropped
    answer, a 5xx, a crash while sending) first looks for the row's marker in the incident's journal
    (`has_work_note`: sys_journal_field, else the incident's work_notes when the journal is closed to the
-   account, 403 or an empty answer). Found: the row is only marked done (an archive still resolves). Not found: the earlier attempt wrote nothing,
-   because the journal is read only once that attempt has surely ended: its lease ran out, or it failed
-   and, when the write may have been applied anyway (a timeout, a dropped connection, any 5xx: a proxy
-   may answer 502/504 while the instance is still writing; an unreadable answer), the retry waited at
-   least `settle_delay` after the failure. So sending now cannot duplicate the note. Hence no note is
+   account, 403 or an empty answer). Found: the row is only marked done (an archive still resolves).
+   Not found: the earlier attempt wrote nothing, because the journal is read only once that attempt has
+   surely ended: its lease ran out, or it failed and, when the write may have been applied anyway (a
+   timeout, a dropped connection, any 5xx: a proxy may answer 502/504 while the instance is still
+   writing; an unreadable answer), the retry waited at least `settle_delay` after the failure. So sending now cannot duplicate the note. Hence no note is
    lost (a row stays until done or visibly failed) and none is written twice.
    Failures back off exponentially with jitter up to `max_delay`, or as long as a 429's Retry-After says.
    Only a definite refusal (400/403/404: an ACL, a data policy, a deleted incident) marks a row failed,
@@ -468,9 +468,6 @@ class SyncEngine:
         if link is None:
             return  # unlinked meanwhile: its outbox rows went with it
         note = notes.work_note(item.kind, item.payload, item.marker)
-        if link.status in NO_JOURNAL_LABELS:  # the state the last refresh stored: no write at all
-            self._not_delivered(run, item, link, link.status)
-            return
         try:
             client = await self.servicenow(link.integration_id)
             noted = item.maybe_sent and await self._in_journal(client, link.ticket_sys_id, item.marker)
@@ -481,7 +478,10 @@ class SyncEngine:
                     link.ticket_number,
                     item.marker,
                 )
-            sent = await self._send(client, link, item, note, noted=noted)
+            if not noted and link.status in NO_JOURNAL_LABELS:  # as the last refresh saw it: no write
+                sent = _Sent(closed=link.status)
+            else:
+                sent = await self._send(client, link, item, note, noted=noted)
         except ServiceNowError as err:
             self._attempt_failed(run, item, link, err, now)
             return
@@ -510,8 +510,8 @@ class SyncEngine:
         sys_id = link.ticket_sys_id
         if item.kind == "resolve":
             incident = await client.get_incident(sys_id)
-            if incident.state in NO_JOURNAL_STATES:
-                return _Sent(closed=state_label(incident.state, incident.state_label))
+            if incident.state in NO_JOURNAL_STATES:  # nothing to resolve; a note would be dropped
+                return _Sent() if noted else _Sent(closed=state_label(incident.state, incident.state_label))
             if incident.state not in CLOSED_STATES:
                 status = item.payload["status"]
                 code = await self._close_code(client, link.integration_id, status)

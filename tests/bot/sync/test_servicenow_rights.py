@@ -172,3 +172,22 @@ async def test_an_archive_of_a_closed_incident_writes_nothing(
     assert (report.notes_sent, report.resolved, report.not_delivered) == (0, 0, 1)
     assert _patches(sn) == []  # the archive's own read of the incident showed it Canceled
     assert sync.items(db, linked.link.id)[0].last_error == f"not delivered: {linked.number} is Canceled"
+
+
+async def test_an_archive_note_found_after_a_lost_answer_on_a_since_closed_incident_counts_as_delivered(
+    db: Database, qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly, clock: Clock, itil
+) -> None:
+    linked = link_anomaly()
+    qe.set_status(linked.anomaly_id, "Resolved")
+    sn.faults = Faults(drop_rate=1.0, methods=frozenset({"PATCH"}))  # resolved with its note, answer lost
+    engine = make_engine(servicenow=itil)
+    await engine.run_pass()
+    sn.faults = Faults()
+    sn.incidents[linked.sys_id]["state"] = "7"  # the desk closes it meanwhile
+    clock.advance(hours=1)
+
+    report = await engine.run_pass()
+
+    assert (report.confirmed, report.not_delivered) == (1, 0)
+    assert sync.items(db, linked.link.id)[0].state == "done"
+    assert len(notes_of(sn, linked.sys_id)) == 1
