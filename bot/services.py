@@ -27,6 +27,7 @@ def servicenow_factory(
             timeout=settings.http_timeout,
             retry=retry,
             allow_insecure=settings.allow_insecure_instance,
+            allow_private=settings.allow_private_instance,
         )
 
     return build

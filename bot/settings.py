@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     servicenow_instance_url: str | None = Field(default=None, validation_alias="SERVICENOW_INSTANCE_URL")
     servicenow_credentials: SecretStr | None = Field(default=None, validation_alias="SERVICENOW_CREDENTIALS")
     allow_insecure_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_INSECURE_INSTANCE")
+    allow_private_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_PRIVATE_INSTANCE")
+    """An on-premises instance: its URL may be (or resolve to) a private address (servicenow/config.py)."""
 
     # Qualytics
     qualytics_url: str | None = Field(default=None, validation_alias="QUALYTICS_URL")

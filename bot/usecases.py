@@ -206,8 +206,9 @@ def database_gone(err: DatabaseFileGoneError) -> DatabaseGone:
 
 def servicenow_failure(err: ServiceNowError, action: str) -> UseCaseError:
     """One ServiceNow error -> the `UseCaseError` to show. The client's messages already carry the spec's
-    troubleshooting advice (401: credentials format / locked account; 403: the itil role; timeout: the
-    firewall; hibernating instance); this adds what snowbot was doing and how the API should answer."""
+    troubleshooting advice (401: credentials format, locked account, basic auth restriction; 403: what was
+    refused, in ServiceNow's words; timeout: the firewall; hibernating instance); this adds what snowbot
+    was doing and how the API should answer."""
     if isinstance(err, ConfigurationError):
         return InvalidInput(err.message)
     if isinstance(err, QueryError):
@@ -423,6 +424,9 @@ class SyncHealth:
 class Status:
     integrations: list[Integration]
     sync: SyncHealth
+    refused_reads: list[str] = field(default_factory=list)
+    """Reads the instance refused the service account (sys_choice, sys_journal_field), each with what
+    ServiceNow said and the ACL that grants it (`ServiceNowClient.refused_reads`)."""
 
 
 @dataclass(frozen=True)
@@ -444,6 +448,8 @@ class TicketDraft:
     description: str
     form: FormSpecification
     caller: User | None
+    choices_hint: str | None = None
+    """Why category and subcategory are free text (None: the instance's lists were read)."""
 
 
 @dataclass(frozen=True)
@@ -620,6 +626,18 @@ class _ChoiceCache:
     expires: float
     categories: list[Choice] | None
     subcategories: list[Choice] | None
+    hint: str | None = None
+
+
+CHOICES_REFUSED_HINT = (
+    "Category and subcategory are free text: ServiceNow refused snowbot's read of its choice lists "
+    "(sys_choice). An admin can grant read on sys_choice's label, value, element and dependent_value to the "
+    "service account's role; `/snow status` shows the refusal."
+)
+CHOICES_UNAVAILABLE_HINT = (
+    "Category and subcategory are free text: ServiceNow's choice lists (sys_choice) could not be read just "
+    "now. Type the values exactly as ServiceNow stores them."
+)
 
 
 @dataclass
@@ -657,6 +675,8 @@ class Snowbot:
         default_factory=WeakValueDictionary, init=False, repr=False
     )
     _reconcile_soon: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _reconciling: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    """One reconcile round at a time: a second caller waits for the round under way, then runs its own."""
     _clients: dict[int, tuple[str, ServiceNowClient]] = field(default_factory=dict, init=False, repr=False)
     _choices: dict[int, _ChoiceCache] = field(default_factory=dict, init=False, repr=False)
     _clients_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
@@ -997,7 +1017,10 @@ class Snowbot:
         return await self._db(self._status)
 
     def _status(self) -> Status:
-        return Status(integrations=integrations.list_all(self.db), sync=self._sync_health())
+        refused = [text for _, client in self._clients.values() for text in client.refused_reads.values()]
+        return Status(
+            integrations=integrations.list_all(self.db), sync=self._sync_health(), refused_reads=refused
+        )
 
     async def overview(self, recent: int = 10) -> Overview:
         """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
@@ -1016,6 +1039,7 @@ class Snowbot:
             description=anomaly_block(anomaly, url, self.clock()),
             form=form,
             caller=caller,
+            choices_hint=await self._choices_hint() if form.choices_source == "free_text" else None,
         )
 
     async def anomaly_card(self, anomaly_id: int, anomaly: Anomaly | None = None) -> AnomalyCard:
@@ -1071,7 +1095,11 @@ class Snowbot:
 
     def _instance_url(self, url: str) -> str:
         try:
-            return validate_instance_url(url, allow_insecure=self.settings.allow_insecure_instance)
+            return validate_instance_url(
+                url,
+                allow_insecure=self.settings.allow_insecure_instance,
+                allow_private=self.settings.allow_private_instance,
+            )
         except ConfigurationError as err:
             raise InvalidInput(err.message, field="instance_url") from None
 
@@ -1430,6 +1458,10 @@ class Snowbot:
         """One round: every open intent not held by a request of this process is reconciled, then the
         reconciled ones made from Slack are announced (through `announcer`, at most once each). Returns
         how many were linked, retired, left undecided and announced."""
+        async with self._reconciling:
+            return await self._reconcile_round()
+
+    async def _reconcile_round(self) -> dict[str, int]:
         counts = {"linked": 0, "retired": 0, "undecided": 0, "announced": 0}
         await self._db(intents.purge_linked, self.db, self.clock() - timedelta(seconds=self.recovered_window))
         for intent in await self._db(intents.open_intents, self.db):
@@ -1568,19 +1600,34 @@ class Snowbot:
         now = self.monotonic()
         if cached is not None and cached.expires > now:
             return cached.categories, cached.subcategories
+        hint = None
         try:
             client = await self._client(integration)
             categories = await client.list_choices("incident", "category")
             subcategories = await client.list_choices("incident", "subcategory")
             ttl = self.choices_ttl
+        except PermissionDeniedError:  # field ACLs on sys_choice (servicenow-table-api.md, corrections)
+            log.info("category choices refused by the instance (sys_choice ACLs)")
+            categories = subcategories = None
+            ttl, hint = self.choices_ttl, CHOICES_REFUSED_HINT
         except (ServiceNowError, UseCaseError) as err:
             log.info("category choices unavailable: %s", type(err).__name__)
             categories = subcategories = None
             ttl = min(self.choices_ttl, 30.0)
         if categories is not None and not categories:
             categories = subcategories = None
-        self._choices[integration.id] = _ChoiceCache(now + ttl, categories, subcategories)
+        self._choices[integration.id] = _ChoiceCache(
+            now + ttl, categories, subcategories, hint or CHOICES_UNAVAILABLE_HINT
+        )
         return categories, subcategories
+
+    async def _choices_hint(self) -> str:
+        """Why the create form's category and subcategory are free text (after `_instance_choices`)."""
+        try:
+            cached = self._choices.get((await self._integration()).id)
+        except NotConnected:
+            cached = None
+        return cached.hint if cached is not None and cached.hint else CHOICES_UNAVAILABLE_HINT
 
     async def _check_choices(self, integration: Integration, form: TicketForm) -> None:
         if form.category is None and form.subcategory is None:

@@ -6,6 +6,13 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   any other name is 400 `Invalid table <name>`. Every stored value is a string.
 - Auth: HTTP Basic against the configured users (401 with the real envelope otherwise). Writes to
   incident need the `itil` or `admin` role, writes to other tables `admin` (403 `Operation Failed`).
+- Read ACLs (`read_acls`, per table or `table.field`; roles per user; `admin` passes every ACL), from the
+  reference's corrections section: sys_choice's `name`, `element` and `value` are hidden from non-admin
+  accounts (a query filtering on one answers 403 "Insufficient rights to query records" / "Field(s)
+  present in the query do not have permission to be read", and rows come back without them), and
+  sys_journal_field answers 200 with no rows (404 for one record) to an account that may not read it.
+- Journal writes (work_notes, comments) to a Closed (7) or Canceled (8) incident are dropped silently:
+  the PATCH answers 200 and no journal row is written (reference, corrections section).
 - GET: the encoded query of §6 (split on `^` exactly as the server does, so injected `^NQ...` behaves as
   on a real instance), paging with X-Total-Count and the Link header of §3, sysparm_fields with one level
   of dot-walk, and the three display modes of §4. Name-value filters (`?number=INC0000002`) AND with it;
@@ -130,6 +137,17 @@ _TABLE_DEFAULTS: dict[str, dict[str, str]] = {
     "sys_choice": {"inactive": "false", "language": "en"},
 }
 _ADMIN_ONLY = frozenset(("admin",))
+READ_ACLS: dict[str, frozenset[str]] = {
+    # servicenow-table-api.md, corrections: field ACLs strip sys_choice's name, element and value from
+    # accounts with no role, snc_read_only or itil; admin gets the rows (an Australia-release developer
+    # instance). Ivanti's and merge.dev's connector guides grant read on them to the integration's role.
+    **dict.fromkeys(("sys_choice.name", "sys_choice.element", "sys_choice.value"), _ADMIN_ONLY),
+    # Same section: sys_journal_field may answer 200 with no rows to an account that may not read it.
+    "sys_journal_field": _ADMIN_ONLY,
+}
+"""The default read ACLs: `table` or `table.field` -> the roles that may read it (admin always may)."""
+JOURNAL_CLOSED_STATES = frozenset(("7", "8"))
+"""Closed, Canceled: journal writes to these are dropped silently (reference, corrections section)."""
 
 PRIORITY = {
     ("1", "1"): "1", ("1", "2"): "2", ("1", "3"): "3",
@@ -349,9 +367,16 @@ class ServiceNowEmulator:
         close_codes: Literal["utah", "legacy"] = "utah",
         clock: Callable[[], datetime] | None = None,
         properties: Mapping[str, str] | None = None,
+        read_acls: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.properties: dict[str, str] = dict(properties or {})  # system properties, e.g. INVALID_QUERY_...
+        self.read_acls: dict[str, frozenset[str]] = (
+            dict(READ_ACLS)
+            if read_acls is None
+            else {target: frozenset(roles) for target, roles in read_acls.items()}
+        )
+        """`table` or `table.field` -> roles that may read it; change it (or `grant_read`) per test."""
         self.faults = faults if faults is not None else Faults()
         self.drop_hang = drop_hang
         self.hibernating = False
@@ -382,6 +407,11 @@ class ServiceNowEmulator:
 
     def reset_log(self) -> None:
         self.requests.clear()
+
+    def grant_read(self, role: str, *targets: str) -> None:
+        """Let `role` read these tables or `table.field`s (an ACL an admin adds on a real instance)."""
+        for target in targets:
+            self.read_acls[target] = self.read_acls.get(target, frozenset()) | {role}
 
     def add_user(self, name: str, password: str, roles: Iterable[str]) -> Row:
         """Add (or replace) a login; the user also exists as a sys_user row, which is returned."""
@@ -489,13 +519,17 @@ class ServiceNowEmulator:
                 return self._batch(body, request.headers["authorization"])
             api, table, sys_id = self._route(path)
             if method in ("GET", "HEAD"):
+                hidden = self._check_read(table, query, account)
+                if hidden is None:  # no read on the table: no rows, as if there were none
+                    if sys_id is None:
+                        return self._json(200, {"result": []}, {"X-Total-Count": "0"})
+                    raise _not_found()
                 if sys_id is None:
                     return self._list(
-                        table, query, api, path, request.scope["query_string"].decode("latin-1")
+                        table, query, api, path, request.scope["query_string"].decode("latin-1"), hidden
                     )
-                return self._json(
-                    200, {"result": self._render_one(self._get(table, sys_id), table, query, api)}
-                )
+                row = self._get(table, sys_id)
+                return self._json(200, {"result": self._render_one(row, table, query, api, hidden)})
             if body is _INVALID_BODY or not isinstance(body, dict | None):
                 raise _Failure(400, "Exception while reading request", "The payload is not valid JSON.")
             if method == "POST" and sys_id is None:
@@ -601,6 +635,33 @@ class ServiceNowEmulator:
             raise _Failure(400, f"Invalid table {table}")
         return "/" + "/".join(head), table, rest[1] if len(rest) == 2 else None
 
+    def _may_read(self, account: _Account, target: str) -> bool:
+        allowed = self.read_acls.get(target)
+        return allowed is None or "admin" in account.roles or bool(account.roles & allowed)
+
+    def _check_read(self, table: str, query: Mapping[str, str], account: _Account) -> frozenset[str] | None:
+        """The fields of `table` this account may not read (None: not the table at all); 403 when the
+        query filters on one of them, in sysparm_query or as a name-value filter (reference, corrections
+        section: the recorded sys_choice answer)."""
+        if not self._may_read(account, table):
+            return None
+        hidden = frozenset(name for name in FIELDS[table] if not self._may_read(account, f"{table}.{name}"))
+        if hidden:
+            filtered = [name for name in query if not name.startswith("sysparm_")]
+            for part in query.get("sysparm_query", "").split("^"):
+                part = part[2:] if part.startswith(("NQ", "OR")) else part
+                found = None if part.startswith("ORDERBY") else _FIELD_HEAD.match(part)
+                if found is not None:
+                    filtered.append(found.group(0))
+            for name in filtered:
+                if name.partition(".")[0] in hidden:
+                    raise _Failure(
+                        403,
+                        "Insufficient rights to query records",
+                        "Field(s) present in the query do not have permission to be read",
+                    )
+        return hidden
+
     def _get(self, table: str, sys_id: str) -> Row:
         row = self._tables[table].get(sys_id)
         if row is None:
@@ -609,7 +670,15 @@ class ServiceNowEmulator:
 
     # ---- reads ----------------------------------------------------------------------------------------
 
-    def _list(self, table: str, query: dict[str, str], api: str, path: str, raw_query: str) -> Response:
+    def _list(
+        self,
+        table: str,
+        query: dict[str, str],
+        api: str,
+        path: str,
+        raw_query: str,
+        hidden: frozenset[str] = frozenset(),
+    ) -> Response:
         matches, order = self._compile(table, query.get("sysparm_query", ""))
         filtered = self._name_value_filter(table, query)
         if filtered is not None:
@@ -621,7 +690,7 @@ class ServiceNowEmulator:
         limit = self._int(query.get("sysparm_limit"), 10000)
         offset = max(self._int(query.get("sysparm_offset"), 0), 0)
         total = len(found)
-        plan = self._plan(table, query, api)
+        plan = self._plan(table, query, api, hidden)
         result = [{key: render(row) for key, render in plan} for row in found[offset : offset + limit]]
         headers = {"X-Total-Count": str(total)}
         if query.get("sysparm_suppress_pagination_header", "").lower() != "true":
@@ -704,20 +773,26 @@ class ServiceNowEmulator:
 
         return key
 
-    def _render_one(self, row: Row, table: str, query: dict[str, str], api: str) -> dict[str, Any]:
-        return {key: render(row) for key, render in self._plan(table, query, api)}
+    def _render_one(
+        self, row: Row, table: str, query: dict[str, str], api: str, hidden: frozenset[str] = frozenset()
+    ) -> dict[str, Any]:
+        return {key: render(row) for key, render in self._plan(table, query, api, hidden)}
 
-    def _plan(self, table: str, query: dict[str, str], api: str) -> list[tuple[str, Callable[[Row], Any]]]:
-        """One renderer per output key, for the display mode and fields of this request (cached)."""
+    def _plan(
+        self, table: str, query: dict[str, str], api: str, hidden: frozenset[str] = frozenset()
+    ) -> list[tuple[str, Callable[[Row], Any]]]:
+        """One renderer per output key, for the display mode and fields of this request (cached); fields
+        in `hidden` (no read ACL) are left out, as a real instance strips them."""
         mode = query.get("sysparm_display_value", "false").lower()
         exclude_link = query.get("sysparm_exclude_reference_link", "").lower() == "true"
         fields = query.get("sysparm_fields", "")
-        key = (table, mode, exclude_link, fields, api, self.base_url)
+        key = (table, mode, exclude_link, fields, api, self.base_url, hidden)
         plan = self._derived.get(key)
         if plan is None:
             if len(self._derived) > 256:  # arbitrary sysparm_fields must not grow the cache without bound
                 self._derived.clear()
             wanted = [f.strip() for f in fields.split(",") if f.strip()] or FIELDS[table]
+            wanted = [name for name in wanted if name.partition(".")[0] not in hidden]
             resolved = [(name, self._resolve(table, name)) for name in wanted]
             plan = [
                 (name, self._renderer(*r, mode, exclude_link, api)) for name, r in resolved if r is not None
@@ -1109,6 +1184,8 @@ class ServiceNowEmulator:
         self._authorize(table, account, "Update")
         changes = self._writable(table, body)
         notes = _pop_notes(table, changes)
+        if table == "incident" and row["state"] in JOURNAL_CLOSED_STATES:
+            notes = {}  # dropped silently: 200, no journal row (reference, corrections section)
         now = self._now()
         updated = {**row, **changes}
         if table == "incident":

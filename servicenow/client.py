@@ -14,13 +14,21 @@ from __future__ import annotations
 import logging
 import math
 import re
+import time
 from collections.abc import Callable, Mapping, Sequence
+from http import HTTPStatus
 from types import TracebackType
 from typing import Any, TypeVar
 
 import httpx
 
-from servicenow.config import Credentials, validate_instance_url
+from servicenow.config import (
+    Credentials,
+    Resolver,
+    check_resolved_host,
+    system_resolver,
+    validate_instance_url,
+)
 from servicenow.errors import (
     APIStatusError,
     AuthenticationError,
@@ -67,6 +75,22 @@ HIBERNATING = (
     "portal (https://developer.servicenow.com), or check that the instance URL is right"
 )
 RESOLVED = "6"
+READ_GRANTS = {
+    "sys_choice": "read on sys_choice's label, value, element and dependent_value (field ACLs) for the service "
+    "account's role; until then the create form takes free-text category and subcategory and archives "
+    'resolve with SNOWBOT_CLOSE_CODE, else "Solution provided"',
+    "sys_journal_field": "read on sys_journal_field for the service account's role; until then snowbot looks "
+    "for its notes in the incident's work_notes",
+}
+"""What to grant for a read an instance refused, by table (servicenow-table-api.md, corrections: Ivanti's
+and merge.dev's connector guides require the sys_choice grant; several say sys_journal_field is closed to
+regular users)."""
+BASIC_AUTH_RESTRICTION = (
+    "If the instance enforces ServiceNow's basic auth restriction (Brazil release), Basic API calls are "
+    'blocked unless the account is "Web service access only", presents MFA, or has the '
+    "snc_basic_auth_api_access role"
+)
+"""servicenow-table-api.md, corrections: "Basic auth is being prepared for deprecation"."""
 
 
 class ServiceNowClient:
@@ -82,10 +106,20 @@ class ServiceNowClient:
         *,
         retry: RetryPolicy | None = None,
         allow_insecure: bool = False,
+        allow_private: bool = False,
     ) -> None:
-        self.instance_url = validate_instance_url(instance_url, allow_insecure=allow_insecure)
+        self.instance_url = validate_instance_url(
+            instance_url, allow_insecure=allow_insecure, allow_private=allow_private
+        )
         self._http = http
         self._retry = retry or RetryPolicy()
+        self._refused_reads: dict[str, str] = {}
+
+    @property
+    def refused_reads(self) -> dict[str, str]:
+        """Table -> what the instance said and what grants the read, for each table whose last read was
+        refused (403, or a journal that answered no rows while the incident had notes). `/snow status`."""
+        return dict(self._refused_reads)
 
     @classmethod
     def connect(
@@ -97,16 +131,27 @@ class ServiceNowClient:
         timeout: float = 10.0,
         retry: RetryPolicy | None = None,
         allow_insecure: bool = False,
+        allow_private: bool = False,
+        resolve: Resolver = system_resolver,
+        check_host: bool | None = None,
     ) -> ServiceNowClient:
-        """A client with its own `httpx.AsyncClient`: Basic auth, JSON headers, `timeout` seconds."""
-        url = validate_instance_url(instance_url, allow_insecure=allow_insecure)
+        """A client with its own `httpx.AsyncClient`: Basic auth, JSON headers, `timeout` seconds.
+
+        Every request first checks that the host does not resolve to a private, loopback or link-local
+        address (`PublicHostCheck`, through `resolve`); `check_host` defaults to doing so only without an
+        injected `transport` (tests and emulators bring theirs, and need no DNS).
+        """
+        url = validate_instance_url(instance_url, allow_insecure=allow_insecure, allow_private=allow_private)
+        checked = transport is None if check_host is None else check_host
+        check = PublicHostCheck(allow_insecure=allow_insecure, allow_private=allow_private, resolve=resolve)
         http = httpx.AsyncClient(
             auth=httpx.BasicAuth(credentials.username, credentials.password.get_secret_value()),
             headers={"Accept": "application/json", "User-Agent": "snowbot"},
             timeout=timeout,
             transport=transport,
+            event_hooks={"request": [check]} if checked else None,
         )
-        return cls(http, url, retry=retry, allow_insecure=allow_insecure)
+        return cls(http, url, retry=retry, allow_insecure=allow_insecure, allow_private=allow_private)
 
     def __repr__(self) -> str:
         return f"ServiceNowClient({self.instance_url!r})"
@@ -233,6 +278,40 @@ class ServiceNowClient:
         records, _ = await self._list(query, fields=fields, limit=limit)
         return [self._parse(JournalEntry.from_record, record) for record in records]
 
+    async def get_work_notes_text(self, sys_id: str) -> str:
+        """The incident's work notes as one text, newest first (`sysparm_display_value=true` returns the
+        journal's entries in the field; servicenow-table-api.md §7.6)."""
+        response = await self._request(
+            "GET",
+            f"{TABLE_API}/incident/{_sys_id(sys_id)}",
+            fields=("work_notes",),
+            params={"sysparm_display_value": "true"},
+            retry_safe=True,
+        )
+        record = _result(response)
+        text = record.get("work_notes") if isinstance(record, Mapping) else None
+        if isinstance(text, Mapping):
+            text = text.get("display_value")
+        return text if isinstance(text, str) else ""
+
+    async def has_work_note(self, sys_id: str, marker: str, *, lookback: int = 100) -> bool:
+        """Whether a work note holding `marker` is on the incident. sys_journal_field first; when it
+        refuses (403) or answers no rows (a denial that looks like success: servicenow-table-api.md,
+        corrections), the incident's work_notes display text, which holds the same entries."""
+        try:
+            entries = await self.list_work_notes(sys_id, limit=lookback)
+        except PermissionDeniedError:
+            entries = []
+        if entries:
+            return any(marker in entry.text for entry in entries)
+        text = await self.get_work_notes_text(sys_id)
+        if text.strip() and "sys_journal_field" not in self._refused_reads:
+            self._refused_reads["sys_journal_field"] = (
+                "sys_journal_field answered no rows although the incident has work notes. Grant "
+                + READ_GRANTS["sys_journal_field"]
+            )
+        return marker in text
+
     def incident_url(self, sys_id: str) -> str:
         """The link a person opens to see the incident."""
         return incident_url(self.instance_url, _sys_id(sys_id))
@@ -308,9 +387,16 @@ class ServiceNowClient:
         params = {"sysparm_limit": str(limit), "sysparm_offset": str(offset)}
         if encoded := query.build():
             params["sysparm_query"] = encoded
-        response = await self._request(
-            "GET", f"{TABLE_API}/{query.table}", params=params, fields=fields, retry_safe=True
-        )
+        try:
+            response = await self._request(
+                "GET", f"{TABLE_API}/{query.table}", params=params, fields=fields, retry_safe=True
+            )
+        except PermissionDeniedError as error:
+            grant = READ_GRANTS.get(query.table)
+            if grant:
+                self._refused_reads[query.table] = f"{error.message} Grant {grant}."
+            raise
+        self._refused_reads.pop(query.table, None)
         records = _result(response)
         if not isinstance(records, list):
             raise InvalidResponseError(
@@ -367,7 +453,7 @@ class ServiceNowClient:
         except httpx.TransportError as exc:
             raise self._transport_error(exc, may_be_applied=method != "GET" and not retry_safe) from exc
         if not response.is_success:
-            raise _status_error(response)
+            raise _status_error(response, operation=_operation(method, path))
         return response
 
     def _transport_error(
@@ -412,6 +498,41 @@ class ServiceNowClient:
                 detail=str(exc),
                 may_be_applied=True,  # the request succeeded: a write was applied
             ) from None
+
+
+class PublicHostCheck:
+    """An httpx request hook: refuses a host that resolves to an address snowbot does not connect to
+    (`servicenow.config.check_resolved_host`) before the request is sent. A host that passed is not
+    looked up again for `ttl` seconds. (A hook, not a transport, so that the environment's proxy settings
+    still apply.)"""
+
+    def __init__(
+        self,
+        *,
+        allow_insecure: bool = False,
+        allow_private: bool = False,
+        resolve: Resolver = system_resolver,
+        ttl: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._allow_insecure = allow_insecure
+        self._allow_private = allow_private
+        self._resolve = resolve
+        self._ttl = ttl
+        self._clock = clock
+        self._checked: dict[str, float] = {}
+
+    async def __call__(self, request: httpx.Request) -> None:
+        origin = f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+        if self._checked.get(origin, -math.inf) > self._clock():
+            return
+        await check_resolved_host(
+            origin,
+            allow_insecure=self._allow_insecure,
+            allow_private=self._allow_private,
+            resolve=self._resolve,
+        )
+        self._checked[origin] = self._clock() + self._ttl
 
 
 def _sys_id(value: str) -> str:
@@ -472,23 +593,46 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 def _servicenow_says(response: httpx.Response) -> str | None:
-    """ServiceNow's error message and detail (`{"error": {"message", "detail"}}`) on one line, if any."""
+    """ServiceNow's error message and detail on one line, only from ServiceNow's own error envelope
+    (`{"error": {"message", "detail"}, "status": "failure"}`, servicenow-table-api.md §5). A body of any
+    other shape comes from something that is not a ServiceNow instance (a proxy, a login page, another
+    server at that address) and is never echoed."""
     try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
+        body = response.json()
+    except ValueError:
         return None
-    if isinstance(error, str):
-        parts = [error]
-    elif isinstance(error, dict):
-        parts = [str(error[key]) for key in ("message", "detail") if error.get(key)]
-    else:
+    if not isinstance(body, dict) or body.get("status") != "failure":
         return None
+    error = body.get("error")
+    if not isinstance(error, dict) or not isinstance(error.get("message"), str):
+        return None
+    parts = [
+        str(error[key]) for key in ("message", "detail") if isinstance(error.get(key), str) and error[key]
+    ]
     text = ": ".join(dict.fromkeys(" ".join(part.split()) for part in parts))
     return text[:500] or None
 
 
-def _status_error(response: httpx.Response) -> ServiceNowError:
-    """The exception for a non-2xx response."""
+def _operation(method: str, path: str) -> str:
+    """What a request asked for, in words: `read sys_choice`, `update an incident`, ..."""
+    parts = path.strip("/").split("/")
+    table = parts[3] if len(parts) > 3 else "the table"
+    one = len(parts) > 4
+    if method == "GET":
+        return f"read {'a record of ' if one else ''}{table}"
+    verb = {"POST": "create", "PATCH": "update", "PUT": "update", "DELETE": "delete"}.get(method, method)
+    return f"{verb} {'an' if table[:1] in 'aeiou' else 'a'} {table} record"
+
+
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "error"
+
+
+def _status_error(response: httpx.Response, operation: str = "do this") -> ServiceNowError:
+    """The exception for a non-2xx response (`operation` says what was asked, e.g. `read sys_choice`)."""
     status = response.status_code
     said = _servicenow_says(response)
     if status < 400:
@@ -508,14 +652,18 @@ def _status_error(response: httpx.Response) -> ServiceNowError:
     if status == 401:
         return AuthenticationError(
             f"ServiceNow refused the credentials ({said or 'HTTP 401'}): check the `username:password` format "
-            "and that the account is active and not locked",
+            f"and that the account is active and not locked. {BASIC_AUTH_RESTRICTION}.",
             status_code=status,
             detail=said,
         )
     if status == 403:
+        advice = (
+            "Fill in the fields it names."
+            if said and "mandatory" in said.lower()
+            else "An ACL or rule of the instance refuses it to the service account; its administrator can grant it."
+        )
         return PermissionDeniedError(
-            f"ServiceNow denied the operation: {said or 'HTTP 403'}. The service account needs the `itil` role; "
-            "if ServiceNow names mandatory fields, fill them in",
+            f"ServiceNow refused to {operation} (HTTP 403: {said or 'no reason given'}). {advice}",
             status_code=status,
             detail=said,
         )
@@ -536,13 +684,13 @@ def _status_error(response: httpx.Response) -> ServiceNowError:
         )
     if status >= 500:
         return ServerError(
-            f"ServiceNow failed with HTTP {status} ({said or response.reason_phrase or 'server error'}): this is "
+            f"ServiceNow failed with HTTP {status} ({said or _phrase(status)}): this is "
             "usually temporary; try again in a few minutes and check the instance's status if it persists",
             status_code=status,
             detail=said,
         )
     return APIStatusError(
-        f"ServiceNow answered HTTP {status} ({said or response.reason_phrase}), which snowbot does not expect: "
+        f"ServiceNow answered HTTP {status} ({said or _phrase(status)}), which snowbot does not expect: "
         "check the instance URL and the service account",
         status_code=status,
         detail=said,

@@ -168,6 +168,8 @@ class IntegrationStatus:
     error: str | None = None
     advice: str | None = None
     checked_at: datetime | None = None
+    refused_reads: Sequence[str] = ()
+    """Reads the instance refused (what ServiceNow said and the ACL that grants it)."""
 
 
 @dataclass(frozen=True)
@@ -846,6 +848,14 @@ def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[L
 def _integration_text(integration: IntegrationStatus | None, now: datetime | None) -> str:
     if integration is None or not integration.instance_url:
         return f"*ServiceNow:* not connected. An admin can run `{Command.SNOW} {Subcommand.CONNECT}`."
+    text = _connection_text(integration, now)
+    if integration.refused_reads:
+        refused = [f":warning: {escape(line)}" for line in integration.refused_reads]
+        text += "\n" + bullet_lines(refused, limit=MAX_TEXT - len(text) - 1, max_lines=4)
+    return text
+
+
+def _connection_text(integration: IntegrationStatus, now: datetime | None) -> str:
     where = link(integration.instance_url, integration.instance_url)
     checked = f" (checked {slack_date(integration.checked_at, now=now)})" if integration.checked_at else ""
     if integration.status == "Connected":
@@ -1061,8 +1071,10 @@ def create_incident_modal(
     subcategory: str | None = None,
     assignment_group: tuple[str, str] | None = None,
     assigned_to: tuple[str, str] | None = None,
+    choices_hint: str | None = None,
 ) -> View:
-    """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs.
+    """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs;
+    `choices_hint` says why category and subcategory are free text (shown under them).
 
     Urgency, impact and category dispatch block_actions, so a listener can refresh the priority hint
     (`priority_hint`) and the subcategories with views.update; inputs keep their values across updates
@@ -1103,6 +1115,7 @@ def create_incident_modal(
         priority_hint(urgency, impact),
         _choice_input("Category", ActionId.CATEGORY, BlockId.CATEGORY, categories, category, dispatch=True),
         _choice_input("Subcategory", ActionId.SUBCATEGORY, BlockId.SUBCATEGORY, subcategories, subcategory),
+        *([context(f":information_source: {escape(choices_hint)}")] if choices_hint else []),
         input_block(
             "Assignment group",
             external_select(

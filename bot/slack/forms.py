@@ -111,11 +111,13 @@ class ConnectForm:
         return f"ConnectForm(instance_url={self.instance_url!r}, credentials=SecretStr('**********'))"
 
 
-def connect_form(values: Values, *, allow_insecure: bool = False) -> ConnectForm:
+def connect_form(values: Values, *, allow_insecure: bool = False, allow_private: bool = False) -> ConnectForm:
     """The connect modal's fields, checked as far as can be without asking ServiceNow."""
     url = (text(values, BlockId.INSTANCE_URL, ActionId.INSTANCE_URL) or "").strip()
     try:
-        url = validate_instance_url(url.rstrip("/"), allow_insecure=allow_insecure)
+        url = validate_instance_url(
+            url.rstrip("/"), allow_insecure=allow_insecure, allow_private=allow_private
+        )
     except ConfigurationError as err:
         raise InvalidInput(f"{err.message[:1].upper()}{err.message[1:]}.", field="instance_url") from None
     username = (text(values, BlockId.USERNAME, ActionId.USERNAME) or "").strip()

@@ -65,10 +65,13 @@ def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.V
         categories=categories,
         subcategories=choices(draft.form, "subcategory", category) if categories else [],
         category=category,
+        choices_hint=draft.choices_hint,
     )
 
 
-def integration_status(found: Sequence[Integration]) -> blocks.IntegrationStatus | None:
+def integration_status(
+    found: Sequence[Integration], refused_reads: Sequence[str] = ()
+) -> blocks.IntegrationStatus | None:
     current = next((i for i in found if i.is_default), found[0] if found else None)
     if current is None:
         return None
@@ -79,6 +82,7 @@ def integration_status(found: Sequence[Integration]) -> blocks.IntegrationStatus
         error=current.last_error if current.status == "Error" else None,
         advice=RECONNECT_ADVICE if current.status == "Error" else None,
         checked_at=current.last_checked_at,
+        refused_reads=tuple(refused_reads),
     )
 
 
@@ -96,7 +100,7 @@ def sync_health(health: SyncHealth) -> blocks.SyncHealth:
 
 def status_message(overview: Overview, now: datetime) -> blocks.Message:
     return blocks.status_message(
-        integration=integration_status(overview.status.integrations),
+        integration=integration_status(overview.status.integrations, overview.status.refused_reads),
         recent_links=overview.recent_links,
         health=sync_health(overview.status.sync),
         now=now,
@@ -108,7 +112,7 @@ def home_view(
 ) -> blocks.View:
     return blocks.app_home_view(
         watched_channels=watched_channels,
-        integration=integration_status(overview.status.integrations),
+        integration=integration_status(overview.status.integrations, overview.status.refused_reads),
         recent_links=overview.recent_links,
         health=sync_health(overview.status.sync),
         now=now,

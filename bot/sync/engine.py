@@ -17,11 +17,12 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    never retries these writes itself (`retry_safe=False`): a retry is only ever decided here, and every
    retry of a row that may have reached ServiceNow (`OutboxItem.maybe_sent`: a timeout, a dropped
    answer, a 5xx, a crash while sending) first looks for the row's marker in the incident's journal
-   (`list_work_notes`). Found: the row is only marked done. Not found: the earlier attempt wrote nothing,
-   because the journal is read only once that attempt has surely ended: its lease ran out, or it failed
-   and, when the write may have been applied anyway (a timeout, a dropped connection, any 5xx: a proxy
-   may answer 502/504 while the instance is still writing; an unreadable answer), the retry waited at
-   least `settle_delay` after the failure. So sending now cannot duplicate the note. Hence no note is
+   (`has_work_note`: sys_journal_field, else the incident's work_notes when the journal is closed to the
+   account, 403 or an empty answer). Found: the row is only marked done (an archive still resolves).
+   Not found: the earlier attempt wrote nothing, because the journal is read only once that attempt has
+   surely ended: its lease ran out, or it failed and, when the write may have been applied anyway (a
+   timeout, a dropped connection, any 5xx: a proxy may answer 502/504 while the instance is still
+   writing; an unreadable answer), the retry waited at least `settle_delay` after the failure. So sending now cannot duplicate the note. Hence no note is
    lost (a row stays until done or visibly failed) and none is written twice.
    Failures back off exponentially with jitter up to `max_delay`, or as long as a 429's Retry-After says.
    Only a definite refusal (400/403/404: an ACL, a data policy, a deleted incident) marks a row failed,
@@ -29,7 +30,12 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    once fixed). Anything else (an outage of any length, a hibernating instance, a rate limit, refused
    credentials, a missing secret key) is retried for as long as it lasts, with its reason kept in
    `last_error` meanwhile (`sync.retrying`).
-
+   An archive whose resolve PATCH is refused (403: a data policy naming the resolution code, an ACL)
+   sends its note alone (a refused PATCH wrote nothing), so the note is never lost; the row then fails
+   with the refusal, and a requeue finds the note and only resolves. A Closed (7) or Canceled (8)
+   incident silently drops journal writes (servicenow-table-api.md, corrections): no note is written to
+   one (the state the last refresh stored, the archive's own read, the PATCH's answer), and the row
+   fails as "not delivered: INC… is Closed".
 3. Refresh. The linked incidents are read back in batches of 100 (`get_incidents`); each link gets the
    state's label and the sync time. When an incident becomes Resolved, Closed or Canceled the notifier
    (the Slack thread) hears about it once: the flag is stored before the call, so a crash may skip a
@@ -50,7 +56,7 @@ import logging
 import random
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -62,7 +68,6 @@ from bot.sync import notes
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
     BadRequestError,
-    ConfigurationError,
     InvalidResponseError,
     NotFoundError,
     PermissionDeniedError,
@@ -85,9 +90,17 @@ T = TypeVar("T")
 
 CLOSED_STATES = frozenset({"6", "7", "8"})
 """Resolved, Closed, Canceled: an incident in one of these is not resolved again."""
+NO_JOURNAL_STATES = frozenset({"7", "8"})
+"""Closed, Canceled: journal writes may be dropped silently (PATCH 200, no journal row; reference,
+corrections section), so a note is never written to, nor counted as delivered on, such an incident."""
+NO_JOURNAL_LABELS = frozenset(state_label(code) for code in NO_JOURNAL_STATES)
 PREFERRED_CLOSE_CODES = ("Solution provided", "Solved (Permanently)")
 """The resolution code, by value or label: Utah and later, then the legacy list; else the instance's first
 active choice."""
+FALLBACK_CLOSE_CODE = "Solution provided"
+"""Used when sys_choice cannot be read (403 or no rows: field ACLs hide it from itil accounts; reference,
+corrections section) and SNOWBOT_CLOSE_CODE is not set: in every release's list since Utah. A wrong code
+meets the instance's data policy (403 "... mandatory: Resolution code"), which the failure reports."""
 STATUS_CLOSE_CODES = {"Duplicate": "Duplicate"}
 """An archive status with a resolution code of its own, used when the instance lists that code."""
 REFRESH_BATCH = 100
@@ -171,6 +184,8 @@ class PassReport:
     resolved: int = 0
     retried: int = 0
     failed: int = 0
+    not_delivered: int = 0
+    """Notes not written because their incident is Closed or Canceled (the row fails with that reason)."""
     links_refreshed: int = 0
     refresh_failures: int = 0
     incidents_closed: int = 0
@@ -204,6 +219,8 @@ class PassReport:
             parts.insert(1, f"{self.read_failures} reads failed")
         if self.confirmed:
             parts.insert(-3, f"{self.confirmed} found already sent")
+        if self.not_delivered:
+            parts.insert(-1, f"{self.not_delivered} not delivered (incident closed)")
         return f"sync {self.trigger}: {', '.join(parts)} in {self.seconds:.2f}s"
 
     def lines(self) -> list[str]:
@@ -218,6 +235,7 @@ class PassReport:
             f"incidents resolved: {self.resolved}",
             f"retries scheduled:  {self.retried}",
             f"given up (failed):  {self.failed}",
+            f"not delivered:      {self.not_delivered} (incident Closed or Canceled)",
             f"links refreshed:    {self.links_refreshed}"
             + (f" ({self.refresh_failures} batches failed)" if self.refresh_failures else ""),
             f"incidents closed:   {self.incidents_closed} ({self.notified} Slack threads told)",
@@ -256,6 +274,16 @@ class _Run:
         if self._by_id is None:  # built after detect, which is the only step that adds links
             self._by_id = {link.id: link for group in self.groups.values() for link in group}
         return self._by_id.get(link_id)
+
+
+@dataclass(frozen=True)
+class _Sent:
+    """What a row's write did: resolved the incident; found it Closed/Canceled (its label: the note was
+    not delivered); or had its resolve refused after the note went alone."""
+
+    resolved: bool = False
+    closed: str | None = None
+    refused: PermissionDeniedError | None = None
 
 
 @dataclass(frozen=True)
@@ -452,66 +480,108 @@ class SyncEngine:
         note = notes.work_note(item.kind, item.payload, item.marker)
         try:
             client = await self.servicenow(link.integration_id)
-            if item.maybe_sent and await self._in_journal(client, link.ticket_sys_id, item.marker):
-                await self.store.run(sync.mark_done, self.db, item.id, now=self.clock())
-                run.report.confirmed += 1
+            noted = item.maybe_sent and await self._in_journal(client, link.ticket_sys_id, item.marker)
+            if noted:
                 log.info(
                     "sync: %s note for %s was already there (ref %s)",
                     item.kind,
                     link.ticket_number,
                     item.marker,
                 )
-                return
-            resolved = await self._send(client, link, item, note)
+            if not noted and link.status in NO_JOURNAL_LABELS:  # as the last refresh saw it: no write
+                sent = _Sent(closed=link.status)
+            else:
+                sent = await self._send(client, link, item, note, noted=noted)
         except ServiceNowError as err:
             await self.store.run(self._attempt_failed, run, item, link, err, now)
             return
+        if sent.closed:
+            await self.store.run(self._not_delivered, run, item, link, sent.closed)
+            return
+        run.report.confirmed += noted
+        run.report.notes_sent += not noted
+        run.report.resolved += sent.resolved
+        if sent.refused is not None:
+            reason = f"{link.ticket_number}: work note delivered; resolving refused: {sent.refused}"
+            self._close_codes.pop(link.integration_id, None)
+            await self.store.run(sync.mark_failed, self.db, item.id, reason[:500])
+            run.report.failed += 1
+            run.report.add_error(reason[:500])
+            log.warning("sync: resolving %s failed for good: %s", link.ticket_number, reason)
+            return
         await self.store.run(sync.mark_done, self.db, item.id, now=self.clock())
-        run.report.notes_sent += 1
-        run.report.resolved += resolved
 
-    async def _send(self, client: ServiceNowClient, link: Link, item: OutboxItem, note: str) -> bool:
-        """One write: the note, or for an archive the note and the resolution in one PATCH. True when
-        this resolved the incident."""
+    async def _send(
+        self, client: ServiceNowClient, link: Link, item: OutboxItem, note: str, *, noted: bool
+    ) -> _Sent:
+        """The row's write: the note (unless `noted`: already in the journal), and for an archive the
+        resolution, in the same PATCH. A refused resolve PATCH wrote nothing, so the note then goes alone
+        and the refusal is returned. No note is written to a Closed or Canceled incident."""
         sys_id = link.ticket_sys_id
         if item.kind == "resolve":
             incident = await client.get_incident(sys_id)
+            if incident.state in NO_JOURNAL_STATES:  # nothing to resolve; a note would be dropped
+                return _Sent() if noted else _Sent(closed=state_label(incident.state, incident.state_label))
             if incident.state not in CLOSED_STATES:
-                code = await self._close_code(client, link.integration_id, item.payload["status"])
-                close = notes.close_notes(item.payload["anomaly_id"], item.payload["status"])
-                await client.resolve(sys_id, code, close, work_note=note, retry_safe=False)
-                return True
-        await client.add_work_note(sys_id, note, retry_safe=False)
-        return False
+                status = item.payload["status"]
+                code = await self._close_code(client, link.integration_id, status)
+                close = notes.close_notes(item.payload["anomaly_id"], status)
+                try:
+                    await client.resolve(
+                        sys_id, code, close, work_note=None if noted else note, retry_safe=noted
+                    )
+                except PermissionDeniedError as err:
+                    refused = _resolve_refusal(err, code, configured=bool(self.config.close_code))
+                    if noted:
+                        raise refused from err
+                    return replace(await self._note(client, link, note, item.marker), refused=refused)
+                return _Sent(resolved=True)
+        if noted:
+            return _Sent()
+        return await self._note(client, link, note, item.marker)
+
+    async def _note(self, client: ServiceNowClient, link: Link, note: str, marker: str) -> _Sent:
+        """Write one work note. The PATCH answers with the incident's state: on a Closed or Canceled
+        incident the note may have been dropped silently, so it counts only if the journal shows it."""
+        updated = await client.add_work_note(link.ticket_sys_id, note, retry_safe=False)
+        if updated.state in NO_JOURNAL_STATES and not await self._in_journal(
+            client, link.ticket_sys_id, marker
+        ):
+            return _Sent(closed=state_label(updated.state, updated.state_label))
+        return _Sent()
+
+    def _not_delivered(self, run: _Run, item: OutboxItem, link: Link, state: str) -> None:
+        reason = f"not delivered: {link.ticket_number} is {state}"
+        sync.mark_failed(self.db, item.id, reason)
+        run.report.not_delivered += 1
+        run.report.add_error(reason)
+        log.info("sync: %s note for %s %s", item.kind, link.ticket_number, reason)
 
     async def _in_journal(self, client: ServiceNowClient, sys_id: str, marker: str) -> bool:
-        """Whether a note carrying `marker` is in the incident's journal. sys_journal_field may be closed
-        to the service account (403); the incident's work_notes display text holds the same entries."""
-        try:
-            entries = await client.list_work_notes(sys_id, limit=self.config.journal_lookback)
-        except PermissionDeniedError:
-            return marker in (await client.get_incident(sys_id)).work_notes
-        return any(marker in entry.text for entry in entries)
+        """Whether a note carrying `marker` is on the incident: sys_journal_field, or the incident's
+        work_notes when the journal refuses or answers no rows (`ServiceNowClient.has_work_note`)."""
+        return await client.has_work_note(sys_id, marker, lookback=self.config.journal_lookback)
 
     async def _close_code(self, client: ServiceNowClient, integration_id: int, status: str) -> str:
         """SNOWBOT_CLOSE_CODE; else the code of the archive status when the instance lists one (Duplicate);
-        else "Solution provided", "Solved (Permanently)" or the first active code. The instance's codes are
-        read once per integration (the lock keeps concurrent resolves from each reading the list)."""
+        else "Solution provided", "Solved (Permanently)" or the first active code; "Solution provided" when
+        sys_choice cannot be read (403 or no rows). The instance's codes are read once per integration
+        (the lock keeps concurrent resolves from each reading the list)."""
         if self.config.close_code:
             return self.config.close_code
         async with self._close_code_lock:
             codes = self._close_codes.get(integration_id)
             if codes is None:
-                choices = await client.list_choices("incident", "close_code")
-                if not choices:
-                    raise ConfigurationError(
-                        "ServiceNow lists no resolution codes (sys_choice incident.close_code): set "
-                        "SNOWBOT_CLOSE_CODE"
-                    )
+                try:
+                    choices = await client.list_choices("incident", "close_code")
+                except PermissionDeniedError as err:  # field ACLs on sys_choice: see FALLBACK_CLOSE_CODE
+                    log.info("sync: resolution codes unreadable, using %r: %s", FALLBACK_CLOSE_CODE, err)
+                    choices = []
                 known = {choice.value: choice.value for choice in choices}
                 known.update({choice.label: choice.value for choice in choices if choice.label not in known})
                 preferred = (known[name] for name in PREFERRED_CLOSE_CODES if name in known)
-                codes = _CloseCodes(known, next(preferred, choices[0].value))
+                first = choices[0].value if choices else FALLBACK_CLOSE_CODE
+                codes = _CloseCodes(known, next(preferred, first))
                 self._close_codes[integration_id] = codes
         own = STATUS_CLOSE_CODES.get(status)
         return codes.known[own] if own in codes.known else codes.default
@@ -721,6 +791,20 @@ def _events(state: SyncState, anomaly: Anomaly, observed_at: datetime) -> tuple[
             }
         )
     return events, comment_ids
+
+
+def _resolve_refusal(err: PermissionDeniedError, code: str, *, configured: bool) -> PermissionDeniedError:
+    """The refusal of a resolve, saying which resolution code was sent when a data policy names it."""
+    said = f"{err.detail or ''} {err.message}".lower()
+    if "resolution code" not in said and "close_code" not in said:
+        return err
+    source = "SNOWBOT_CLOSE_CODE" if configured else "snowbot's default"
+    message = (
+        f"{err.message} The resolution code {code!r} ({source}) is not one this instance accepts: set "
+        "SNOWBOT_CLOSE_CODE to one of its resolution codes (Incident → Resolution code), then run "
+        "`snowbot sync --requeue`."
+    )
+    return PermissionDeniedError(message, status_code=err.status_code, detail=err.detail)
 
 
 def _named(anomaly_ids: list[int]) -> str:

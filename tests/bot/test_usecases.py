@@ -721,12 +721,14 @@ async def test_connect_failures_give_advice_and_mark_the_row(
     assert "wrong" not in caught.value.message
 
 
-async def test_a_missing_role_is_reported_with_the_itil_advice(
+async def test_a_missing_role_is_reported_as_what_was_refused(
     snowbot: Snowbot, sn_emulator: ServiceNowEmulator
 ) -> None:
     sn_emulator.add_user("admin", "admin", ["snc_read_only"])
-    with pytest.raises(Upstream, match="itil") as caught:
+    with pytest.raises(Upstream, match="refused to create an incident record") as caught:
         await snowbot.create_ticket_for_anomaly(824, TicketForm("x"), actor="U1")
+    assert "ACL Exception Insert Failed due to security constraints" in caught.value.message
+    assert "itil" not in caught.value.message  # ServiceNow's words, not a guess about roles
     assert caught.value.status_code == 403
     assert links.for_anomaly(snowbot.db, 824) == []
 

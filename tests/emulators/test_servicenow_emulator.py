@@ -742,3 +742,105 @@ def test_run_emulator_rejects_a_bad_user_spec(capsys) -> None:
     args = argparse.Namespace(service="servicenow", host="127.0.0.1", port=9, user=["nopass"], token=None)
     assert cli.run_emulator(args) == 2
     assert "NAME:PASSWORD" in capsys.readouterr().err
+
+
+# ---- read ACLs and closed incidents (reference, corrections section) --------------------------------------
+
+CHOICES = "/api/now/table/sys_choice"
+JOURNAL = "/api/now/table/sys_journal_field"
+CLOSE_CODE_QUERY = "name=incident^element=close_code^inactive=false"
+
+
+async def test_an_itil_account_cannot_filter_sys_choice_by_its_hidden_fields(sn_client_for: Callable) -> None:
+    async with sn_client_for(("itil.user", "itil-pw")) as client:
+        refused = await client.get(CHOICES, params={"sysparm_query": CLOSE_CODE_QUERY})
+        unfiltered = await client.get(CHOICES, params={"sysparm_limit": "1"})
+        by_label = await client.get(CHOICES, params={"sysparm_query": "label=Solution provided"})
+    assert refused.status_code == 403
+    assert refused.json() == {
+        "error": {
+            "message": "Insufficient rights to query records",
+            "detail": "Field(s) present in the query do not have permission to be read",
+        },
+        "status": "failure",
+    }
+    assert unfiltered.status_code == 200
+    (row,) = unfiltered.json()["result"]
+    assert {"name", "element", "value"}.isdisjoint(row) and "label" in row  # stripped, as on an instance
+    assert [r["label"] for r in by_label.json()["result"]] == ["Solution provided"]
+
+    async with sn_client_for() as admin:
+        allowed = await admin.get(
+            CHOICES, params={"sysparm_query": CLOSE_CODE_QUERY, "sysparm_fields": "value"}
+        )
+    assert allowed.status_code == 200
+    assert {"value": "Solution provided"} in allowed.json()["result"]
+
+
+async def test_a_name_value_filter_on_a_hidden_field_is_refused_as_the_encoded_query_is(
+    sn_client_for: Callable,
+) -> None:
+    async with sn_client_for(("itil.user", "itil-pw")) as client:
+        refused = await client.get(CHOICES, params={"name": "incident", "element": "close_code"})
+        by_label = await client.get(CHOICES, params={"label": "Solution provided"})
+    assert refused.status_code == 403
+    assert refused.json()["error"]["message"] == "Insufficient rights to query records"
+    assert [r["label"] for r in by_label.json()["result"]] == ["Solution provided"]
+
+
+async def test_read_acls_are_configurable_per_role(
+    servicenow: ServiceNowEmulator, sn_client_for: Callable
+) -> None:
+    servicenow.add_user("integration", "int-pw", ["itil", "x_snowbot.reader"])
+    servicenow.grant_read("x_snowbot.reader", "sys_choice.name", "sys_choice.element", "sys_choice.value")
+    async with sn_client_for(("integration", "int-pw")) as client:
+        allowed = await client.get(
+            CHOICES, params={"sysparm_query": CLOSE_CODE_QUERY, "sysparm_fields": "value"}
+        )
+    async with sn_client_for(("itil.user", "itil-pw")) as client:
+        still_refused = await client.get(CHOICES, params={"sysparm_query": CLOSE_CODE_QUERY})
+    assert allowed.status_code == 200 and allowed.json()["result"]
+    assert still_refused.status_code == 403
+
+
+async def test_an_itil_account_reads_no_journal_rows(sn_client_for: Callable) -> None:
+    async with sn_client_for(("itil.user", "itil-pw")) as client:
+        created = await create(client, short_description="journal", work_notes="first note")
+        query = {"sysparm_query": f"element_id={created['sys_id']}"}
+        rows = await client.get(JOURNAL, params=query)
+        text = await client.get(
+            f"{INCIDENTS}/{created['sys_id']}",
+            params={"sysparm_display_value": "true", "sysparm_fields": "work_notes"},
+        )
+    async with sn_client_for() as admin:
+        admin_rows = await admin.get(JOURNAL, params=query)
+        one = admin_rows.json()["result"][0]["sys_id"]
+    async with sn_client_for(("itil.user", "itil-pw")) as client:
+        single = await client.get(f"{JOURNAL}/{one}")
+    assert rows.status_code == 200 and rows.json() == {"result": []}  # a denial that looks like success
+    assert rows.headers["X-Total-Count"] == "0"
+    assert "first note" in text.json()["result"]["work_notes"]  # the display value still holds it
+    assert [r["value"] for r in admin_rows.json()["result"]] == ["first note"]
+    assert single.status_code == 404
+
+
+@pytest.mark.parametrize("state", ["7", "8"])
+async def test_journal_writes_to_closed_or_canceled_incidents_are_dropped_silently(
+    servicenow: ServiceNowEmulator, sn_client_for: Callable, state: str
+) -> None:
+    async with sn_client_for() as client:
+        created = await create(
+            client,
+            short_description="closed",
+            state=state,
+            close_code="Solution provided",
+            close_notes="done",
+        )
+        answer = await client.patch(f"{INCIDENTS}/{created['sys_id']}", json={"work_notes": "too late"})
+        reopened = await client.patch(f"{INCIDENTS}/{created['sys_id']}", json={"state": "2"})
+        after = await client.patch(f"{INCIDENTS}/{created['sys_id']}", json={"work_notes": "now it lands"})
+    assert answer.status_code == 200
+    assert answer.json()["result"]["state"] == state
+    assert reopened.status_code == 200
+    assert [entry["value"] for entry in servicenow.journal(created["sys_id"])] == ["now it lands"]
+    assert after.status_code == 200

@@ -25,6 +25,11 @@ def policy(sleeps: SleepRecorder) -> RetryPolicy:
     return RetryPolicy(sleep=sleeps, jitter=lambda: 1.0)
 
 
+async def public_address(host: str, port: int) -> list[str]:
+    """The resolver of the mocked instance: a public address, and no DNS in tests."""
+    return ["149.96.5.10"]
+
+
 @pytest.fixture
 def router() -> respx.MockRouter:
     with respx.mock(base_url=INSTANCE, assert_all_called=True) as mock:
@@ -39,7 +44,9 @@ async def make_client(
     made: list[ServiceNowClient] = []
 
     def make(retry: RetryPolicy | None = None) -> ServiceNowClient:
-        made.append(ServiceNowClient.connect(INSTANCE, credentials, retry=retry or policy))
+        made.append(
+            ServiceNowClient.connect(INSTANCE, credentials, retry=retry or policy, resolve=public_address)
+        )
         return made[-1]
 
     yield make

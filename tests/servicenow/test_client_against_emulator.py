@@ -158,6 +158,11 @@ async def test_work_notes_description_and_resolve(sn, emu) -> None:
     assert noted.work_notes == ""  # a write does not ask for the growing journal back
     assert "first note" in (await sn.get_incident(created.sys_id)).work_notes
     await sn.add_work_note(created.sys_id, "second note", retry_safe=True)
+    assert await sn.list_work_notes(created.sys_id) == []  # sys_journal_field is closed to itil
+    assert await sn.has_work_note(created.sys_id, "second note")  # found in work_notes instead
+    assert not await sn.has_work_note(created.sys_id, "third note")
+    assert "sys_journal_field" in sn.refused_reads
+    emu.grant_read("itil", "sys_journal_field")
     notes = await sn.list_work_notes(created.sys_id)
     assert [n.text for n in notes] == ["second note", "first note"]
     assert all(n.created_by == "snowbot" and n.created_on is not None for n in notes)
@@ -182,10 +187,23 @@ async def test_resolve_without_close_fields_meets_the_data_policy(sn) -> None:
     with pytest.raises(PermissionDeniedError) as caught:
         await sn.resolve(created.sys_id, "", "")
     assert "The following fields are mandatory" in caught.value.message
-    assert "`itil` role" in caught.value.message
+    assert "refused to update an incident record" in caught.value.message
+    assert "itil" not in caught.value.message  # what was refused, not a guess about roles
 
 
-async def test_choices_groups_and_users(sn) -> None:
+async def test_choices_need_the_sys_choice_read_grant(sn, emu) -> None:
+    with pytest.raises(PermissionDeniedError) as caught:
+        await sn.list_choices("incident", "category")
+    assert "refused to read sys_choice" in caught.value.message
+    assert "Field(s) present in the query do not have permission to be read" in caught.value.message
+    assert "label, value, element and dependent_value" in sn.refused_reads["sys_choice"]
+    emu.grant_read("itil", "sys_choice.name", "sys_choice.element", "sys_choice.value")
+    assert await sn.list_choices("incident", "category")
+    assert "sys_choice" not in sn.refused_reads  # a read that works clears the refusal
+
+
+async def test_choices_groups_and_users(sn, emu) -> None:
+    emu.grant_read("itil", "sys_choice.name", "sys_choice.element", "sys_choice.value")
     categories = await sn.list_choices("incident", "category")
     assert Choice(value="network", label="Network") in categories
     subcategories = await sn.list_choices("incident", "subcategory", dependent_value="network")
@@ -234,5 +252,6 @@ async def test_wrong_password_and_missing_role(emu) -> None:
     async with ServiceNowClient.connect(
         INSTANCE, viewer, transport=emu.transport(), retry=NO_RETRY
     ) as client:
-        with pytest.raises(PermissionDeniedError, match="`itil` role"):
+        with pytest.raises(PermissionDeniedError, match="refused to create an incident record") as caught:
             await client.create_incident({"short_description": "x"})
+        assert "ACL Exception Insert Failed due to security constraints" in caught.value.message

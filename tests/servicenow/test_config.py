@@ -14,7 +14,7 @@ from servicenow.errors import ConfigurationError, ServiceNowError
         ("  https://Dev-Snowbot.Service-Now.com  ", "https://dev-snowbot.service-now.com"),
         ("HTTPS://acme.service-now.com", "https://acme.service-now.com"),
         ("https://snow.example.org:8443", "https://snow.example.org:8443"),
-        ("https://10.0.0.7", "https://10.0.0.7"),
+        ("https://1.2.3.4", "https://1.2.3.4"),
     ],
 )
 def test_accepts_https_instance_urls(url: str, expected: str) -> None:

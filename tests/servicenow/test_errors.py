@@ -50,7 +50,12 @@ STATUS_CASES = [
         error_body("User Not Authenticated", "Required to provide Auth information"),
         AuthenticationError,
         "User Not Authenticated: Required to provide Auth information",
-        ["check the `username:password` format", "the account is active and not locked"],
+        [
+            "check the `username:password` format",
+            "the account is active and not locked",
+            "basic auth restriction (Brazil release)",
+            '"Web service access only", presents MFA, or has the snc_basic_auth_api_access role',
+        ],
         id="401",
     ),
     pytest.param(
@@ -61,7 +66,11 @@ STATUS_CASES = [
         ),
         PermissionDeniedError,
         "Operation Failed: Data Policy Exception: The following fields are mandatory: Resolution code, Close notes",
-        ["The following fields are mandatory: Resolution code, Close notes", "needs the `itil` role"],
+        [
+            "ServiceNow refused to read a record of incident",
+            "The following fields are mandatory: Resolution code, Close notes",
+            "Fill in the fields it names",
+        ],
         id="403-data-policy",
     ),
     pytest.param(
@@ -72,7 +81,7 @@ STATUS_CASES = [
         ),
         PermissionDeniedError,
         "Insufficient rights to query records: Field(s) present in the query do not have permission to be read",
-        ["needs the `itil` role"],
+        ["ServiceNow refused to read a record of incident (HTTP 403: Insufficient rights", "An ACL"],
         id="403-acl",
     ),
     pytest.param(

@@ -226,7 +226,11 @@ def register(app: AsyncApp, deps: Deps) -> None:
         ack: AsyncAck, body: dict[str, Any], view: View, client: AsyncWebClient, context: AsyncBoltContext
     ) -> None:
         try:
-            form = forms.connect_form(forms.state(view), allow_insecure=deps.settings.allow_insecure_instance)
+            form = forms.connect_form(
+                forms.state(view),
+                allow_insecure=deps.settings.allow_insecure_instance,
+                allow_private=deps.settings.allow_private_instance,
+            )
         except InvalidInput as err:
             await field_error(ack, err, view)
             return

@@ -228,10 +228,11 @@ async def test_a_legacy_instance_gets_its_own_close_code_read_once(
     assert len([r for r in legacy.requests if r.path.endswith("/sys_choice")]) == 1
 
 
-async def test_an_incident_already_closed_is_not_resolved_again_but_gets_the_note(
+async def test_an_incident_already_resolved_is_not_resolved_again_but_gets_the_note(
     db: Database, qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly
 ) -> None:
-    closed = {"state": "7", "close_code": "Duplicate", "close_notes": "handled elsewhere"}
+    # (a Closed or Canceled one gets no note at all: test_servicenow_rights.py)
+    closed = {"state": "6", "close_code": "Duplicate", "close_notes": "handled elsewhere"}
     linked = link_anomaly(incident=closed)
     qe.set_status(linked.anomaly_id, "Resolved")
 
@@ -240,7 +241,7 @@ async def test_an_incident_already_closed_is_not_resolved_again_but_gets_the_not
     assert (report.notes_sent, report.resolved) == (1, 0)
     incident = sn.incidents[linked.sys_id]
     assert (incident["state"], incident["close_code"], incident["close_notes"]) == (
-        "7",
+        "6",
         "Duplicate",
         "handled elsewhere",
     )

@@ -85,8 +85,9 @@ async def test_a_server_error_backs_off_and_the_retry_checks_the_journal_first(
     report = await engine.run_pass()
 
     assert report.notes_sent == 1
-    assert [(r.method, r.path) for r in sn.requests][:2] == [
+    assert [(r.method, r.path) for r in sn.requests][:3] == [
         ("GET", JOURNAL_PATH),
+        ("GET", f"/api/now/table/incident/{linked.sys_id}"),  # an empty journal may be a denial: work_notes
         ("PATCH", f"/api/now/table/incident/{linked.sys_id}"),
     ]
     assert notes_of(sn, linked.sys_id) == [expected_note(db, linked.link.id, 0, ACK)]
