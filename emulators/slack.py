@@ -156,6 +156,7 @@ class SlackEmulator:
         self._used_triggers: set[str] = set()
         self._expired_triggers: set[str] = set()
         self._rate_limits: dict[str, deque[int]] = {}
+        self._refusals: dict[str, deque[str]] = {}
         self._handlers = {
             "auth.test": self._auth_test,
             "views.open": self._views_open,
@@ -263,6 +264,12 @@ class SlackEmulator:
         """Answer the next `count` calls to `method` with 429 and `Retry-After: retry_after`."""
         self._rate_limits.setdefault(method, deque()).extend([retry_after] * count)
 
+    def refuse_next(self, method: str, error: str, count: int = 1) -> None:
+        """Answer the next `count` calls to `method` with `{"ok": false, "error": error}` (HTTP 200, as
+        Slack answers its errors-table errors), before looking at the call: e.g. `exchanged_trigger_id`
+        for views.open, `internal_error` for apps.connections.open."""
+        self._refusals.setdefault(method, deque()).extend([error] * count)
+
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
 
@@ -316,6 +323,9 @@ class SlackEmulator:
             return self._finish(
                 request, method, query, body, {"ok": False, "error": "fatal_error"}, fault.status, args
             )
+        refused = self._refusals.get(method)
+        if refused:
+            return self._finish(request, method, query, body, SlackError(refused.popleft()).body(), 200, args)
 
         try:
             self._authenticate(token, method)
@@ -411,7 +421,11 @@ class SlackEmulator:
         trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
         if not isinstance(trigger_id, str) or not trigger_id:
             raise SlackError("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
-        if trigger_id in self._used_triggers or trigger_id in self._expired_triggers:
+        # views.open's errors table: a trigger_id used before is `exchanged_trigger_id`, one presented
+        # after its 3 seconds `expired_trigger_id`.
+        if trigger_id in self._used_triggers:
+            raise SlackError("exchanged_trigger_id")
+        if trigger_id in self._expired_triggers:
             raise SlackError("expired_trigger_id")
         self._used_triggers.add(trigger_id)
 

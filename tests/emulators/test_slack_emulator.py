@@ -118,7 +118,7 @@ async def test_views_open_update_and_trigger_reuse(client: AsyncWebClient, emula
     assert emulator.views[opened["id"]]["private_metadata"] == '{"anomaly_id":824}'
 
     err = await slack_error(client.views_open(trigger_id=trigger, view=modal()))
-    assert err.response["error"] == "expired_trigger_id"
+    assert err.response["error"] == "exchanged_trigger_id"
 
     updated = (
         await client.views_update(
@@ -133,6 +133,15 @@ async def test_views_open_update_and_trigger_reuse(client: AsyncWebClient, emula
     assert stale.response["error"] == "hash_conflict"
     missing = await slack_error(client.views_update(view_id="V_NOPE", view=modal()))
     assert missing.response["error"] == "not_found"
+
+
+async def test_refuse_next_answers_a_methods_error_once(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    emulator.refuse_next("views.open", "exchanged_trigger_id")
+    err = await slack_error(client.views_open(trigger_id=emulator.issue_trigger_id(), view=modal()))
+    assert (err.response.status_code, err.response["error"]) == (200, "exchanged_trigger_id")
+    assert (await client.views_open(trigger_id=emulator.issue_trigger_id(), view=modal()))["ok"] is True
 
 
 async def test_expired_trigger_and_external_id(client: AsyncWebClient, emulator: SlackEmulator) -> None:
