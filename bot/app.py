@@ -70,13 +70,19 @@ def build_app(
 def serve(
     settings: Settings | None = None, extensions: Sequence[ExtensionFactory] = DEFAULT_EXTENSIONS
 ) -> int:
-    """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown."""
+    """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown,
+    which takes at most SNOWBOT_SHUTDOWN_TIMEOUT seconds (`bot.shutdown`). Returns the exit code."""
     import uvicorn
+
+    from bot.shutdown import SnowbotServer
 
     settings = settings or load_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.api_token is None:
         log.warning("SNOWBOT_API_TOKEN is not set: every /api call will be refused with 503")
     app = build_app(settings, extensions=extensions)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    server = SnowbotServer(config, shutdown_timeout=settings.shutdown_timeout)
+    app.state.request_exit = server.request_exit
+    server.run()
+    return server.exit_code

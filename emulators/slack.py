@@ -8,6 +8,14 @@
 `invalid_arguments` / `invalid_blocks` and a `response_metadata.messages` explanation in Slack's style
 (`[ERROR] must be less than 25 characters [json-pointer:/view/title/text]`).
 
+Socket Mode: `apps.connections.open` takes only the app-level token (`app_token`, in the Authorization
+header as Slack requires) and answers as Slack's errors table for the method says: `not_authed` without
+a token, `not_allowed_token_type` for a bot or user token (xoxb-/xoxp-), `invalid_auth` for any other;
+otherwise a one-use `ws://.../link/?ticket=...` URL whose WebSocket greets with Slack's `hello` message
+(Socket Mode docs) and records the envelope acks it receives (`socket_acks`). `refuse_next`
+("internal_error", "ratelimited", ...) and `rate_limit_next` fault it like any method. The app token
+calls nothing else (`not_allowed_token_type`). Serving the WebSocket needs the `websockets` package.
+
 Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
 messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
 inspect. slack_sdk speaks aiohttp, so tests serve the app on a port with `emulators.serve.serve_in_thread`
@@ -29,7 +37,8 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from emulators.faults import Faults
 from emulators.transport import DroppingTransport, RecordedRequest, lose_response
@@ -118,6 +127,7 @@ class SlackEmulator:
         bot_token: str = "xoxb-test-token",  # noqa: S107 - a test double's fixed token
         team_id: str = "T0001",
         *,
+        app_token: str = "xapp-1-A_SNOWBOT-1-test",  # noqa: S107 - the app-level token (Socket Mode)
         team_name: str = "Acme",
         team_domain: str = "acme",
         bot_user_id: str = "U_SNOWBOT",
@@ -130,6 +140,7 @@ class SlackEmulator:
         drop_hang: float = 30.0,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.team_name = team_name
         self.team_domain = team_domain
@@ -157,8 +168,14 @@ class SlackEmulator:
         self._expired_triggers: set[str] = set()
         self._rate_limits: dict[str, deque[int]] = {}
         self._refusals: dict[str, deque[str]] = {}
+        self._tickets: set[str] = set()
+        self._base_url = "http://localhost/"
+        self.socket_connections = 0
+        """WebSockets opened so far (a reconnect adds one)."""
+        self.socket_acks: list[dict[str, Any]] = []
         self._handlers = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -172,7 +189,12 @@ class SlackEmulator:
             "conversations.info": self._conversations_info,
             "team.info": self._team_info,
         }
-        self.app = Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._handle, methods=["GET", "POST"]),
+                WebSocketRoute("/link/", self._socket_mode),
+            ]
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Test surface
@@ -298,6 +320,7 @@ class SlackEmulator:
         args: dict[str, Any] = {**query, **(body or {})}
         token = _bearer(request.headers.get("authorization")) or args.pop("token", None)
         args.pop("token", None)
+        self._base_url = str(request.base_url)
 
         limited = self._rate_limits.get(method)
         if limited:
@@ -360,6 +383,15 @@ class SlackEmulator:
     def _authenticate(self, token: str | None, method: str) -> None:
         if not token:
             raise SlackError("not_authed")
+        if method == "apps.connections.open":
+            if token == self.app_token:
+                return
+            # a bot (xoxb-) or user (xoxp-) token is the wrong kind here; anything else is unknown
+            raise SlackError(
+                "not_allowed_token_type" if token.startswith(("xoxb-", "xoxp-")) else "invalid_auth"
+            )
+        if token == self.app_token:
+            raise SlackError("not_allowed_token_type")
         if token != self.bot_token:
             raise SlackError("invalid_auth")
         missing = [scope for scope in _SCOPES_NEEDED.get(method, ()) if scope not in self.scopes]
@@ -442,6 +474,42 @@ class SlackEmulator:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = f"{next(self._counter):08x}"
+        self._tickets.add(ticket)
+        ws_base = "ws" + self._base_url.removeprefix("http")
+        return {"url": f"{ws_base}link/?ticket={ticket}&app_id={self.app_id}"}
+
+    async def _socket_mode(self, websocket: WebSocket) -> None:
+        """The Socket Mode WebSocket: a ticket opens it once; `hello` first, then acks are recorded."""
+        ticket = websocket.query_params.get("ticket", "")
+        if ticket not in self._tickets:
+            await websocket.close(code=1008)
+            return
+        self._tickets.discard(ticket)
+        await websocket.accept()
+        self.socket_connections += 1
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": {
+                "host": "applink-emulator",
+                "build_number": 1,
+                "approximate_connection_time": 18060,
+            },
+            "connection_info": {"app_id": self.app_id},
+        }
+        await websocket.send_json(hello)
+        try:
+            while True:
+                text = await websocket.receive_text()
+                try:
+                    self.socket_acks.append(json.loads(text))
+                except ValueError:
+                    self.socket_acks.append({"invalid": text})
+        except WebSocketDisconnect:
+            return
 
     def _team_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

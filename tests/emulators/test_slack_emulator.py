@@ -448,3 +448,39 @@ async def test_calls_are_recorded_and_reset(client: AsyncWebClient, emulator: Sl
     emulator.reset_log()
     assert emulator.calls == [] and emulator.requests == []
     assert len(emulator.messages) == 1  # state stays
+
+
+# --- Socket Mode ----------------------------------------------------------------------------------
+
+
+async def test_apps_connections_open_takes_only_the_app_level_token(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """Slack's errors table for apps.connections.open: a bot token is the wrong type, others unknown."""
+    for token, error in ((TOKEN, "not_allowed_token_type"), ("xapp-1-A_X-1-nope", "invalid_auth")):
+        err = await slack_error(client.apps_connections_open(app_token=token))
+        assert err.response["error"] == error
+    err = await slack_error(client.chat_postMessage(channel="C_ALERTS", text="hi", token=emulator.app_token))
+    assert err.response["error"] == "not_allowed_token_type"  # an app-level token calls nothing else
+    emulator.refuse_next("apps.connections.open", "internal_error")
+    err = await slack_error(client.apps_connections_open(app_token=emulator.app_token))
+    assert err.response["error"] == "internal_error"
+
+    opened = await client.apps_connections_open(app_token=emulator.app_token)
+    assert opened["url"].startswith("ws://127.0.0.1:") and "/link/?ticket=" in opened["url"]
+
+
+async def test_the_socket_mode_url_greets_once_with_hello(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    import aiohttp
+
+    url = (await client.apps_connections_open(app_token=emulator.app_token))["url"]
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as socket:
+            hello = await socket.receive_json(timeout=5)
+            await socket.send_json({"envelope_id": "e1"})
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(url)  # a ticket opens one connection
+    assert hello["type"] == "hello" and hello["connection_info"] == {"app_id": emulator.app_id}
+    assert emulator.socket_connections == 1
