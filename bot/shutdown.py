@@ -83,8 +83,15 @@ def snowbot_work(exclude: Iterable[asyncio.Task[Any]] = ()) -> list[tuple[asynci
     return work
 
 
+def _not_a_cancellation(record: logging.LogRecord) -> bool:
+    """A log filter: uvicorn reports a request task cancelled here with its traceback; the line that
+    cancelled it said it already."""
+    return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
 def cancel_reporting(work: Iterable[tuple[asyncio.Task[Any], str]], why: str) -> list[asyncio.Task[Any]]:
     """Cancel each task, logging one line per task: `why` and where it was."""
+    logging.getLogger("uvicorn.error").addFilter(_not_a_cancellation)
     cancelled = []
     for task, description in work:
         log.warning("%s, cancelled: %s", why, description)
