@@ -173,6 +173,7 @@ class SlackEmulator:
         self.socket_connections = 0
         """WebSockets opened so far (a reconnect adds one)."""
         self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[tuple[WebSocket, asyncio.AbstractEventLoop]] = []
         self._handlers = {
             "auth.test": self._auth_test,
             "apps.connections.open": self._apps_connections_open,
@@ -291,6 +292,24 @@ class SlackEmulator:
         Slack answers its errors-table errors), before looking at the call: e.g. `exchanged_trigger_id`
         for views.open, `internal_error` for apps.connections.open."""
         self._refusals.setdefault(method, deque()).extend([error] * count)
+
+    def send_envelope(
+        self, kind: str, payload: Mapping[str, Any], *, accepts_response_payload: bool = False
+    ) -> str:
+        """Push a Socket Mode envelope (`slash_commands`, `interactive`, `events_api`) to the newest open
+        WebSocket, as Slack does, from any thread; returns its envelope_id (the app's ack carries it)."""
+        if not self._sockets:
+            raise RuntimeError("no Socket Mode connection is open")
+        envelope_id = f"env-{next(self._counter):08x}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "payload": dict(payload),
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        websocket, loop = self._sockets[-1]
+        asyncio.run_coroutine_threadsafe(websocket.send_json(envelope), loop).result(timeout=5)
+        return envelope_id
 
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
@@ -501,6 +520,8 @@ class SlackEmulator:
             "connection_info": {"app_id": self.app_id},
         }
         await websocket.send_json(hello)
+        here = (websocket, asyncio.get_running_loop())
+        self._sockets.append(here)
         try:
             while True:
                 text = await websocket.receive_text()
@@ -510,6 +531,8 @@ class SlackEmulator:
                     self.socket_acks.append({"invalid": text})
         except WebSocketDisconnect:
             return
+        finally:
+            self._sockets.remove(here)
 
     def _team_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -89,6 +89,43 @@ async def test_failures_that_pass_are_retried_with_backoff_then_it_connects(
     assert exits == []
 
 
+async def test_an_envelope_is_dispatched_to_bolt_and_acked_on_the_websocket(
+    world: SlackWorld, make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot]
+) -> None:
+    """A `/snow help` over Socket Mode (envelope shape of python-slack-sdk's socket-mode test server)."""
+    async with running(
+        world, make_settings, make_snowbot, app_token=world.slack.app_token, sleeps=[], exits=[]
+    ) as (app, _):
+        await eventually(lambda: app.state.health["slack"]() == "connected")
+        command = {
+            "token": "legacy-verification-token",
+            "team_id": "T0001",
+            "team_domain": "acme",
+            "channel_id": "C_ALERTS",
+            "channel_name": "dq-alerts",
+            "user_id": "U_JANE",
+            "user_name": "jane.doe",
+            "command": "/snow",
+            "text": "help",
+            "api_app_id": "A_SNOWBOT",
+            "response_url": world.response_url("command"),
+            "trigger_id": world.slack.issue_trigger_id(),
+        }
+        envelope_id = await asyncio.to_thread(
+            world.slack.send_envelope, "slash_commands", command, accepts_response_payload=True
+        )
+        await eventually(
+            lambda: any(ack.get("envelope_id") == envelope_id for ack in world.slack.socket_acks)
+        )
+        await app.state.slack.idle(10)
+
+    assert [a for a in world.slack.socket_acks if a.get("envelope_id") == envelope_id] == [
+        {"envelope_id": envelope_id}  # acked at once, empty; the answer goes through response_url
+    ]
+    [answer] = world.hooks.to("command")
+    assert answer["text"].startswith("/snow commands: create, link")
+
+
 async def test_healthz_says_reconnecting_and_why_while_slack_fails(
     world: SlackWorld, make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot]
 ) -> None:
