@@ -311,6 +311,12 @@ class SlackEmulator:
         asyncio.run_coroutine_threadsafe(websocket.send_json(envelope), loop).result(timeout=5)
         return envelope_id
 
+    def close_sockets(self) -> None:
+        """Close every open Socket Mode WebSocket from the server side (as Slack does when it refreshes
+        connections, Socket Mode docs: "disconnect" then close); the app is expected to reconnect."""
+        for websocket, loop in list(self._sockets):
+            asyncio.run_coroutine_threadsafe(websocket.close(code=1001), loop).result(timeout=5)
+
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
 

@@ -94,6 +94,14 @@ class _Client(SocketModeClient):
             self.link.status = "connected"
             log.info("Slack Socket Mode connected")
 
+    async def connect_to_new_endpoint(self, force: bool = False) -> None:
+        """slack_sdk's reconnect (Slack closed the WebSocket, or it went stale)."""
+        if not self.closed:
+            self.link.status = "reconnecting (the WebSocket to Slack closed)"
+        await super().connect_to_new_endpoint(force)
+        if not self.closed and await self.is_connected():
+            self.link.status = "connected"
+
 
 class SocketModeLink:
     def __init__(

@@ -89,6 +89,21 @@ async def test_failures_that_pass_are_retried_with_backoff_then_it_connects(
     assert exits == []
 
 
+async def test_a_websocket_slack_closes_is_opened_again(
+    world: SlackWorld, make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot]
+) -> None:
+    async with running(
+        world, make_settings, make_snowbot, app_token=world.slack.app_token, sleeps=[], exits=[]
+    ) as (app, client):
+        await eventually(lambda: world.slack.socket_connections == 1)
+        await asyncio.to_thread(world.slack.close_sockets)
+
+        await eventually(lambda: world.slack.socket_connections == 2)
+        await eventually(lambda: app.state.health["slack"]() == "connected")
+        assert (await client.get("/healthz")).json()["slack"] == "connected"
+    assert len(world.slack.calls_to("apps.connections.open")) == 2  # a fresh URL for the new WebSocket
+
+
 async def test_an_envelope_is_dispatched_to_bolt_and_acked_on_the_websocket(
     world: SlackWorld, make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot]
 ) -> None:
