@@ -121,9 +121,10 @@ class SnowbotServer(uvicorn.Server):
 
     async def shutdown(self, sockets: Any = None) -> None:
         timeout = self.shutdown_timeout
-        watchdog = threading.Timer(timeout + HARD_EXIT_MARGIN, _hard_exit, (timeout, self.exit_code))
-        watchdog.daemon = True
-        watchdog.start()
+        if threading.current_thread() is threading.main_thread():  # a `snowbot run` process, not a test
+            watchdog = threading.Timer(timeout + HARD_EXIT_MARGIN, _hard_exit, (timeout, self.exit_code))
+            watchdog.daemon = True
+            watchdog.start()
         stopping = asyncio.create_task(super().shutdown(sockets), name="snowbot-shutdown")
         done, _ = await asyncio.wait({stopping}, timeout=timeout * WORK_SHARE)
         if not done:
