@@ -174,7 +174,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             deps.snowbot.attach_thread(created.link.id, metadata.channel, announced.ts)
         outcome = {**message, "blocks": list(message["blocks"])}
         if not announced.ts:
-            failed = announced_failed(metadata, announced.error, created.incident.number)
+            failed = announced_failed(metadata, error=announced.error, number=created.incident.number)
             outcome["blocks"].append(blocks.context(failed))
         await update_modal(client, context, view["id"], result_modal("Incident created", outcome))
 
@@ -332,7 +332,7 @@ NOT_INVITED = ("not_in_channel", "channel_not_found")
 """chat.postMessage's answers for a channel snowbot is not a member of (a private one it cannot see)."""
 
 
-def announced_failed(metadata: blocks.ModalMetadata, error: str | None, number: str) -> str:
+def announced_failed(metadata: blocks.ModalMetadata, *, error: str | None, number: str) -> str:
     """Why the thread got no announcement, and what (if anything) to do; the incident exists either way."""
     if not metadata.channel:
         return "snowbot did not know which channel to announce it in."
