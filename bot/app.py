@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI
 
+from bot import shutdown
 from bot.api import create_api
 from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
@@ -74,7 +75,7 @@ def build_app(
 async def _reconciling(bot: Snowbot) -> AsyncIterator[None]:
     """Finish, from their recorded intents, the creates and links an earlier process left (and later
     ones this process leaves), in the background while the app runs."""
-    task = asyncio.create_task(bot.keep_reconciled(), name="snowbot-reconcile")
+    task = shutdown.background(asyncio.create_task(bot.keep_reconciled(), name="snowbot-reconcile"))
     try:
         yield
     finally:
@@ -86,7 +87,8 @@ async def _reconciling(bot: Snowbot) -> AsyncIterator[None]:
 def serve(
     settings: Settings | None = None, extensions: Sequence[ExtensionFactory] = DEFAULT_EXTENSIONS
 ) -> int:
-    """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown."""
+    """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown,
+    which takes at most SNOWBOT_SHUTDOWN_TIMEOUT seconds (`bot.shutdown`). Returns the exit code."""
     import uvicorn
 
     settings = settings or load_settings()
@@ -94,5 +96,8 @@ def serve(
     if settings.api_token is None:
         log.warning("SNOWBOT_API_TOKEN is not set: every /api call will be refused with 503")
     app = build_app(settings, extensions=extensions)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-    return 0
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    server = shutdown.SnowbotServer(config, shutdown_timeout=settings.shutdown_timeout)
+    app.state.request_exit = server.request_exit
+    server.run()
+    return server.exit_code

@@ -10,7 +10,7 @@ story plays Slack's part with signed requests (`POST /slack/events`: form-encode
 the bot did from the Slack emulator's Web API log and from ServiceNow through `ServiceNowClient`.
 
     1. Qualytics posts its alert for anomaly 824 in #dq-alerts
-    2. "Create ServiceNow incident" on the alert opens the form, prefilled
+    2. "Create ServiceNow ticket" on the alert opens the form, prefilled
     3. the form is submitted: the incident is created and linked, the alert's thread says so
     4. the anomaly is acknowledged and commented in Qualytics; a sync pass writes the work notes
     5. `/snow search` finds an older incident and `/snow link` links it too
@@ -496,7 +496,7 @@ class Story:
     def steps(self) -> list[tuple[str, Callable[[], Awaitable[str]]]]:
         return [
             ("posting the Qualytics alert", self.alert_posted),
-            ('"Create ServiceNow incident" on the alert', self.create_form_opened),
+            ('"Create ServiceNow ticket" on the alert', self.create_form_opened),
             ("submitting the create form", self.incident_created),
             ("acknowledging and commenting in Qualytics, then syncing", self.acknowledged_and_commented),
             ("finding and linking an older incident", self.older_incident_linked),
@@ -550,7 +550,7 @@ class Story:
         description = input_value(view, BlockId.DESCRIPTION) or ""
         if not short or f"**Anomaly ID:** {ANOMALY_ID}" not in description:
             raise StepFailed("the form is not prefilled with the anomaly")
-        return f"“Create ServiceNow incident” on the alert opened the form, prefilled: “{short}”"
+        return f"“Create ServiceNow ticket” on the alert opened the form, prefilled: “{short}”"
 
     # 3 ---------------------------------------------------------------------------------------------
     async def incident_created(self) -> str:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     """Resolution code used when an archived anomaly resolves its incidents (default: read from the instance)."""
     sync_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="SNOWBOT_SYNC_CONCURRENCY")
     http_timeout: float = Field(default=10.0, gt=0, validation_alias="SNOWBOT_HTTP_TIMEOUT")
+    shutdown_timeout: float = Field(default=20.0, gt=0, validation_alias="SNOWBOT_SHUTDOWN_TIMEOUT")
+    """Seconds `snowbot run` may take to stop on SIGTERM; work still running then is cancelled (logged)."""
 
     @field_validator("qualytics_url", "slack_api_url", "servicenow_instance_url")
     @classmethod

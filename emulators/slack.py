@@ -8,6 +8,14 @@
 `invalid_arguments` / `invalid_blocks` and a `response_metadata.messages` explanation in Slack's style
 (`[ERROR] must be less than 25 characters [json-pointer:/view/title/text]`).
 
+Socket Mode: `apps.connections.open` takes only the app-level token (`app_token`, in the Authorization
+header as Slack requires) and answers as Slack's errors table for the method says: `not_authed` without
+a token, `not_allowed_token_type` for a bot or user token (xoxb-/xoxp-), `invalid_auth` for any other;
+otherwise a one-use `ws://.../link/?ticket=...` URL whose WebSocket greets with Slack's `hello` message
+(Socket Mode docs) and records the envelope acks it receives (`socket_acks`). `refuse_next`
+("internal_error", "ratelimited", ...) and `rate_limit_next` fault it like any method. The app token
+calls nothing else (`not_allowed_token_type`). Serving the WebSocket needs the `websockets` package.
+
 Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
 messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
 inspect. What the app posts carries its `app_id` (`app_messages`, `posted_by_app`); chat.update of any
@@ -30,7 +38,8 @@ from urllib.parse import parse_qsl
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from emulators.faults import Faults
 from emulators.transport import DroppingTransport, RecordedRequest, lose_response
@@ -121,6 +130,7 @@ class SlackEmulator:
         bot_token: str = "xoxb-test-token",  # noqa: S107 - a test double's fixed token
         team_id: str = "T0001",
         *,
+        app_token: str = "xapp-1-A_SNOWBOT-1-test",  # noqa: S107 - the app-level token (Socket Mode)
         team_name: str = "Acme",
         team_domain: str = "acme",
         bot_user_id: str = "U_SNOWBOT",
@@ -133,6 +143,7 @@ class SlackEmulator:
         drop_hang: float = 30.0,
     ) -> None:
         self.bot_token = bot_token
+        self.app_token = app_token
         self.team_id = team_id
         self.team_name = team_name
         self.team_domain = team_domain
@@ -159,8 +170,16 @@ class SlackEmulator:
         self._used_triggers: set[str] = set()
         self._expired_triggers: set[str] = set()
         self._rate_limits: dict[str, deque[int]] = {}
+        self._refusals: dict[str, deque[str]] = {}
+        self._tickets: set[str] = set()
+        self._base_url = "http://localhost/"
+        self.socket_connections = 0
+        """WebSockets opened so far (a reconnect adds one)."""
+        self.socket_acks: list[dict[str, Any]] = []
+        self._sockets: list[tuple[WebSocket, asyncio.AbstractEventLoop]] = []
         self._handlers = {
             "auth.test": self._auth_test,
+            "apps.connections.open": self._apps_connections_open,
             "views.open": self._views_open,
             "views.push": self._views_push,
             "views.update": self._views_update,
@@ -174,7 +193,12 @@ class SlackEmulator:
             "conversations.info": self._conversations_info,
             "team.info": self._team_info,
         }
-        self.app = Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/api/{method}", self._handle, methods=["GET", "POST"]),
+                WebSocketRoute("/link/", self._socket_mode),
+            ]
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Test surface
@@ -271,6 +295,36 @@ class SlackEmulator:
         """Answer the next `count` calls to `method` with 429 and `Retry-After: retry_after`."""
         self._rate_limits.setdefault(method, deque()).extend([retry_after] * count)
 
+    def refuse_next(self, method: str, error: str, count: int = 1) -> None:
+        """Answer the next `count` calls to `method` with `{"ok": false, "error": error}` (HTTP 200, as
+        Slack answers its errors-table errors), before looking at the call: e.g. `exchanged_trigger_id`
+        for views.open, `internal_error` for apps.connections.open."""
+        self._refusals.setdefault(method, deque()).extend([error] * count)
+
+    def send_envelope(
+        self, kind: str, payload: Mapping[str, Any], *, accepts_response_payload: bool = False
+    ) -> str:
+        """Push a Socket Mode envelope (`slash_commands`, `interactive`, `events_api`) to the newest open
+        WebSocket, as Slack does, from any thread; returns its envelope_id (the app's ack carries it)."""
+        if not self._sockets:
+            raise RuntimeError("no Socket Mode connection is open")
+        envelope_id = f"env-{next(self._counter):08x}"
+        envelope = {
+            "envelope_id": envelope_id,
+            "payload": dict(payload),
+            "type": kind,
+            "accepts_response_payload": accepts_response_payload,
+        }
+        websocket, loop = self._sockets[-1]
+        asyncio.run_coroutine_threadsafe(websocket.send_json(envelope), loop).result(timeout=5)
+        return envelope_id
+
+    def close_sockets(self) -> None:
+        """Close every open Socket Mode WebSocket from the server side (as Slack does when it refreshes
+        connections, Socket Mode docs: "disconnect" then close); the app is expected to reconnect."""
+        for websocket, loop in list(self._sockets):
+            asyncio.run_coroutine_threadsafe(websocket.close(code=1001), loop).result(timeout=5)
+
     def calls_to(self, method: str) -> list[SlackCall]:
         return [call for call in self.calls if call.method == method]
 
@@ -311,6 +365,7 @@ class SlackEmulator:
         args: dict[str, Any] = {**query, **(body or {})}
         token = _bearer(request.headers.get("authorization")) or args.pop("token", None)
         args.pop("token", None)
+        self._base_url = str(request.base_url)
 
         limited = self._rate_limits.get(method)
         if limited:
@@ -336,6 +391,9 @@ class SlackEmulator:
             return self._finish(
                 request, method, query, body, {"ok": False, "error": "fatal_error"}, fault.status, args
             )
+        refused = self._refusals.get(method)
+        if refused:
+            return self._finish(request, method, query, body, SlackError(refused.popleft()).body(), 200, args)
 
         try:
             self._authenticate(token, method)
@@ -370,6 +428,15 @@ class SlackEmulator:
     def _authenticate(self, token: str | None, method: str) -> None:
         if not token:
             raise SlackError("not_authed")
+        if method == "apps.connections.open":
+            if token == self.app_token:
+                return
+            # a bot (xoxb-) or user (xoxp-) token is the wrong kind here; anything else is unknown
+            raise SlackError(
+                "not_allowed_token_type" if token.startswith(("xoxb-", "xoxp-")) else "invalid_auth"
+            )
+        if token == self.app_token:
+            raise SlackError("not_allowed_token_type")
         if token != self.bot_token:
             raise SlackError("invalid_auth")
         missing = [scope for scope in _SCOPES_NEEDED.get(method, ()) if scope not in self.scopes]
@@ -431,7 +498,11 @@ class SlackEmulator:
         trigger_id = args.get("trigger_id") or args.get("interactivity_pointer")
         if not isinstance(trigger_id, str) or not trigger_id:
             raise SlackError("invalid_arguments", ["[ERROR] missing required field: trigger_id"])
-        if trigger_id in self._used_triggers or trigger_id in self._expired_triggers:
+        # views.open's errors table: a trigger_id used before is `exchanged_trigger_id`, one presented
+        # after its 3 seconds `expired_trigger_id`.
+        if trigger_id in self._used_triggers:
+            raise SlackError("exchanged_trigger_id")
+        if trigger_id in self._expired_triggers:
             raise SlackError("expired_trigger_id")
         self._used_triggers.add(trigger_id)
 
@@ -448,6 +519,46 @@ class SlackEmulator:
             "bot_id": self.bot_id,
             "is_enterprise_install": False,
         }
+
+    def _apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
+        ticket = f"{next(self._counter):08x}"
+        self._tickets.add(ticket)
+        ws_base = "ws" + self._base_url.removeprefix("http")
+        return {"url": f"{ws_base}link/?ticket={ticket}&app_id={self.app_id}"}
+
+    async def _socket_mode(self, websocket: WebSocket) -> None:
+        """The Socket Mode WebSocket: a ticket opens it once; `hello` first, then acks are recorded."""
+        ticket = websocket.query_params.get("ticket", "")
+        if ticket not in self._tickets:
+            await websocket.close(code=1008)
+            return
+        self._tickets.discard(ticket)
+        await websocket.accept()
+        self.socket_connections += 1
+        hello = {
+            "type": "hello",
+            "num_connections": 1,
+            "debug_info": {
+                "host": "applink-emulator",
+                "build_number": 1,
+                "approximate_connection_time": 18060,
+            },
+            "connection_info": {"app_id": self.app_id},
+        }
+        await websocket.send_json(hello)
+        here = (websocket, asyncio.get_running_loop())
+        self._sockets.append(here)
+        try:
+            while True:
+                text = await websocket.receive_text()
+                try:
+                    self.socket_acks.append(json.loads(text))
+                except ValueError:
+                    self.socket_acks.append({"invalid": text})
+        except WebSocketDisconnect:
+            return
+        finally:
+            self._sockets.remove(here)
 
     def _team_info(self, args: dict[str, Any]) -> dict[str, Any]:
         return {

@@ -2,7 +2,8 @@
 
 `create_api(snowbot, settings)` builds the FastAPI app; `bot.app.build_app` adds the other surfaces.
 The OpenAPI document is at `/api/openapi.json` and the interactive docs at `/api/docs` (both public:
-they describe the API but hold no data); `GET /healthz` needs no token.
+they describe the API but hold no data); `GET /healthz` needs no token, and adds what the extensions
+report in `app.state.health` (e.g. `"slack": "reconnecting (Slack answered internal_error)"`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from bot.api import errors
 from bot.api.routes import build_router
@@ -48,10 +49,12 @@ def create_api(
             503: {"model": ErrorResponse, "description": "The database file was deleted or replaced."}
         },
     )
-    async def healthz() -> dict[str, str]:
-        """Answers without waiting for the database; 503 when its file (SNOWBOT_DB) is gone or replaced."""
+    async def healthz(request: Request) -> dict[str, str]:
+        """Answers without waiting for the database; 503 when its file (SNOWBOT_DB) is gone or replaced.
+        The surfaces add their own lines (`app.state.health`: Slack's connection)."""
         snowbot.check_database()
-        return {"status": "ok"}
+        checks = getattr(request.app.state, "health", None) or {}
+        return {"status": "ok", **{name: check() for name, check in checks.items()}}
 
     errors.install(app)
     return app

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import SHORT_DESCRIPTION_MAX
 from bot.qualytics import ARCHIVE_STATUSES
-from bot.slack.ids import ActionId, BlockId, Command, Subcommand, ViewId
+from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand, ViewId
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -582,8 +582,8 @@ def help_message(note: str | None = None) -> Message:
             header("ServiceNow incidents for Qualytics anomalies"),
             section("\n".join(lines)),
             context(
-                "On a Qualytics alert, use the message shortcuts *Create ServiceNow incident* or "
-                "*Link ServiceNow incident* (the ⋮ menu on the message)."
+                f"On a Qualytics alert, use the message shortcuts *{SHORTCUT_NAMES[Shortcut.CREATE_INCIDENT]}* "
+                f"or *{SHORTCUT_NAMES[Shortcut.LINK_INCIDENT]}* (the ⋮ menu on the message)."
             ),
         ],
     )
@@ -996,7 +996,8 @@ def app_home_view(
         divider(),
         *watched_channels_blocks(watched_channels),
         context(
-            f"Use the *Create ServiceNow incident* shortcut on a Qualytics alert, or `{Command.SNOW} {Subcommand.HELP}`."
+            f"Use the *{SHORTCUT_NAMES[Shortcut.CREATE_INCIDENT]}* shortcut on a Qualytics alert, or "
+            f"`{Command.SNOW} {Subcommand.HELP}`."
         ),
     ]
     return {"type": "home", "blocks": blocks}

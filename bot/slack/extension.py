@@ -2,19 +2,23 @@
 
 HTTP mode (no SLACK_APP_TOKEN): `POST /slack/events` hands every request to Bolt, which verifies the
 signature and its 5-minute replay window (401 otherwise) and answers Slack's url_verification.
-Socket Mode (SLACK_APP_TOKEN set): no route; a lifespan holds the WebSocket open instead.
+Socket Mode (SLACK_APP_TOKEN set): no route; `bot.slack.socket_mode` holds the WebSocket open in the
+background (its state is `slack` in /healthz), and a refused SLACK_APP_TOKEN stops the process through
+`app.state.request_exit` (set by `snowbot run`'s server) with one line naming it.
 
 Either way the lifespan puts the surface at `app.state.slack`, points the `Snowbot`'s `anomaly_changed`
 hook at the sync engine (`app.state.sync_engine`, when the sync extension runs) so a Slack chat-ops
 change is pushed at once, gives the engine the Slack notifier when it has none, sets the `announcer` that
-announces creates and links finished after an interruption, and on shutdown lets
-in-flight listeners finish. The Web API client shares one aiohttp session while the app runs.
+announces creates and links finished after an interruption, and on shutdown lets in-flight listeners
+finish (at most SHUTDOWN_GRACE seconds, and half of SNOWBOT_SHUTDOWN_TIMEOUT), then cancels them. The
+Web API client shares one aiohttp session while the app runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -26,12 +30,15 @@ from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from bot.settings import Settings
 from bot.slack.app import SlackSurface, build_slack
 from bot.slack.notifier import SlackNotifier
+from bot.slack.socket_mode import AppTokenRefused, SocketModeLink
 from bot.usecases import AnomalyChangedHook, Snowbot
 
 if TYPE_CHECKING:
     from bot.app import Extension
 
 log = logging.getLogger(__name__)
+
+LinkFactory = Callable[..., SocketModeLink]
 
 EVENTS_PATH = "/slack/events"
 SHUTDOWN_GRACE = 10.0
@@ -47,7 +54,8 @@ def missing_settings(settings: Settings) -> list[str]:
 
 
 def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Extension:
-    """An `ExtensionFactory` (`bot.app.DEFAULT_EXTENSIONS`); `options` go to `build_slack` (tests)."""
+    """An `ExtensionFactory` (`bot.app.DEFAULT_EXTENSIONS`); `options` go to `build_slack` (tests), and
+    its `sleep` also paces Socket Mode's reconnects."""
     from bot.app import Extension  # here, not at the top: bot/app.py imports this module
 
     missing = missing_settings(settings)
@@ -60,10 +68,14 @@ def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Ext
         )
         return Extension()
     surface = build_slack(settings, snowbot, **options)
+    grace = min(SHUTDOWN_GRACE, settings.shutdown_timeout / 2)
     if settings.slack_app_token is not None:
         token = settings.slack_app_token.get_secret_value()
-        return Extension(lifespans=[partial(_lifespan, surface, token)])
-    return Extension(routers=[events_router(surface)], lifespans=[partial(_lifespan, surface, None)])
+        link = partial(
+            SocketModeLink, surface.bolt, surface.client, token, sleep=options.get("sleep", asyncio.sleep)
+        )
+        return Extension(lifespans=[partial(_lifespan, surface, link, grace)])
+    return Extension(routers=[events_router(surface)], lifespans=[partial(_lifespan, surface, None, grace)])
 
 
 def events_router(surface: SlackSurface) -> APIRouter:
@@ -79,7 +91,7 @@ def events_router(surface: SlackSurface) -> APIRouter:
 
 @asynccontextmanager
 async def _lifespan(
-    surface: SlackSurface, app_token: str | None, app: FastAPI, snowbot: Snowbot
+    surface: SlackSurface, link: LinkFactory | None, grace: float, app: FastAPI, snowbot: Snowbot
 ) -> AsyncIterator[None]:
     app.state.slack = surface
     hook = _anomaly_changed(surface, app)
@@ -95,30 +107,40 @@ async def _lifespan(
     async with aiohttp.ClientSession() as session:
         surface.client.session = session
         try:
-            async with _socket_mode(surface, app_token) if app_token else nullcontext():
+            async with _socket_mode(link, app) if link else nullcontext():
                 yield
         finally:
             if own_hook and snowbot.anomaly_changed is hook:
                 snowbot.anomaly_changed = None
             if own_announcer and snowbot.announcer == announcer:
                 snowbot.announcer = None
-            if not await surface.idle(SHUTDOWN_GRACE):
-                log.warning("Slack work was still running after %.0fs at shutdown: cancelled", SHUTDOWN_GRACE)
+            if not await surface.idle(grace):
+                log.warning("Slack work was still running after %.0fs at shutdown: cancelled", grace)
                 await surface.tasks.cancel_all()
             surface.client.session = None
 
 
 @asynccontextmanager
-async def _socket_mode(surface: SlackSurface, app_token: str) -> AsyncIterator[None]:
-    from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+async def _socket_mode(make_link: LinkFactory, app: FastAPI) -> AsyncIterator[None]:
+    """The Socket Mode link for the app's life; start-up does not wait for Slack to answer."""
 
-    handler = AsyncSocketModeHandler(surface.bolt, app_token)
-    await handler.connect_async()
-    log.info("Slack Socket Mode connected")
+    def refused(refusal: AppTokenRefused) -> None:
+        log.error("%s", refusal.message)
+        request_exit = getattr(app.state, "request_exit", None)
+        if request_exit is not None:
+            request_exit(2)
+
+    link = make_link(on_refused=refused)
+    checks = getattr(app.state, "health", None)
+    if checks is None:
+        app.state.health = checks = {}
+    checks["slack"] = lambda: link.status
+    await link.start()
     try:
         yield
     finally:
-        await handler.close_async()
+        await link.close()
+        checks.pop("slack", None)
 
 
 def _give_notifier(surface: SlackSurface, app: FastAPI) -> None:

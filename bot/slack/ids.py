@@ -39,6 +39,14 @@ class Shortcut(StrEnum):
     LINK_INCIDENT = "link_incident_shortcut"
 
 
+SHORTCUT_NAMES: dict[Shortcut, str] = {
+    Shortcut.CREATE_INCIDENT: "Create ServiceNow ticket",
+    Shortcut.LINK_INCIDENT: "Link ServiceNow ticket",
+}
+"""What people see in a message's ⋮ menu: manifest.yml `features.shortcuts[].name` (Slack's manifest schema
+caps it at 24 characters) and the help texts that name the shortcuts."""
+
+
 class ViewId(StrEnum):
     """Modal `callback_id`s: what a `view_submission` is about."""
 

@@ -46,10 +46,14 @@ class TaskTracker:
             log.error("background task %s failed", task.get_name(), exc_info=task.exception())
 
     async def cancel_all(self) -> None:
-        """Cancel what is still running (shutdown after the grace period) and wait for it to unwind."""
+        """Cancel what is still running (shutdown after the grace period), one log line per task saying
+        where it was, and wait for it to unwind."""
+        from bot.shutdown import describe  # here: bot.shutdown brings uvicorn, which the surface needs not
+
         me = asyncio.current_task()
         pending = [task for task in self._tasks if not task.done() and task is not me]
         for task in pending:
+            log.warning("unfinished Slack work at shutdown, cancelled: %s", describe(task) or task.get_name())
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
 

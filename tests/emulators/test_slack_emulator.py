@@ -118,7 +118,7 @@ async def test_views_open_update_and_trigger_reuse(client: AsyncWebClient, emula
     assert emulator.views[opened["id"]]["private_metadata"] == '{"anomaly_id":824}'
 
     err = await slack_error(client.views_open(trigger_id=trigger, view=modal()))
-    assert err.response["error"] == "expired_trigger_id"
+    assert err.response["error"] == "exchanged_trigger_id"
 
     updated = (
         await client.views_update(
@@ -133,6 +133,15 @@ async def test_views_open_update_and_trigger_reuse(client: AsyncWebClient, emula
     assert stale.response["error"] == "hash_conflict"
     missing = await slack_error(client.views_update(view_id="V_NOPE", view=modal()))
     assert missing.response["error"] == "not_found"
+
+
+async def test_refuse_next_answers_a_methods_error_once(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    emulator.refuse_next("views.open", "exchanged_trigger_id")
+    err = await slack_error(client.views_open(trigger_id=emulator.issue_trigger_id(), view=modal()))
+    assert (err.response.status_code, err.response["error"]) == (200, "exchanged_trigger_id")
+    assert (await client.views_open(trigger_id=emulator.issue_trigger_id(), view=modal()))["ok"] is True
 
 
 async def test_expired_trigger_and_external_id(client: AsyncWebClient, emulator: SlackEmulator) -> None:
@@ -459,3 +468,39 @@ async def test_only_messages_the_app_posted_can_be_updated(
     assert not emulator.posted_by_app(other_bot)
     assert [m["ts"] for m in emulator.app_messages("C_ALERTS", other_bot["ts"])] == [ours["ts"]]
     assert (await client.chat_update(channel="C_ALERTS", ts=ours["ts"], text="card, updated"))["ok"]
+
+
+# --- Socket Mode ----------------------------------------------------------------------------------
+
+
+async def test_apps_connections_open_takes_only_the_app_level_token(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    """Slack's errors table for apps.connections.open: a bot token is the wrong type, others unknown."""
+    for token, error in ((TOKEN, "not_allowed_token_type"), ("xapp-1-A_X-1-nope", "invalid_auth")):
+        err = await slack_error(client.apps_connections_open(app_token=token))
+        assert err.response["error"] == error
+    err = await slack_error(client.chat_postMessage(channel="C_ALERTS", text="hi", token=emulator.app_token))
+    assert err.response["error"] == "not_allowed_token_type"  # an app-level token calls nothing else
+    emulator.refuse_next("apps.connections.open", "internal_error")
+    err = await slack_error(client.apps_connections_open(app_token=emulator.app_token))
+    assert err.response["error"] == "internal_error"
+
+    opened = await client.apps_connections_open(app_token=emulator.app_token)
+    assert opened["url"].startswith("ws://127.0.0.1:") and "/link/?ticket=" in opened["url"]
+
+
+async def test_the_socket_mode_url_greets_once_with_hello(
+    client: AsyncWebClient, emulator: SlackEmulator
+) -> None:
+    import aiohttp
+
+    url = (await client.apps_connections_open(app_token=emulator.app_token))["url"]
+    async with aiohttp.ClientSession() as session:
+        async with session.ws_connect(url) as socket:
+            hello = await socket.receive_json(timeout=5)
+            await socket.send_json({"envelope_id": "e1"})
+        with pytest.raises(aiohttp.WSServerHandshakeError):
+            await session.ws_connect(url)  # a ticket opens one connection
+    assert hello["type"] == "hello" and hello["connection_info"] == {"app_id": emulator.app_id}
+    assert emulator.socket_connections == 1

@@ -1,7 +1,9 @@
 """The one error handler (`app.error`): what a person sees when a listener fails.
 
-A `UseCaseError` is shown as it is (its message says what to do). Anything else is logged with its
-traceback under a short reference, and the person sees only "something went wrong" with that reference.
+A `UseCaseError` is shown as it is (its message says what to do). Slack refusing to open a modal for a
+reason that passes (the click's trigger id expired or was already used, or Slack is rate-limiting) is
+said as such, with "try again". Anything else is logged with its traceback under a short reference, and
+the person sees only "something went wrong" with that reference.
 Where: in the modal the request opened or came from, else as an ephemeral reply (response_url), else
 as an ephemeral message in the channel; an App Home or an event has nowhere to show it, so it is logged.
 
@@ -19,6 +21,7 @@ from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.context.respond.async_respond import AsyncRespond
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks
@@ -31,6 +34,26 @@ OPEN_VIEW = "snowbot_open_view"
 
 UNEXPECTED = "Something went wrong on snowbot's side; nothing more was done."
 
+MODAL_METHODS = ("views.open", "views.push")
+MODAL_NOT_OPENED = {
+    # Slack's errors table for views.open and views.push (docs.slack.dev/reference/methods/views.open)
+    "expired_trigger_id": "Slack did not open the form: the click had expired (Slack allows 3 seconds to "
+    "answer it). Nothing was done; please try again.",
+    "exchanged_trigger_id": "Slack did not open the form: that click had already opened one. Nothing was "
+    "done; please try again.",
+    "ratelimited": "Slack is busy and did not open the form. Nothing was done; please try again in a moment.",
+}
+
+
+def modal_not_opened(error: Exception) -> str | None:
+    """What to tell the person when Slack refused views.open / views.push for a reason that passes."""
+    if not isinstance(error, SlackApiError):
+        return None
+    method = str(getattr(error.response, "api_url", "")).rstrip("/").rsplit("/", 1)[-1]
+    if method not in MODAL_METHODS:
+        return None
+    return MODAL_NOT_OPENED.get(str(error.response.get("error")))
+
 
 def reference_id() -> str:
     return secrets.token_hex(4)
@@ -41,6 +64,10 @@ def describe(error: Exception) -> tuple[str, str | None]:
     if isinstance(error, UseCaseError):
         log.info("Slack request refused: %s: %s", type(error).__name__, error.message)
         return error.message, None
+    not_opened = modal_not_opened(error)
+    if not_opened is not None:
+        log.info("Slack did not open a modal: %s", getattr(error, "response", {}).get("error"))
+        return not_opened, None
     reference = reference_id()
     log.error("Slack request failed (reference %s)", reference, exc_info=error)
     return UNEXPECTED, reference

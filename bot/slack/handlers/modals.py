@@ -9,6 +9,7 @@ form again (what the person entered kept) and the reason at the top.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -170,14 +171,16 @@ def register(app: AsyncApp, deps: Deps) -> None:
         message = blocks.ticket_created_message(created.incident.number, created.incident.url, anomaly_id)
         # an incident an interrupted request made may have been announced when snowbot restarted
         announced = None if created.announced else await announce(client, metadata, message)
-        if announced and not metadata.thread_ts:  # from the command: the announcement starts the thread
-            await deps.snowbot.attach_thread(created.link.id, metadata.channel, announced)
+        posted = announced.ts if announced is not None else None
+        if posted and not metadata.thread_ts:  # from the command: the announcement starts the thread
+            await deps.snowbot.attach_thread(created.link.id, metadata.channel, posted)
         outcome = {**message, "blocks": list(message["blocks"])}
-        if not announced and not created.announced:
-            outcome["blocks"].append(blocks.context(announced_failed(metadata)))
+        if announced is not None and not posted:
+            failed = announced_failed(metadata, error=announced.error, number=created.incident.number)
+            outcome["blocks"].append(blocks.context(failed))
         await update_modal(client, context, view["id"], result_modal("Incident created", outcome))
-        if announced and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread
-            thread = metadata.thread_ts or announced
+        if posted and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread
+            thread = metadata.thread_ts or posted
             await deps.cards.ensure(channel_id=metadata.channel, thread_ts=thread, anomaly_id=anomaly_id)
 
     # -------------------------------------------------------------------------------- link
@@ -215,7 +218,7 @@ def register(app: AsyncApp, deps: Deps) -> None:
             announced = await announce(client, metadata, blocks.tickets_linked_message(linked, anomaly_id))
         outcome = blocks.link_results_message(anomaly_id, linked, problems)
         await update_modal(client, context, view["id"], result_modal("Link incident", outcome))
-        if announced and metadata.channel and metadata.thread_ts:
+        if announced is not None and announced.ts and metadata.channel and metadata.thread_ts:
             await deps.cards.ensure(
                 channel_id=metadata.channel, thread_ts=metadata.thread_ts, anomaly_id=anomaly_id
             )
@@ -313,24 +316,44 @@ async def quiet_update(client: AsyncWebClient, view: View, updated: View) -> Non
         log.info("skipped a stale modal update (hash_conflict)")
 
 
+@dataclass(frozen=True)
+class Announced:
+    ts: str | None = None
+    """The posted message's ts; None when nothing was posted."""
+    error: str | None = None
+    """Slack's error when it refused (e.g. `not_in_channel`, `ratelimited`)."""
+
+
 async def announce(
     client: AsyncWebClient, metadata: blocks.ModalMetadata, message: blocks.Message
-) -> str | None:
-    """Post in the alert's thread (or the channel): the posted message's ts, None when Slack refused (logged)."""
+) -> Announced:
+    """Post in the alert's thread (or the channel); Slack's refusal is logged and returned, not raised."""
     if not metadata.channel:
-        return None
+        return Announced()
     kwargs: dict[str, Any] = {"channel": metadata.channel, **message}
     if metadata.thread_ts:
         kwargs["thread_ts"] = metadata.thread_ts
     try:
         posted = await client.chat_postMessage(**kwargs)
     except SlackApiError as err:
-        log.warning("could not post in %s: %s", metadata.channel, err.response.get("error"))
-        return None
-    return posted.get("ts")
+        error = str(err.response.get("error"))
+        log.warning("could not post in %s: %s", metadata.channel, error)
+        return Announced(error=error)
+    return Announced(ts=posted.get("ts"))
 
 
-def announced_failed(metadata: blocks.ModalMetadata) -> str:
+NOT_INVITED = ("not_in_channel", "channel_not_found")
+"""chat.postMessage's answers for a channel snowbot is not a member of (a private one it cannot see)."""
+
+
+def announced_failed(metadata: blocks.ModalMetadata, *, error: str | None, number: str) -> str:
+    """Why the thread got no announcement, and what (if anything) to do; the incident exists either way."""
     if not metadata.channel:
         return "snowbot did not know which channel to announce it in."
-    return "snowbot could not post in that channel: invite it with `/invite @snowbot` to get thread updates."
+    if error in NOT_INVITED:
+        return (
+            "snowbot could not post in that channel: invite it with `/invite @snowbot` to get thread updates."
+        )
+    if error == "ratelimited":
+        return f"Slack is busy and took no announcement in the channel; {number} exists and is linked all the same."
+    return f"Slack did not take the announcement in the channel ({error}); {number} exists and is linked."

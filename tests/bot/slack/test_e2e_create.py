@@ -288,3 +288,68 @@ async def test_a_modal_closed_meanwhile_is_no_error(h: Harness, caplog: pytest.L
     assert h.slack.calls_to("views.update")[-1].error == "not_found"
     assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
     assert any("was closed before it could be updated" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("refusal", ["expired_trigger_id", "exchanged_trigger_id", "ratelimited"])
+async def test_slack_refusing_to_open_the_form_says_what_happened_and_to_try_again(
+    h: Harness, refusal: str
+) -> None:
+    alert = h.slack.add_message(
+        ALERTS, "", attachments=[qualytics_alert(824)], user=None, bot_id="B0QUALYTICS"
+    )
+    click = h.message_action(Shortcut.CREATE_INCIDENT, alert)
+    if refusal == "expired_trigger_id":
+        h.slack.expire_trigger(click["trigger_id"])
+    elif refusal == "ratelimited":  # longer than a trigger id lives: not retried
+        h.slack.rate_limit_next("views.open", retry_after=30)
+    else:
+        h.slack.refuse_next("views.open", refusal)
+
+    response = await h.interact(click)
+
+    assert response.status_code == 200
+    assert [call.error for call in h.slack.calls_to("views.open")] == [refusal]
+    [shown] = h.world.hooks.to("shortcut")
+    text = json.dumps(shown)
+    assert shown["response_type"] == "ephemeral"
+    assert "did not open the form" in text and "try again" in text
+    assert "Something went wrong" not in text and "Reference" not in text
+    if refusal == "ratelimited":
+        assert "Slack is busy" in text
+
+
+async def test_announcement_still_rate_limited_says_slack_is_busy_and_the_incident_exists(
+    h: Harness,
+) -> None:
+    _, view_id = await open_create_from_alert(h)
+    h.slack.rate_limit_next("chat.postMessage", retry_after=3, count=3)  # more than the client's 2 retries
+
+    await h.interact(h.view_submission(view_id))
+
+    assert [call.status for call in h.slack.calls_to("chat.postMessage")] == [429, 429, 429]
+    [link] = links.for_anomaly(h.snowbot.db, 824)
+    shown = json.dumps(h.slack.views[view_id])
+    assert "Incident created" in shown
+    assert "Slack is busy" in shown and f"{link.ticket_number} exists" in shown
+    assert "invite" not in shown
+
+
+@pytest.mark.parametrize("channel", ["C_GENERAL", "G_PRIVATE"])
+async def test_announcement_in_a_channel_snowbot_is_not_in_gives_the_invite_advice(
+    h: Harness, channel: str
+) -> None:
+    h.slack.scopes.discard("chat:write.public")  # not_in_channel for a public channel; private: not found
+    alert = h.slack.add_message(
+        channel, "", attachments=[qualytics_alert(824)], user=None, bot_id="B0QUALYTICS"
+    )
+    click = h.message_action(Shortcut.CREATE_INCIDENT, alert)
+    click["channel"] = {"id": channel, "name": "elsewhere"}
+    await h.interact(click)
+    view_id = h.slack.calls_to("views.update")[-1].args["view_id"]
+
+    await h.interact(h.view_submission(view_id))
+
+    [post] = h.slack.calls_to("chat.postMessage")
+    assert post.error == ("not_in_channel" if channel == "C_GENERAL" else "channel_not_found")
+    shown = json.dumps(h.slack.views[view_id])
+    assert "Incident created" in shown and "/invite @snowbot" in shown

@@ -117,43 +117,6 @@ async def test_without_slack_settings_the_api_runs_and_one_warning_says_why(
             assert (await client.get("/healthz")).status_code == 200
 
 
-class FakeSocketModeHandler:
-    instances: list[FakeSocketModeHandler] = []
-
-    def __init__(self, app: Any, app_token: str) -> None:
-        self.app, self.app_token, self.events = app, app_token, []
-        FakeSocketModeHandler.instances.append(self)
-
-    async def connect_async(self) -> None:
-        self.events.append("connect")
-
-    async def close_async(self) -> None:
-        self.events.append("close")
-
-
-async def test_socket_mode_runs_in_a_lifespan_instead_of_the_route(
-    make_settings: Callable[..., Settings],
-    make_snowbot: Callable[..., Snowbot],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import slack_bolt.adapter.socket_mode.async_handler as socket_mode
-
-    monkeypatch.setattr(socket_mode, "AsyncSocketModeHandler", FakeSocketModeHandler)
-    settings = make_settings(
-        slack_bot_token="xoxb-x", slack_app_token="xapp-1-A-1-abc", slack_signing_secret=None
-    )
-    app = build_app(settings, snowbot=make_snowbot(settings), extensions=[slack_extension])
-
-    async with app.router.lifespan_context(app):
-        [handler] = FakeSocketModeHandler.instances
-        assert handler.events == ["connect"] and handler.app_token == "xapp-1-A-1-abc"
-        assert handler.app is app.state.slack.bolt
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
-            assert (await client.post("/slack/events", content=b"{}")).status_code == 404
-    assert handler.events == ["connect", "close"]
-    FakeSocketModeHandler.instances.clear()
-
-
 async def test_with_the_sync_extension_slack_becomes_its_notifier_and_hook(
     slack_settings: Settings, make_snowbot: Callable[..., Snowbot]
 ) -> None:
