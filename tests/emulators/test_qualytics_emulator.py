@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from emulators.faults import DROPPED_HEADER, Faults
-from emulators.qualytics import EmulatorError, QualyticsEmulator
+from emulators.qualytics import DEMO_TOKEN, EmulatorError, QualyticsEmulator
 
-AUTH = {"Authorization": "Bearer demo-token"}
+AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 
 
 class Clock:
@@ -37,7 +37,7 @@ async def http(emulator: QualyticsEmulator):
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic demo-token"}]
+    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {DEMO_TOKEN}"}]
 )
 async def test_the_api_needs_the_bearer_token(emulator, headers):
     async with httpx.AsyncClient(transport=emulator.transport(), base_url=emulator.base_url) as client:
@@ -191,7 +191,7 @@ async def test_emulator_anomalies_takes_an_id_and_new_datastores(http, emulator)
 # ------------------------------------------------------------------------------------------ status changes
 
 
-async def test_acknowledge_archive_and_reopen(http, emulator):
+async def test_acknowledge_archive_and_restore(http, emulator):
     acked = await http.put("/api/anomalies/824", json={"status": "Acknowledged", "description": "on it"})
     assert (
         acked.status_code == 200
@@ -203,11 +203,14 @@ async def test_acknowledge_archive_and_reopen(http, emulator):
     assert archived.status_code == 204
     assert (emulator.anomalies[824]["status"], emulator.anomalies[824]["archived"]) == ("Resolved", True)
 
-    refused = await http.put("/api/anomalies/824", json={"status": "Acknowledged"})
-    assert refused.status_code == 400 and emulator.anomalies[824]["status"] == "Resolved"
+    # Qualytics restores an archived anomaly as Acknowledged, never as Active (restore-anomalies.md).
+    restored = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
+    assert (restored["status"], restored["archived"]) == ("Acknowledged", False)
 
-    reopened = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
-    assert (reopened["status"], reopened["archived"]) == ("Active", False)
+    emulator.set_status(824, "Duplicate")
+    assert emulator.restore(824)["status"] == "Acknowledged"
+    reactivated = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
+    assert (reactivated["status"], reactivated["archived"]) == ("Active", False)  # open to open is allowed
 
 
 @pytest.mark.parametrize("body", [{"status": "Resolved"}, {"status": "acknowledged"}, {}, None])

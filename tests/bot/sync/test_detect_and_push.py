@@ -250,7 +250,7 @@ async def test_an_incident_already_closed_is_not_resolved_again_but_gets_the_not
     assert [set(r.body or {}) for r in sn.requests if r.method == "PATCH"] == [{"work_notes"}]
 
 
-async def test_back_to_active_after_an_archive_is_a_note_and_no_state_change(
+async def test_a_restore_after_an_archive_is_a_note_and_no_state_change(
     db: Database, qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly, clock: Clock
 ) -> None:
     linked = link_anomaly()
@@ -258,11 +258,11 @@ async def test_back_to_active_after_an_archive_is_a_note_and_no_state_change(
     qe.set_status(linked.anomaly_id, "Resolved")
     await engine.run_pass()
     clock.advance(hours=1)
-    qe.set_status(linked.anomaly_id, "Active")
+    qe.restore(linked.anomaly_id)  # Qualytics restores as Acknowledged
     await engine.sync_anomalies([linked.anomaly_id])  # set aside after the archive: named to be seen again
 
     assert notes_of(sn, linked.sys_id)[1] == expected_note(
-        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Active"
+        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Acknowledged"
     )
     assert sn.incidents[linked.sys_id]["state"] == "6"
 
