@@ -108,6 +108,8 @@ class LinkLike(Protocol):
     def url(self) -> str: ...
     @property
     def last_synced_at(self) -> datetime | None: ...
+    @property
+    def anomaly_deleted_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class TicketLink:
     status: str
     url: str
     last_synced_at: datetime | None = None
+    anomaly_deleted_at: datetime | None = None
 
 
 class IncidentLike(Protocol):
@@ -643,6 +646,8 @@ def _ticket_group(
 ) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
     state = escape(link_row.status) if link_row.status else "unknown state"
+    if link_row.anomaly_deleted_at:
+        synced += f"\nThe anomaly was deleted in Qualytics {slack_date(link_row.anomaly_deleted_at, now=now)}: no longer synced"
     return [
         section(f"*{link(link_row.url, link_row.ticket_number)}* · {state}\nLast synced {synced}"),
         actions(
@@ -853,6 +858,7 @@ def _recent_text(recent_links: Sequence[LinkLike]) -> str:
         return "*Recent links*\nNone yet."
     lines = [
         f"• Anomaly {row.anomaly_id} → {link(row.url, row.ticket_number)} ({escape(row.status or 'unknown')})"
+        + (" · anomaly deleted in Qualytics" if row.anomaly_deleted_at else "")
         for row in recent_links
     ]
     return "*Recent links*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)

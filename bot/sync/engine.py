@@ -36,6 +36,11 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    message but never repeats one. An anomaly that is archived and whose incidents are all resolved is
    no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
 
+A hard-deleted anomaly (`DELETE ?archive=false`) answers 404 for good. When the token's own user can still
+be read (`whoami`: so QUALYTICS_URL and the token are right, and the 404 is the anomaly's), each of its
+links gets one "deleted in Qualytics" note (an outbox row with a fixed event key, so at most once), stops
+being polled and records `anomaly_deleted_at`, all in one transaction.
+
 One engine runs one pass at a time (an asyncio lock): detection assumes a single detector. Two
 processes at once stay correct for delivery (leases, unique event keys, markers); they may at worst
 record a spurious status note when their reads of Qualytics interleave.
@@ -89,6 +94,8 @@ active choice."""
 STATUS_CLOSE_CODES = {"Duplicate": "Duplicate"}
 """An archive status with a resolution code of its own, used when the instance lists that code."""
 REFRESH_BATCH = 100
+DELETED_EVENT_KEY = "deleted"
+"""The one outbox event of a link whose anomaly was deleted in Qualytics (unique per link: at most once)."""
 PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
 """Answers that will not change by trying again (an ACL, a data policy, a deleted incident): the row fails
 at once. Every other error is retried until it goes away."""
@@ -105,6 +112,10 @@ class AnomalyReader(Protocol):
     """What the engine needs from Qualytics (`bot.qualytics.QualyticsClient` is one)."""
 
     async def get_anomaly(self, anomaly_id: int) -> Anomaly: ...
+
+    async def whoami(self) -> object:
+        """Raises a `QualyticsError` when the API cannot be read with the token at all."""
+        ...
 
 
 class ServiceNowClients(Protocol):
@@ -175,6 +186,8 @@ class PassReport:
     notified: int = 0
     unwatched: int = 0
     rewatched: int = 0
+    deleted: int = 0
+    """Anomalies found deleted in Qualytics in this pass (each gets its one note)."""
     errors: list[str] = field(default_factory=list)
     """A few distinct failure reasons, for the summary."""
 
@@ -221,6 +234,8 @@ class PassReport:
             f"incidents closed:   {self.incidents_closed} ({self.notified} Slack threads told)",
             f"polling stopped:    {self.unwatched} links; resumed: {self.rewatched}",
         ]
+        if self.deleted:
+            out.append(f"deleted anomalies:  {self.deleted} (told their incidents once, no longer polled)")
         out += [f"error: {reason}" for reason in self.errors]
         out.append(self.summary())
         return out
@@ -246,6 +261,8 @@ class _Run:
     groups: dict[int, list[Link]]
     anomalies: dict[int, Anomaly] = field(default_factory=dict)
     states: dict[int, SyncState] = field(default_factory=dict)
+    api_answers: asyncio.Task[bool] | None = None
+    """Whether Qualytics answers for the token (one `whoami` per pass, asked at the first 404)."""
     _by_id: dict[int, Link] | None = None
 
     def link(self, link_id: int) -> Link | None:
@@ -355,6 +372,15 @@ class SyncEngine:
         async def one(anomaly_id: int) -> None:
             try:
                 anomaly = await self.qualytics.get_anomaly(anomaly_id)
+            except QualyticsNotFoundError as err:
+                if await self._api_answers(run):
+                    self._deleted(run, anomaly_id)
+                    return
+                run.report.read_failures += 1
+                reason = _reason(err)
+                run.report.add_error(f"reading anomaly {anomaly_id}: {reason}")
+                log.warning("sync: anomaly %s not read: %s", anomaly_id, reason)
+                return
             except QualyticsError as err:
                 run.report.read_failures += 1
                 reason = _reason(err)
@@ -367,6 +393,57 @@ class SyncEngine:
             self._observe(run, anomaly)
 
         await self._each(list(run.groups), one)
+
+    async def _api_answers(self, run: _Run) -> bool:
+        """True when the token's user can be read: a 404 then means the anomaly is gone, not a wrong URL."""
+        if run.api_answers is None:
+
+            async def ask() -> bool:
+                try:
+                    await self.qualytics.whoami()
+                except QualyticsError as err:
+                    log.warning("sync: Qualytics answers 404 and its API cannot be read: %s", _reason(err))
+                    return False
+                return True
+
+            run.api_answers = asyncio.ensure_future(ask())
+        return await run.api_answers
+
+    def _deleted(self, run: _Run, anomaly_id: int) -> None:
+        """The anomaly is gone from Qualytics: in one transaction, one note per link (never a second: the
+        event key is fixed), polling stops and the links say so. No awaits: see `_observe`."""
+        group = links.for_anomaly(self.db, anomaly_id)
+        run.groups[anomaly_id] = group
+        observed_at = self.clock()
+        payload = {
+            "anomaly_id": anomaly_id,
+            "status": "Deleted",
+            "deleted": True,
+            "observed_at": observed_at.astimezone(UTC).isoformat(),
+        }
+        event: Event = {"event_key": DELETED_EVENT_KEY, "kind": "status", "payload": payload}
+        with atomic(self.db):
+            recorded = 0
+            for link in group:
+                state = sync.get_state(self.db, link.id)
+                if state is None:
+                    state = sync.init_state(self.db, link.id, "Deleted", False, [], now=observed_at)
+                recorded += sync.record_events(
+                    self.db, link.id, "Deleted", state.archived, [], [event], now=observed_at
+                )
+                run.states[link.id] = sync.get_state(self.db, link.id) or state
+            run.report.unwatched += sync.set_watch(
+                self.db, [link.id for link in group], False, now=observed_at
+            )
+            newly = links.mark_anomaly_deleted(self.db, anomaly_id, now=observed_at)
+        run.report.events_recorded += recorded
+        if newly or recorded:
+            run.report.deleted += 1
+            log.warning(
+                "sync: anomaly %s was deleted in Qualytics: %d incidents told, no longer polled",
+                anomaly_id,
+                recorded,
+            )
 
     def _observe(self, run: _Run, anomaly: Anomaly) -> None:
         """Compare one anomaly with its links' states and record what is new. No awaits in here: the

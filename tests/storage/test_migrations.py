@@ -8,7 +8,14 @@ from sqlite_utils import Database
 import storage
 from storage import migrations
 
-NAMES = ["m001_integrations", "m002_links", "m003_sync_state", "m004_outbox", "m005_sync_runs"]
+NAMES = [
+    "m001_integrations",
+    "m002_links",
+    "m003_sync_state",
+    "m004_outbox",
+    "m005_sync_runs",
+    "m006_links_anomaly_deleted",
+]
 
 
 def test_fresh_database_gets_every_migration_in_order(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlite_utils import Database
 
-from bot.qualytics import Anomaly, QualyticsClient
+from bot.qualytics import Anomaly, QualyticsClient, QualyticsNotFoundError
 from bot.sync.engine import PassReport, SyncEngine, _Run
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
@@ -355,9 +355,19 @@ async def test_a_failed_read_is_counted_and_the_others_go_on(
     gone, kept = link_anomaly(), link_anomaly()
     del qe.anomalies[gone.anomaly_id]
     qe.set_status(kept.anomaly_id, "Acknowledged")
+    engine = make_engine()
+    real = engine.qualytics
 
-    report = await make_engine().run_pass()
+    class UsersUnreadable:  # a 404 while the token's own user cannot be read: maybe a wrong QUALYTICS_URL
+        get_anomaly = real.get_anomaly
 
-    assert (report.anomalies_read, report.read_failures, report.notes_sent) == (1, 1, 1)
+        async def whoami(self) -> None:
+            raise QualyticsNotFoundError("Qualytics has no such endpoint: check QUALYTICS_URL")
+
+    engine.qualytics = UsersUnreadable()
+    report = await engine.run_pass()
+
+    assert (report.anomalies_read, report.read_failures, report.notes_sent, report.deleted) == (1, 1, 1, 0)
     assert any(f"anomaly {gone.anomaly_id}" in e for e in report.errors)
-    assert links.get(db, gone.link.id) is not None  # still polled: a 404 may be a wrong QUALYTICS_URL
+    assert links.get(db, gone.link.id).anomaly_deleted_at is None  # type: ignore[union-attr]
+    assert len(links.watched(db)) == 2  # still polled: not taken for a deletion
