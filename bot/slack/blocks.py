@@ -183,6 +183,8 @@ class SyncHealth:
     last_run_error: str | None = None
     failed_total: int | None = None
     """How many sync items failed in all, when `failed` lists only the newest few."""
+    native_ticket_links: Sequence[int] = ()
+    """Linked anomalies that Qualytics' own ticketing integration links tickets to as well."""
 
 
 @dataclass(frozen=True)
@@ -846,6 +848,18 @@ def _health_text(health: SyncHealth, now: datetime | None) -> str:
     ]
     if health.last_run_error:
         lines.append(f"Last run failed: {escape(truncate(health.last_run_error, 500))}")
+    if health.native_ticket_links:
+        shown = ", ".join(map(str, health.native_ticket_links[:10]))
+        more = (
+            f" and {len(health.native_ticket_links) - 10} more"
+            if len(health.native_ticket_links) > 10
+            else ""
+        )
+        lines.append(
+            f":warning: Qualytics' own ticketing integration also links tickets to anomalies {shown}{more}: "
+            "it writes its own work notes, so each note arrives twice. snowbot replaces it: disconnect it "
+            "in Qualytics (Settings → Integrations)."
+        )
     text = "\n".join(lines)
     if health.failed:
         failures = [_failure_line(f) for f in health.failed]

@@ -36,6 +36,11 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    message but never repeats one. An anomaly that is archived and whose incidents are all resolved is
    no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
 
+Qualytics' own ticketing integration writes its own work notes: when it also links tickets to a linked
+anomaly (`GET /api/anomalies/{id}/ticket-links` not empty; asked at most once per `NATIVE_LINKS_RECHECK` per
+anomaly, and no more once Qualytics refuses or lacks the endpoint), every note arrives twice. The pass
+report lists those anomalies (`native_ticket_links`) and `/snow status` warns.
+
 A hard-deleted anomaly (`DELETE ?archive=false`) answers 404 for good. When the token's own user can still
 be read (`whoami`: so QUALYTICS_URL and the token are right, and the 404 is the anomaly's), each of its
 links gets one "deleted in Qualytics" note (an outbox row with a fixed event key, so at most once), stops
@@ -60,7 +65,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from sqlite_utils import Database
 
 from bot.models import state_label
-from bot.qualytics import Anomaly, QualyticsError, QualyticsNotFoundError
+from bot.qualytics import (
+    Anomaly,
+    QualyticsAuthError,
+    QualyticsBadRequestError,
+    QualyticsError,
+    QualyticsNotFoundError,
+)
 from bot.sync import notes
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
@@ -94,6 +105,8 @@ active choice."""
 STATUS_CLOSE_CODES = {"Duplicate": "Duplicate"}
 """An archive status with a resolution code of its own, used when the instance lists that code."""
 REFRESH_BATCH = 100
+NATIVE_LINKS_RECHECK = timedelta(hours=1)
+"""How often one anomaly's Qualytics-side ticket links are read again."""
 DELETED_EVENT_KEY = "deleted"
 """The one outbox event of a link whose anomaly was deleted in Qualytics (unique per link: at most once)."""
 PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
@@ -188,6 +201,8 @@ class PassReport:
     rewatched: int = 0
     deleted: int = 0
     """Anomalies found deleted in Qualytics in this pass (each gets its one note)."""
+    native_ticket_links: list[int] = field(default_factory=list)
+    """Linked anomalies that Qualytics' own ticketing integration links tickets to as well (notes twice)."""
     errors: list[str] = field(default_factory=list)
     """A few distinct failure reasons, for the summary."""
 
@@ -236,6 +251,11 @@ class PassReport:
         ]
         if self.deleted:
             out.append(f"deleted anomalies:  {self.deleted} (told their incidents once, no longer polled)")
+        if self.native_ticket_links:
+            out.append(
+                "warning: Qualytics' own ticketing integration also links tickets to anomalies "
+                f"{', '.join(map(str, self.native_ticket_links[:10]))}: every work note arrives twice"
+            )
         out += [f"error: {reason}" for reason in self.errors]
         out.append(self.summary())
         return out
@@ -307,6 +327,8 @@ class SyncEngine:
         self._lock = asyncio.Lock()
         self._close_codes: dict[int, _CloseCodes] = {}
         self._close_code_lock = asyncio.Lock()
+        self._native_links: dict[int, tuple[datetime, int]] = {}  # anomaly -> (checked at, Qualytics' links)
+        self._native_links_readable = True
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -391,8 +413,48 @@ class SyncEngine:
             run.report.anomalies_read += 1
             run.anomalies[anomaly_id] = anomaly
             self._observe(run, anomaly)
+            await self._check_native_links(anomaly_id)
 
         await self._each(list(run.groups), one)
+        linked = set(links.anomaly_ids(self.db)) if self._native_links else set()
+        run.report.native_ticket_links = sorted(
+            anomaly_id
+            for anomaly_id, (_, count) in self._native_links.items()
+            if count and anomaly_id in linked
+        )
+
+    async def _check_native_links(self, anomaly_id: int) -> None:
+        """Read Qualytics' own ticket links of the anomaly when the last look is `NATIVE_LINKS_RECHECK` old.
+        A refusal or a missing endpoint (an older Qualytics, a token without the permission) ends the
+        checks for this process: they are a warning, never a failure of the sync."""
+        reader = getattr(self.qualytics, "ticket_links", None)
+        checked = self._native_links.get(anomaly_id)
+        now = self.clock()
+        if (
+            reader is None
+            or not self._native_links_readable
+            or (checked and now - checked[0] < NATIVE_LINKS_RECHECK)
+        ):
+            return
+        try:
+            found = await reader(anomaly_id)
+        except (QualyticsAuthError, QualyticsNotFoundError, QualyticsBadRequestError) as err:
+            self._native_links_readable = False
+            log.info("sync: Qualytics' own ticket links cannot be read, not checked again: %s", _reason(err))
+            return
+        except QualyticsError as err:
+            log.debug(
+                "sync: Qualytics' own ticket links of anomaly %s not read: %s", anomaly_id, _reason(err)
+            )
+            return
+        self._native_links[anomaly_id] = (now, len(found))
+        if found:
+            log.warning(
+                "sync: Qualytics' own ticketing integration links %d tickets to anomaly %s: it writes its own "
+                "work notes, so they arrive twice (snowbot replaces that integration)",
+                len(found),
+                anomaly_id,
+            )
 
     async def _api_answers(self, run: _Run) -> bool:
         """True when the token's user can be read: a 404 then means the anomaly is gone, not a wrong URL."""

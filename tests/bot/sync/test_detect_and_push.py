@@ -316,7 +316,8 @@ async def test_one_read_per_anomaly_is_shared_by_all_its_links(
     report = await make_engine().run_pass()
 
     assert report.anomalies_read == 1
-    assert [r.path for r in qe.requests] == [f"/api/anomalies/{first.anomaly_id}"]
+    reads = [r.path for r in qe.requests if not r.path.endswith("/ticket-links")]  # see test_native_links
+    assert reads == [f"/api/anomalies/{first.anomaly_id}"]
     for item in (first, second):
         assert notes_of(sn, item.sys_id) == [
             expected_note(
