@@ -7,6 +7,7 @@ Each command's requests are those of its source (`qualytics/api/anomalies.py`, `
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterator
 
 import jwt
@@ -14,13 +15,19 @@ import pytest
 from qualytics.cli.anomalies import anomalies_app
 from typer.testing import CliRunner
 
+from emulators.cli import build_emulator
 from emulators.qualytics import DEMO_TOKEN, QualyticsEmulator
 from emulators.serve import serve_in_thread
 
 
 @pytest.fixture
 def emulator() -> QualyticsEmulator:
-    return QualyticsEmulator()
+    """The emulator exactly as `snowbot emulate qualytics` builds it (no --token: the demo token)."""
+    emulator, who = build_emulator(
+        argparse.Namespace(service="qualytics", token=None), "http://127.0.0.1:8001"
+    )
+    assert isinstance(emulator, QualyticsEmulator) and emulator.token == DEMO_TOKEN and DEMO_TOKEN in who
+    return emulator
 
 
 @pytest.fixture
