@@ -37,9 +37,10 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
 
 Qualytics' own ticketing integration writes its own work notes: when it also links tickets to a linked
-anomaly (`GET /api/anomalies/{id}/ticket-links` not empty; asked at most once per `NATIVE_LINKS_RECHECK` per
-anomaly, and no more once Qualytics refuses or lacks the endpoint), every note arrives twice. The pass
-report lists those anomalies (`native_ticket_links`) and `/snow status` warns.
+anomaly (`GET /api/anomalies/{id}/ticket-links` not empty), every note arrives twice. That is asked when a
+link is baselined or an anomaly has new events (when notes are about to be written, so a quiet pass costs
+no extra request), at most once per `NATIVE_LINKS_RECHECK` per anomaly, and no more once Qualytics refuses
+or lacks the endpoint. The pass report lists those anomalies (`native_ticket_links`); `/snow status` warns.
 
 A hard-deleted anomaly (`DELETE ?archive=false`) answers 404 for good. When the token's own user can still
 be read (`whoami`: so QUALYTICS_URL and the token are right, and the 404 is the anomaly's), each of its
@@ -412,8 +413,10 @@ class SyncEngine:
                 return
             run.report.anomalies_read += 1
             run.anomalies[anomaly_id] = anomaly
-            self._observe(run, anomaly)
-            await self._check_native_links(anomaly_id)
+            before = (run.report.events_recorded, run.report.baselined)
+            self._observe(run, anomaly)  # no awaits inside: the counters moved for this anomaly only
+            if (run.report.events_recorded, run.report.baselined) != before:
+                await self._check_native_links(anomaly_id)  # notes are about to be written
 
         await self._each(list(run.groups), one)
         linked = set(links.anomaly_ids(self.db)) if self._native_links else set()

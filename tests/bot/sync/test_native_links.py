@@ -21,6 +21,10 @@ async def test_an_anomaly_with_qualytics_own_ticket_links_is_reported_and_shown_
 ) -> None:
     plain, doubled = link_anomaly(), link_anomaly()
     qe.add_ticket_link(doubled.anomaly_id, "INC0099999")
+    for item in (plain, doubled):
+        qe.set_status(
+            item.anomaly_id, "Acknowledged"
+        )  # notes are about to be written: that is when it is asked
     engine = make_engine()
 
     report = await engine.run_pass()
@@ -36,23 +40,31 @@ async def test_an_anomaly_with_qualytics_own_ticket_links_is_reported_and_shown_
 async def test_ticket_links_are_read_again_only_after_an_hour(
     qe: QualyticsEmulator, make_engine, link_anomaly, clock: Clock
 ) -> None:
-    linked = link_anomaly()
+    linked = link_anomaly(baseline=False)
     engine = make_engine()
-    await engine.run_pass()
+    await engine.run_pass()  # the baseline: asked
+    assert len(_links_reads(qe)) == 1
+    await engine.run_pass()  # nothing new: not asked
     assert len(_links_reads(qe)) == 1
 
     clock.advance(minutes=30)
     qe.add_ticket_link(linked.anomaly_id, "INC0099999")
-    assert (await engine.run_pass()).native_ticket_links == []  # not looked at again yet
+    qe.set_status(linked.anomaly_id, "Acknowledged")
+    assert (await engine.run_pass()).native_ticket_links == []  # looked at half an hour ago
     clock.advance(minutes=31)
+    qe.set_status(linked.anomaly_id, "Active")
     assert (await engine.run_pass()).native_ticket_links == [linked.anomaly_id]
+    assert len(_links_reads(qe)) == 2
+    clock.advance(hours=2)
+    assert (await engine.run_pass()).native_ticket_links == [linked.anomaly_id]  # remembered, not asked
     assert len(_links_reads(qe)) == 2
 
 
 async def test_a_refusal_stops_the_checks_and_never_the_sync(
     qe: QualyticsEmulator, make_engine, link_anomaly, clock: Clock
 ) -> None:
-    link_anomaly(), link_anomaly()
+    for item in (link_anomaly(), link_anomaly()):
+        qe.add_comment(item.anomaly_id, "new")
     engine = make_engine(concurrency=1)
     calls: list[int] = []
 
@@ -63,7 +75,10 @@ async def test_a_refusal_stops_the_checks_and_never_the_sync(
     engine.qualytics.ticket_links = refused  # type: ignore[method-assign]
     first = await engine.run_pass()
     clock.advance(hours=2)
+    for anomaly_id in list(qe.anomalies):
+        qe.add_comment(anomaly_id, "newer")
     again = await engine.run_pass()
 
-    assert (first.anomalies_read, first.read_failures, again.anomalies_read) == (2, 0, 2)
+    assert (first.anomalies_read, first.read_failures, first.notes_sent) == (2, 0, 2)
+    assert (again.anomalies_read, again.notes_sent) == (2, 2)
     assert len(calls) == 1 and again.native_ticket_links == []
