@@ -674,3 +674,23 @@ def test_anomaly_url(base):
 async def test_client_anomaly_url_uses_its_instance(client: QualyticsClient):
     anomaly = await client.get_anomaly(824)
     assert client.anomaly_url(anomaly) == "https://demo.qualytics.io/datastores/23/anomalies?id=824"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"id": 1, "ticket_number": "INC1"}],
+        {"items": [{"id": 1, "ticket_number": "INC1"}], "total": 1, "page": 1, "size": 50, "pages": 1},
+    ],
+)
+async def test_ticket_links_reads_a_list_or_a_page(wire, body):
+    """The body of Qualytics' own ticket links is not published: a list and a page are both read."""
+    qualytics, router = wire
+    router.get("/anomalies/824/ticket-links").mock(return_value=httpx.Response(200, json=body))
+    assert await qualytics.ticket_links(824) == [{"id": 1, "ticket_number": "INC1"}]
+
+
+async def test_ticket_links_against_the_emulator(client: QualyticsClient, emulator: QualyticsEmulator):
+    assert await client.ticket_links(824) == []
+    emulator.add_ticket_link(824, "INC0012345")
+    assert [link["ticket_number"] for link in await client.ticket_links(824)] == ["INC0012345"]
