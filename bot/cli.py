@@ -44,7 +44,11 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME:PASSWORD[:ROLE,ROLE]",
         help="ServiceNow user (repeatable; default admin:admin:admin,itil)",
     )
-    emulate.add_argument("--token", default=None, help="Qualytics bearer token (default demo-token)")
+    emulate.add_argument(
+        "--token",
+        default=None,
+        help="Qualytics bearer token (default: the emulator's JWT-shaped demo token, printed at start)",
+    )
     emulate.add_argument(
         "--property",
         action="append",

@@ -284,6 +284,10 @@ class TicketLinkOut(BaseModel):
     created_by: str | None
     created_at: UtcTimestamp | None
     last_synced_at: UtcTimestamp | None
+    anomaly_deleted: bool = Field(
+        default=False, description="The anomaly was deleted in Qualytics; the link is no longer synced."
+    )
+    anomaly_deleted_at: UtcTimestamp | None = None
 
     @classmethod
     def from_link(cls, link: Link) -> TicketLinkOut:
@@ -298,6 +302,8 @@ class TicketLinkOut(BaseModel):
             created_by=link.created_by,
             created_at=iso_utc(link.created_at),
             last_synced_at=iso_utc(link.last_synced_at),
+            anomaly_deleted=link.anomaly_deleted_at is not None,
+            anomaly_deleted_at=iso_utc(link.anomaly_deleted_at),
         )
 
 

@@ -3,7 +3,11 @@
 Talks to `<QUALYTICS_URL>/api` with `Authorization: Bearer <token>` over an injected `httpx.AsyncClient`
 (`QualyticsClient.connect` builds one). Responses are parsed into pydantic models that follow the real
 API's shapes (`datastore`/`container` stubs, `failed_checks[].quality_check.fields[{name}]`, comments
-embedded in the anomaly detail) and ignore fields they do not know.
+embedded in the anomaly detail) and ignore fields they do not know. Only what the sync cannot do without is
+strict (an anomaly's `id`, `status`, `created` and `datastore.id`; a comment's `id` and `created`): a
+malformed cosmetic field becomes None (or empty) and a malformed item of a list is left out, so no display
+field can make an anomaly unreadable. `weight` is a float or an int (`Union[StrictFloat, StrictInt]` in
+Qualytics' OpenAPI models, qualytics-examples' generated client `GetAnomalyListing`).
 
 Errors (`str(err) == err.message`, a sentence saying what a person should do; never the token):
 
@@ -42,6 +46,8 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -86,12 +92,47 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _empty_if_none(value: Any) -> Any:
-    return "" if value is None else value
+def _text(value: Any) -> Any:
+    """Display text: None or anything that is not a string (a number, an object) becomes ""."""
+    return value if isinstance(value, str) else ""
+
+
+def _or_none(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """A malformed optional field is None instead of an error that would make the whole anomaly unreadable."""
+    try:
+        return handler(value)
+    except ValidationError:
+        return None
+
+
+def _number(value: Any) -> Any:
+    """A JSON number (not a bool, not a string); an integral float is shown as an int (54.0 -> 54)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
-Text = Annotated[str, BeforeValidator(_empty_if_none)]
+Text = Annotated[str, BeforeValidator(_text)]
+Maybe = WrapValidator(_or_none)
+OptionalStr = Annotated[str | None, Maybe]
+OptionalInt = Annotated[int | None, Maybe]
+Number = Annotated[float | int | None, BeforeValidator(_number)]
+
+
+def _valid_items(model: type[BaseModel], value: Any) -> list[Any]:
+    """The items of a list that parse as `model`; malformed ones are left out (and logged at DEBUG)."""
+    if not isinstance(value, list):
+        return []
+    kept = []
+    for item in value:
+        try:
+            kept.append(model.model_validate(item))
+        except ValidationError as exc:
+            log.debug(
+                "Qualytics answer: a malformed %s left out (%s)", model.__name__, exc.errors()[0]["msg"]
+            )
+    return kept
 
 
 class _Model(BaseModel):
@@ -101,18 +142,18 @@ class _Model(BaseModel):
 class Datastore(_Model):
     id: int
     name: Text = ""
-    type: str | None = None  # e.g. "snowflake", "postgresql"
-    store_type: str | None = None  # "jdbc" or "dfs"
+    type: OptionalStr = None  # e.g. "snowflake", "postgresql"
+    store_type: OptionalStr = None  # "jdbc" or "dfs"
 
 
 class Container(_Model):
     id: int
     name: Text = ""
-    container_type: str | None = None  # "table", "view", "file", "computed_table", ...
+    container_type: OptionalStr = None  # "table", "view", "file", "computed_table", ...
 
 
 class QualityCheck(_Model):
-    id: int | None = None
+    id: OptionalInt = None
     rule_type: Text = ""
     fields: list[str] = Field(default_factory=list)
     description: Text = ""
@@ -120,12 +161,11 @@ class QualityCheck(_Model):
     @field_validator("fields", mode="before")
     @classmethod
     def _field_names(cls, value: Any) -> Any:
-        """The API sends `[{"name": "total_amount"}, ...]`; keep just the names."""
-        if value is None:
+        """The API sends `[{"name": "total_amount"}, ...]`; keep just the names (malformed entries left out)."""
+        if not isinstance(value, list):
             return []
-        if isinstance(value, list):
-            return [item.get("name", "") if isinstance(item, Mapping) else item for item in value]
-        return value
+        names = (item.get("name") if isinstance(item, Mapping) else item for item in value)
+        return [name for name in names if isinstance(name, str)]
 
 
 class FailedCheck(_Model):
@@ -135,12 +175,12 @@ class FailedCheck(_Model):
     @field_validator("quality_check", mode="before")
     @classmethod
     def _missing_check(cls, value: Any) -> Any:
-        return {} if value is None else value
+        return value if isinstance(value, Mapping) else {}
 
 
 class CommentUser(_Model):
     name: Text = ""
-    email: str | None = None
+    email: OptionalStr = None
 
 
 class Comment(_Model):
@@ -148,35 +188,35 @@ class Comment(_Model):
     created: UtcDatetime
     message: Text = ""
     user: CommentUser = Field(default_factory=CommentUser)
-    anomaly_id: int | None = None  # only in `GET /api/comments` answers
+    anomaly_id: OptionalInt = None  # only in `GET /api/comments` answers
 
     @field_validator("user", mode="before")
     @classmethod
     def _missing_user(cls, value: Any) -> Any:
-        return {} if value is None else value
+        return value if isinstance(value, Mapping) else {}
 
 
 class QualyticsUser(_Model):
-    id: int | None = None
+    id: OptionalInt = None
     name: Text = ""
-    email: str | None = None
-    role: str | None = None
+    email: OptionalStr = None
+    role: OptionalStr = None
 
 
 class Anomaly(_Model):
     """One anomaly. List answers carry no comments, so `comments` is empty there; the detail has them."""
 
     id: int
-    uuid: str | None = None
+    uuid: OptionalStr = None
     type: Text = ""  # "record" or "shape"
     status: str  # open string: Active, Acknowledged; archived: Resolved, Duplicate, Invalid, Discarded
     archived: bool = False
     created: UtcDatetime
-    weight: int | None = None
-    anomalous_records_count: int | None = None
+    weight: Number = None  # the severity score; may be fractional
+    anomalous_records_count: OptionalInt = None
     description: Text = ""
     datastore: Datastore
-    container: Container | None = None
+    container: Annotated[Container | None, Maybe] = None
     failed_checks: list[FailedCheck] = Field(default_factory=list)
     comments: list[Comment] = Field(default_factory=list)  # oldest first
     tags: list[str] = Field(default_factory=list, validation_alias=AliasChoices("tags", "global_tags"))
@@ -184,23 +224,27 @@ class Anomaly(_Model):
     @model_validator(mode="before")
     @classmethod
     def _derive_archived(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and data.get("archived") is None:
+        if isinstance(data, Mapping) and not isinstance(data.get("archived"), bool):
             return {**data, "archived": data.get("status") in ARCHIVE_STATUSES}
         return data
 
     @field_validator("tags", mode="before")
     @classmethod
     def _tag_names(cls, value: Any) -> Any:
-        if value is None:
+        if not isinstance(value, list):
             return []
-        if isinstance(value, list):
-            return [item.get("name", "") if isinstance(item, Mapping) else item for item in value]
-        return value
+        names = (item.get("name") if isinstance(item, Mapping) else item for item in value)
+        return [name for name in names if isinstance(name, str)]
 
-    @field_validator("failed_checks", "comments", mode="before")
+    @field_validator("failed_checks", mode="before")
     @classmethod
-    def _none_as_empty(cls, value: Any) -> Any:
-        return [] if value is None else value
+    def _valid_checks(cls, value: Any) -> Any:
+        return _valid_items(FailedCheck, value)
+
+    @field_validator("comments", mode="before")
+    @classmethod
+    def _valid_comments(cls, value: Any) -> Any:
+        return _valid_items(Comment, value)
 
     @field_validator("comments")
     @classmethod
@@ -421,9 +465,11 @@ class QualyticsClient:
     async def acknowledge(self, anomaly_id: int) -> Anomaly:
         return await self._set_status(anomaly_id, "Acknowledged", f"acknowledge anomaly {anomaly_id}")
 
-    async def reopen(self, anomaly_id: int) -> Anomaly:
-        """Back to Active; this also restores an archived anomaly."""
-        return await self._set_status(anomaly_id, "Active", f"reopen anomaly {anomaly_id}")
+    async def restore(self, anomaly_id: int) -> Anomaly:
+        """Bring an archived anomaly back. Qualytics restores it as Acknowledged, never as Active ("they will
+        not return to the active state once they have been acknowledged": userguide,
+        docs/anomalies/manage-anomalies/restore-anomalies.md)."""
+        return await self._set_status(anomaly_id, "Acknowledged", f"restore anomaly {anomaly_id}")
 
     async def archive(self, anomaly_id: int, status: str = "Resolved") -> None:
         """Archive (soft delete) with Resolved, Duplicate, Invalid or Discarded; Qualytics judges the status."""
@@ -433,7 +479,22 @@ class QualyticsClient:
             action=f"archive anomaly {anomaly_id} as {status}",
             anomaly_id=anomaly_id,
             params=[("archive", "true"), ("status", status)],
+            permission="Author",
         )
+
+    async def ticket_links(self, anomaly_id: int) -> list[dict[str, Any]]:
+        """The tickets Qualytics' own ticketing integration linked to the anomaly
+        (`GET /api/anomalies/{id}/ticket-links`, userguide ticketing pages; the body is not published, so a
+        list or a page's `items` is read and each entry kept as it came). snowbot's links are never among
+        them: it keeps its own."""
+        action = f"read the ticket links of anomaly {anomaly_id}"
+        response = await self._request("GET", f"/anomalies/{anomaly_id}/ticket-links", action=action)
+        try:
+            body = response.json()
+        except ValueError:
+            raise self._not_api(action, "something that is not JSON") from None
+        items = body.get("items") if isinstance(body, Mapping) else body
+        return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
     async def add_comment(self, anomaly_id: int, message: str) -> Comment:
         """Add a comment as the token's user. Not retried once the request may have reached Qualytics."""
@@ -462,7 +523,12 @@ class QualyticsClient:
 
     async def _set_status(self, anomaly_id: int, status: str, action: str) -> Anomaly:
         response = await self._request(
-            "PUT", f"/anomalies/{anomaly_id}", action=action, anomaly_id=anomaly_id, json={"status": status}
+            "PUT",
+            f"/anomalies/{anomaly_id}",
+            action=action,
+            anomaly_id=anomaly_id,
+            json={"status": status},
+            permission="Editor",
         )
         return self._parse(Anomaly, response, action)
 
@@ -476,7 +542,11 @@ class QualyticsClient:
         params: list[tuple[str, str]] | None = None,
         json: object = None,
         idempotent: bool = True,
+        permission: str = "Viewer",
     ) -> httpx.Response:
+        """`permission` is the team permission on the anomaly's datastore the request needs (a 403 names it):
+        reads and comments Viewer, status changes Editor, archiving Author (userguide: the CLI's bulk triage
+        page and the anomaly insights page)."""
         attempt = 0
         while True:
             attempt += 1
@@ -489,7 +559,7 @@ class QualyticsClient:
             else:
                 if response.is_success:
                     return response
-                error = self._status_error(response, action, anomaly_id, idempotent)
+                error = self._status_error(response, action, anomaly_id, idempotent, permission)
                 retryable = idempotent and response.status_code in RETRY_STATUSES
                 retry_after = _retry_after(response)
             delay = self.retry.delay(attempt, retry_after) if retryable else None
@@ -526,7 +596,7 @@ class QualyticsClient:
         )
 
     def _status_error(
-        self, response: httpx.Response, action: str, anomaly_id: int | None, idempotent: bool
+        self, response: httpx.Response, action: str, anomaly_id: int | None, idempotent: bool, permission: str
     ) -> QualyticsError:
         status = response.status_code
         detail = _detail(response)
@@ -536,8 +606,8 @@ class QualyticsClient:
             )
         if status == 403:
             return QualyticsAuthError(
-                f"the Qualytics token may not {action}: its user needs the Member role and, on the anomaly's "
-                "datastore, the Viewer team permission to read or Author to change anomalies",
+                f"the Qualytics token may not {action}: its user needs the Member role and the {permission} "
+                "team permission on the anomaly's datastore",
                 status_code=status,
                 detail=detail,
             )

@@ -41,10 +41,10 @@ def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
             return emulator, "user admin (the well-known default admin:admin)"
         return emulator, "users " + ", ".join(name for name, _, _ in users)
     if args.service == "qualytics":
-        from emulators.qualytics import QualyticsEmulator
+        from emulators.qualytics import DEMO_TOKEN, QualyticsEmulator
 
-        emulator = QualyticsEmulator(base_url=base_url, token=args.token or "demo-token")
-        return emulator, "token from --token" if args.token else "token demo-token (the default)"
+        emulator = QualyticsEmulator(base_url=base_url, token=args.token or DEMO_TOKEN)
+        return emulator, "token from --token" if args.token else f"token {DEMO_TOKEN} (the default)"
     if args.service == "slack":
         from emulators.slack import SlackEmulator
 

@@ -1,26 +1,44 @@
 """An in-memory Qualytics API: anomalies, their status and comments, under `/api` (a lean Starlette app).
 
-Endpoints (Bearer token; 401 `{"detail": ...}` without a valid one):
+Endpoints (Bearer token; 401 `{"detail": ...}` without a valid one). Sources: qualytics-cli 1.2.2
+(`api/anomalies.py`, `cli/anomalies.py`: every request its anomaly commands send), the controlplane OpenAPI
+client in qualytics-examples (`swagger_client`: models and `anomalies_api.py`), and the userguide pages
+named beside the behaviour they back.
 
     GET    /api/health                                  204, no token needed
+    GET    /api/status                                  {database_connection, rabbitmq_connection}: "OK"
+                                                        (qualytics-examples api-readiness-check)
     GET    /api/users/me                                the token's user
-    GET    /api/anomalies?page&size&datastore&container&status&anomaly_type&rule_type&tag&id
-                          &archived=only|include&start_date&end_date&sort_created&sort_weight
-                                                        {items, total, page, size}, newest first, no comments;
-                                                        archived anomalies only with `archived`; list params
-                                                        as repeated keys or comma-separated; size 1..100
+    GET    /api/anomalies?page&size&datastore&container&quality_check&field&status&anomaly_type&rule_type
+                          &tag&id&archived=only|include&start_date&end_date&timeframe&source_enriched
+                          &sort_created&sort_weight
+                                                        {items, total, page, size, pages}, newest first, no
+                                                        comments; archived anomalies only with `archived`;
+                                                        list params as repeated keys or comma-separated;
+                                                        size 1..100; an unknown parameter is ignored
+    PATCH  /api/anomalies  [{id, status?, description?, tags?, assignee_ids?}]
+                                                        bulk update (the CLI's `anomalies update --ids`):
+                                                        the updated details, as a list
+    DELETE /api/anomalies  [{id, archive?: bool, status?}]
+                                                        bulk archive (`archive` true, the default, with an
+                                                        archive status) or hard delete: 204
     GET    /api/anomalies/{id}                          the detail, with comments
-    PUT    /api/anomalies/{id}  {status: Active|Acknowledged, description?, tags?}
-                                                        the updated detail; Active restores an archived
-                                                        anomaly, Acknowledged on an archived one is a 400
+    PUT    /api/anomalies/{id}  {status: Active|Acknowledged, description?, tags?, assignee_ids?}
+                                                        the updated detail; an archived anomaly is restored
+                                                        as Acknowledged whichever open status is sent
     DELETE /api/anomalies/{id}?archive=true&status=Resolved|Duplicate|Invalid|Discarded
-                                                        204; `archive=false` deletes for good
+                                                        204; `archive=false` deletes for good (404 after)
+    GET    /api/anomalies/{id}/ticket-links             the tickets of Qualytics' own ticketing integration
+                                                        (empty unless a test adds some: `add_ticket_link`)
     GET    /api/comments?page&size                      every anomaly comment, newest first, with anomaly_id
     POST   /api/comments  {message, anomaly_id}         200 with the comment (id counts up, `created` UTC);
                                                         400 on an archived anomaly, 404 unknown anomaly
     POST   /_emulator/anomalies  {anomaly in the API's shape, id optional}
                                                         201 with the stored detail; no token needed, never
                                                         faulted and not logged: it is the test's back door
+
+The default token, `DEMO_TOKEN`, is shaped like a JWT (header, claims without `exp`, signature): Qualytics'
+tokens are JWTs and qualytics-cli decodes one (unverified) before every command (`config.is_token_valid`).
 
 Faults (`.faults`) are decided once per `/api` request, before the token is checked: "error" and "rate_limit"
 answer without touching the data; "drop" applies the request and then loses the answer. Requests that came
@@ -32,11 +50,14 @@ held for `drop_hang` seconds or until the client hangs up.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import hmac
 import json
+import math
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -51,6 +72,24 @@ from emulators.transport import DroppingTransport, RecordedRequest, lose_respons
 OPEN_STATUSES = ("Active", "Acknowledged")
 ARCHIVE_STATUSES = ("Resolved", "Duplicate", "Invalid", "Discarded")
 MAX_PAGE_SIZE = 100
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _demo_jwt() -> str:
+    """A fixed HS256 JWT with no `exp` (a token without one never expires for qualytics-cli)."""
+    header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+    claims = _b64(
+        json.dumps({"sub": "snowbot-emulator", "name": "Snowbot Service"}, separators=(",", ":")).encode()
+    )
+    signature = hmac.new(b"snowbot-emulator", f"{header}.{claims}".encode(), hashlib.sha256).digest()
+    return f"{header}.{claims}.{_b64(signature)}"
+
+
+DEMO_TOKEN = _demo_jwt()
+"""The emulator's documented demo token (`snowbot emulate qualytics` uses it unless given --token)."""
 
 
 class EmulatorError(Exception):
@@ -87,7 +126,7 @@ class QualyticsEmulator:
     def __init__(
         self,
         base_url: str = "https://demo.qualytics.io",
-        token: str = "demo-token",  # noqa: S107 - the emulator's documented demo token
+        token: str = DEMO_TOKEN,
         seed: bool = True,
         faults: Faults | None = None,
         *,
@@ -106,6 +145,7 @@ class QualyticsEmulator:
         self.containers: dict[int, dict[str, Any]] = {}  # id -> stub plus "datastore_id"
         self.anomalies: dict[int, dict[str, Any]] = {}  # id -> the detail, as the API returns it
         self._comments: list[tuple[int, dict[str, Any]]] = []  # (anomaly id, comment), oldest first
+        self.ticket_links: dict[int, list[dict[str, Any]]] = {}  # anomaly id -> Qualytics' own ticket links
         self._next_anomaly_id = 1
         self._next_comment_id = 5001
         self._next_check_id = 9001
@@ -161,13 +201,14 @@ class QualyticsEmulator:
         if status not in OPEN_STATUSES + ARCHIVE_STATUSES:
             raise _invalid("status", f"unknown status {status!r}")
         kind = data.get("type") or "record"
-        checks = [self._failed_check(check) for check in data.get("failed_checks") or ()]
+        created = _iso(data.get("created") or self.clock())
+        checks = [self._failed_check(check, created) for check in data.get("failed_checks") or ()]
         anomaly = {
             **data,
             "id": anomaly_id,
             "uuid": data.get("uuid")
             or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.base_url}/anomalies/{anomaly_id}")),
-            "created": _iso(data.get("created") or self.clock()),
+            "created": created,
             "type": kind,
             "status": status,
             "archived": bool(data.get("archived", status in ARCHIVE_STATUSES)),
@@ -195,15 +236,15 @@ class QualyticsEmulator:
         return anomaly
 
     def set_status(self, anomaly_id: int, status: str) -> dict[str, Any]:
-        """Change the status as a Qualytics user would: an archive status archives, an open one restores."""
+        """Change the status as a Qualytics user would: an archive status archives; an open one on an
+        archived anomaly restores it, always as Acknowledged (userguide, restore-anomalies.md: restored
+        anomalies come back "acknowledged" and "will not return to the active state")."""
         anomaly = self._anomaly(anomaly_id)
         if status in ARCHIVE_STATUSES:
             anomaly["archived"] = True
         elif status in OPEN_STATUSES:
-            if anomaly["archived"] and status != "Active":
-                raise EmulatorError(
-                    400, f"Anomaly {anomaly_id} is archived ({anomaly['status']}): restore it to Active first"
-                )
+            if anomaly["archived"]:
+                status = "Acknowledged"
             anomaly["archived"] = False
         else:
             raise _invalid("status", f"unknown status {status!r}")
@@ -211,6 +252,33 @@ class QualyticsEmulator:
         anomaly["is_new"] = False
         self._version += 1
         return anomaly
+
+    def restore(self, anomaly_id: int) -> dict[str, Any]:
+        """Bring an archived anomaly back, as the UI's Restore does: it is Acknowledged afterwards."""
+        return self.set_status(anomaly_id, "Acknowledged")
+
+    def delete(self, anomaly_id: int) -> None:
+        """Delete for good (`DELETE ?archive=false`): the anomaly answers 404 from now on."""
+        self._anomaly(anomaly_id)
+        del self.anomalies[anomaly_id]
+        self._version += 1
+
+    def add_ticket_link(self, anomaly_id: int, number: str, status: str = "New") -> dict[str, Any]:
+        """A ticket linked by Qualytics' own ticketing integration. Its API body is not published; the
+        fields are the UI's Tickets card (number, status badge, description, last synced; userguide
+        anomalies/details/insights.md)."""
+        self._anomaly(anomaly_id)
+        links = self.ticket_links.setdefault(anomaly_id, [])
+        link = {
+            "id": 700 + sum(len(v) for v in self.ticket_links.values()),
+            "anomaly_id": anomaly_id,
+            "ticket_number": number,
+            "status": status,
+            "description": "",
+            "last_synced": _iso(self.clock()),
+        }
+        links.append(link)
+        return link
 
     def add_comment(
         self,
@@ -246,9 +314,13 @@ class QualyticsEmulator:
         api = self._api
         routes = [
             Route("/api/health", api(lambda request, body: Response(status_code=204), auth=False)),
+            Route("/api/status", api(lambda request, body: STATUS)),
             Route("/api/users/me", api(lambda request, body: self._caller(request))),
-            Route("/api/anomalies", api(self._list_anomalies)),
+            Route("/api/anomalies", api(self._list_anomalies), methods=["GET"]),
+            Route("/api/anomalies", api(self._bulk_update), methods=["PATCH"]),
+            Route("/api/anomalies", api(self._bulk_delete), methods=["DELETE"]),
             Route("/api/anomalies/{anomaly_id:int}", api(self._get_anomaly), methods=["GET"]),
+            Route("/api/anomalies/{anomaly_id:int}/ticket-links", api(self._get_ticket_links)),
             Route("/api/anomalies/{anomaly_id:int}", api(self._put_anomaly), methods=["PUT"]),
             Route("/api/anomalies/{anomaly_id:int}", api(self._delete_anomaly), methods=["DELETE"]),
             Route("/api/comments", api(self._list_comments), methods=["GET"]),
@@ -330,25 +402,94 @@ class QualyticsEmulator:
         return self._anomaly(request.path_params["anomaly_id"])
 
     def _put_anomaly(self, request: Request, body: Any) -> dict[str, Any]:
-        anomaly_id = request.path_params["anomaly_id"]
         if not isinstance(body, Mapping):
             raise EmulatorError(422, [{"type": "missing", "loc": ["body"], "msg": "Field required"}])
+        return self._update(request.path_params["anomaly_id"], body, status_required=True)
+
+    def _update(self, anomaly_id: int, body: Mapping[str, Any], *, status_required: bool) -> dict[str, Any]:
+        """One PUT body or one PATCH item: everything is checked before anything changes."""
         status = body.get("status")
-        if status not in OPEN_STATUSES:
+        if (status_required or status is not None) and status not in OPEN_STATUSES:
             raise _invalid("status", "Input should be 'Active' or 'Acknowledged'", "enum")
-        anomaly = self.set_status(anomaly_id, status)
+        self._anomaly(anomaly_id)
+        assignees = None
+        if body.get("assignee_ids") is not None:  # the CLI's --assignee-ids; [] clears them
+            assignees = self._assignees(body["assignee_ids"])
+        tags = body.get("tags")
+        if tags is not None and not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
+            raise _invalid("tags", "Input should be a valid list of strings", "list_type")
+        anomaly = self.set_status(anomaly_id, status) if status is not None else self.anomalies[anomaly_id]
         if body.get("description") is not None:
             anomaly["description"] = str(body["description"])
-        if body.get("tags") is not None:
-            anomaly["global_tags"] = [_tag(tag) for tag in body["tags"]]
+        if tags is not None:
+            anomaly["global_tags"] = [_tag(tag) for tag in tags]
+        if assignees is not None:
+            anomaly["assignees"] = assignees
+        self._version += 1
         return anomaly
+
+    def _assignees(self, ids: Any) -> list[dict[str, Any]]:
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            raise _invalid("assignee_ids", "Input should be a valid list of integers", "list_type")
+        users = {user["id"]: user for user in (self.user, JANE, RAJ, *self._people.values())}
+        unknown = [i for i in ids if i not in users]
+        if unknown:
+            raise EmulatorError(404, f"User {unknown[0]} not found")
+        return [{k: users[i][k] for k in ("id", "name", "email")} for i in ids]
+
+    def _bulk_update(self, request: Request, body: Any) -> list[dict[str, Any]]:
+        """PATCH /api/anomalies: the OpenAPI answers `list[GetAnomaly]` (swagger_client anomalies_api)."""
+        items = self._bulk_items(body)
+        for item in items:  # all-or-nothing: validate every item before changing any
+            self._anomaly(item["id"])
+        return [self._update(item["id"], item, status_required=False) for item in items]
+
+    def _bulk_delete(self, request: Request, body: Any) -> Response:
+        """DELETE /api/anomalies: `[{id, archive, status}]` (BulkDeleteAnomaly; qualytics-cli's archive/delete)."""
+        items = self._bulk_items(body)
+        for item in items:
+            self._anomaly(item["id"])
+            if (
+                item.get("archive", True) is not False
+                and item.get("status", "Resolved") not in ARCHIVE_STATUSES
+            ):
+                raise _invalid("status", f"Input should be one of {ARCHIVE_STATUSES}", "enum")
+        for item in items:
+            if item.get("archive", True) is False:
+                self.delete(item["id"])
+            else:
+                self.set_status(item["id"], item.get("status", "Resolved"))
+        return Response(status_code=204)
+
+    def _bulk_items(self, body: Any) -> list[Mapping[str, Any]]:
+        if not isinstance(body, list) or not all(isinstance(item, Mapping) for item in body):
+            raise EmulatorError(
+                422, [{"type": "list_type", "loc": ["body"], "msg": "Input should be a valid list"}]
+            )
+        for n, item in enumerate(body):
+            if not isinstance(item.get("id"), int) or isinstance(item.get("id"), bool):
+                raise EmulatorError(
+                    422,
+                    [
+                        {
+                            "type": "int_type",
+                            "loc": ["body", n, "id"],
+                            "msg": "Input should be a valid integer",
+                        }
+                    ],
+                )
+        return body
+
+    def _get_ticket_links(self, request: Request, body: Any) -> list[dict[str, Any]]:
+        anomaly_id = request.path_params["anomaly_id"]
+        self._anomaly(anomaly_id)
+        return self.ticket_links.get(anomaly_id, [])
 
     def _delete_anomaly(self, request: Request, body: Any) -> Response:
         anomaly_id = request.path_params["anomaly_id"]
         self._anomaly(anomaly_id)
         if request.query_params.get("archive", "true").lower() == "false":
-            del self.anomalies[anomaly_id]
-            self._version += 1
+            self.delete(anomaly_id)
             return Response(status_code=204)
         status = request.query_params.get("status", "Resolved")
         if status not in ARCHIVE_STATUSES:
@@ -381,7 +522,7 @@ class QualyticsEmulator:
         newest_first = self._comments[::-1]
         chosen = newest_first[(page - 1) * size : page * size]
         items = [{**comment, "anomaly_id": anomaly_id} for anomaly_id, comment in chosen]
-        return {"items": items, "total": len(newest_first), "page": page, "size": size}
+        return _page(items, len(newest_first), page, size)
 
     def _list_anomalies(self, request: Request, body: Any) -> dict[str, Any]:
         page, size = _paging(request)
@@ -394,7 +535,7 @@ class QualyticsEmulator:
             {k: v for k, v in anomaly.items() if k != "comments"}
             for anomaly in matched[(page - 1) * size : page * size]
         ]
-        return {"items": items, "total": len(matched), "page": page, "size": size}
+        return _page(items, len(matched), page, size)
 
     def _select(self, request: Request) -> list[dict[str, Any]]:
         """The anomalies a listing query matches, in the order asked for (cached per query and data version)."""
@@ -415,6 +556,20 @@ class QualyticsEmulator:
             tests.append(lambda a: a["status"] in statuses)
         if kinds := set(_multi(q, "anomaly_type")):
             tests.append(lambda a: a["type"] in kinds)
+        if checks := _ints(q, "quality_check"):
+            tests.append(lambda a: any(c["quality_check"]["id"] in checks for c in a["failed_checks"]))
+        if fields := set(_multi(q, "field")):
+            tests.append(
+                lambda a: any(
+                    f["name"] in fields for c in a["failed_checks"] for f in c["quality_check"]["fields"]
+                )
+            )
+        if (enriched := (q.get("source_enriched") or "").lower()) in ("true", "false"):
+            tests.append(lambda a: bool(a["source_enriched"]) == (enriched == "true"))
+        if timeframe := _ints(q, "timeframe"):
+            # The OpenAPI says only "the time frame of the created date"; read here as the last N days.
+            since = _iso(self.clock() - timedelta(days=max(timeframe)))
+            tests.append(lambda a: a["created"] >= since)
         if rule_types := set(_multi(q, "rule_type")):
             tests.append(
                 lambda a: any(c["quality_check"]["rule_type"] in rule_types for c in a["failed_checks"])
@@ -463,7 +618,7 @@ class QualyticsEmulator:
             raise _invalid("container", f"container {found['id']} is not in datastore {datastore_id}")
         return {k: v for k, v in found.items() if k != "datastore_id"}
 
-    def _failed_check(self, value: Mapping[str, Any]) -> dict[str, Any]:
+    def _failed_check(self, value: Mapping[str, Any], created: str) -> dict[str, Any]:
         check = dict(value.get("quality_check") or {})
         if not check.get("id"):
             check["id"] = self._next_check_id
@@ -472,6 +627,11 @@ class QualyticsEmulator:
         check.setdefault("rule_type", "")
         check.setdefault("description", "")
         check.setdefault("is_passing", False)
+        # QualityCheckListing requires created, inferred, coverage and weight (swagger_client models).
+        check.setdefault("created", created)
+        check.setdefault("inferred", False)
+        check.setdefault("coverage", 1.0)
+        check.setdefault("weight", 7)
         return {
             "message": value.get("message") or "",
             "suggested_field": value.get("suggested_field"),
@@ -484,15 +644,27 @@ class QualyticsEmulator:
 # ---------------------------------------------------------------------------------------- small helpers
 
 
+STATUS = {"database_connection": "OK", "rabbitmq_connection": "OK"}
+
+
 def _user(id: int, name: str, email: str, role: str = "Member") -> dict[str, Any]:
+    """A User as comments carry it: {id, created, user_id, email, name, picture, role, teams} (swagger_client
+    models `comment.py`, `user.py`)."""
     return {
         "id": id,
+        "created": "2025-11-03T09:00:00.000000Z",
         "user_id": f"auth0|{email.split('@')[0]}",
         "email": email,
         "name": name,
         "picture": None,
         "role": role,
+        "teams": [{"id": 1, "name": "Public"}],
     }
+
+
+def _page(items: list[dict[str, Any]], total: int, page: int, size: int) -> dict[str, Any]:
+    """A page as the API answers it: `items, total, page, size, pages` (the OpenAPI's Page models)."""
+    return {"items": items, "total": total, "page": page, "size": size, "pages": math.ceil(total / size)}
 
 
 def _tag(value: Any) -> dict[str, Any]:

@@ -31,6 +31,8 @@ class Link(BaseModel):
     last_synced_at: datetime | None
     channel_id: str | None
     thread_ts: str | None
+    anomaly_deleted_at: datetime | None = None
+    """When the sync found the anomaly deleted in Qualytics; None while it exists."""
 
 
 class DuplicateLinkError(ValueError):
@@ -136,6 +138,23 @@ def update_statuses(db: Database, statuses: Mapping[int, str], synced_at: dateti
             "UPDATE links SET status = ?, last_synced_at = ? WHERE id = ?",
             [(status, stamp, link_id) for link_id, status in statuses.items()],
         )
+
+
+def mark_anomaly_deleted(db: Database, anomaly_id: int, now: datetime | None = None) -> list[int]:
+    """Record that the anomaly is gone from Qualytics on each of its links (the first time is kept);
+    returns the ids of the links marked now."""
+    with atomic(db):
+        ids = [
+            row[0]
+            for row in db.execute(
+                "SELECT id FROM links WHERE anomaly_id = ? AND anomaly_deleted_at IS NULL", [anomaly_id]
+            )
+        ]
+        db.execute(
+            "UPDATE links SET anomaly_deleted_at = ? WHERE anomaly_id = ? AND anomaly_deleted_at IS NULL",
+            [iso(now), anomaly_id],
+        )
+    return ids
 
 
 def anomaly_ids(db: Database) -> list[int]:

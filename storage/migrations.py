@@ -213,6 +213,12 @@ def m007_intents(db: Database) -> None:
     )
 
 
+@migration
+def m008_links_anomaly_deleted(db: Database) -> None:
+    # When the sync found the link's anomaly deleted in Qualytics (404 for good); NULL while it exists.
+    _run(db, "ALTER TABLE links ADD COLUMN anomaly_deleted_at TEXT")
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -161,3 +161,30 @@ def _field_text(field: Any) -> str:
         if isinstance(title, str) and isinstance(value, str):
             return f"{title}: {value}"
     return ""
+
+
+def anomaly_ids_in_text(text: Any, qualytics_host: str | None = None, *, limit: int = 500) -> list[int]:
+    """Every anomaly a free text names, each once, at most `limit`: Qualytics anomaly URLs in the forms
+    above (on the configured host; on any host when none is given, for callers that authenticate their
+    sender, such as the Flow webhook) and "Anomaly ID: 824" labels. Never raises."""
+    if not isinstance(text, str):
+        return []
+    host = normalize_host(qualytics_host)
+    found: dict[int, None] = {}
+    for variant in _variants(text):
+        for match in _URL.finditer(variant):
+            url = match.group(1)
+            try:
+                url_host = host or (urlsplit(url).hostname or "").lower()
+            except ValueError:
+                continue
+            anomaly_id = _id_in_url(url, url_host) if url_host else None
+            if anomaly_id is not None:
+                found.setdefault(anomaly_id, None)
+        for label in _LABEL.finditer(variant):
+            anomaly_id = _positive(label.group(1))
+            if anomaly_id is not None:
+                found.setdefault(anomaly_id, None)
+        if len(found) >= limit:
+            break
+    return list(found)[:limit]

@@ -113,6 +113,8 @@ class LinkLike(Protocol):
     def url(self) -> str: ...
     @property
     def last_synced_at(self) -> datetime | None: ...
+    @property
+    def anomaly_deleted_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,7 @@ class TicketLink:
     status: str
     url: str
     last_synced_at: datetime | None = None
+    anomaly_deleted_at: datetime | None = None
 
 
 class IncidentLike(Protocol):
@@ -187,6 +190,8 @@ class SyncHealth:
     last_run_error: str | None = None
     failed_total: int | None = None
     """How many sync items failed in all, when `failed` lists only the newest few."""
+    native_ticket_links: Sequence[int] = ()
+    """Linked anomalies that Qualytics' own ticketing integration links tickets to as well."""
 
 
 @dataclass(frozen=True)
@@ -672,6 +677,8 @@ def _ticket_group(
 ) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
     state = escape(link_row.status) if link_row.status else "unknown state"
+    if link_row.anomaly_deleted_at:
+        synced += f"\nThe anomaly was deleted in Qualytics {slack_date(link_row.anomaly_deleted_at, now=now)}: no longer synced"
     return [
         section(f"*{link(link_row.url, link_row.ticket_number)}* · {state}\nLast synced {synced}"),
         actions(
@@ -889,6 +896,18 @@ def _health_text(health: SyncHealth, now: datetime | None) -> str:
     ]
     if health.last_run_error:
         lines.append(f"Last run failed: {escape(truncate(health.last_run_error, 500))}")
+    if health.native_ticket_links:
+        shown = ", ".join(map(str, health.native_ticket_links[:10]))
+        more = (
+            f" and {len(health.native_ticket_links) - 10} more"
+            if len(health.native_ticket_links) > 10
+            else ""
+        )
+        lines.append(
+            f":warning: Qualytics' own ticketing integration also links tickets to anomalies {shown}{more}: "
+            "it writes its own work notes, so each note arrives twice. snowbot replaces it: disconnect it "
+            "in Qualytics (Settings → Integrations)."
+        )
     text = "\n".join(lines)
     if health.failed:
         failures = [_failure_line(f) for f in health.failed]
@@ -901,6 +920,7 @@ def _recent_text(recent_links: Sequence[LinkLike]) -> str:
         return "*Recent links*\nNone yet."
     lines = [
         f"• Anomaly {row.anomaly_id} → {link(row.url, row.ticket_number)} ({escape(row.status or 'unknown')})"
+        + (" · anomaly deleted in Qualytics" if row.anomaly_deleted_at else "")
         for row in recent_links
     ]
     return "*Recent links*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)

@@ -89,12 +89,14 @@ def integration_status(
 def sync_health(health: SyncHealth) -> blocks.SyncHealth:
     errors = health.last_run_summary.get("errors")
     last_error = "; ".join(str(e) for e in errors) if isinstance(errors, list) and errors else None
+    native = health.last_run_summary.get("native_ticket_links")
     return blocks.SyncHealth(
         pending=health.pending,
         failed=[blocks.FailedSync(reason=line) for line in health.recent_failures],
         last_run_at=health.last_run_at,
         last_run_error=last_error,
         failed_total=health.failed,
+        native_ticket_links=[i for i in native if isinstance(i, int)] if isinstance(native, list) else (),
     )
 
 

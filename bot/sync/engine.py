@@ -42,6 +42,17 @@ A pass has three steps, each safe to stop at any point (a crash, a deploy, a can
    message but never repeats one. An anomaly that is archived and whose incidents are all resolved is
    no longer polled, until a webhook or Slack action names it again (`sync_anomalies`).
 
+Qualytics' own ticketing integration writes its own work notes: when it also links tickets to a linked
+anomaly (`GET /api/anomalies/{id}/ticket-links` not empty), every note arrives twice. That is asked when a
+link is baselined or an anomaly has new events (when notes are about to be written, so a quiet pass costs
+no extra request), at most once per `NATIVE_LINKS_RECHECK` per anomaly, and no more once Qualytics refuses
+or lacks the endpoint. The pass report lists those anomalies (`native_ticket_links`); `/snow status` warns.
+
+A hard-deleted anomaly (`DELETE ?archive=false`) answers 404 for good. When the token's own user can still
+be read (`whoami`: so QUALYTICS_URL and the token are right, and the 404 is the anomaly's), each of its
+links gets one "deleted in Qualytics" note (an outbox row with a fixed event key, so at most once), stops
+being polled and records `anomaly_deleted_at`, all in one transaction.
+
 Storage calls run on the database's own thread (`storage.store`: `await self.store.run(...)`), never on
 the event loop; a step that must not interleave with others (`_observe`, the refresh's transaction) runs
 there as one call. One engine runs one pass at a time (an asyncio lock): detection assumes a single detector. Two
@@ -63,7 +74,13 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from sqlite_utils import Database
 
 from bot.models import state_label
-from bot.qualytics import Anomaly, QualyticsError, QualyticsNotFoundError
+from bot.qualytics import (
+    Anomaly,
+    QualyticsAuthError,
+    QualyticsBadRequestError,
+    QualyticsError,
+    QualyticsNotFoundError,
+)
 from bot.sync import notes
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
@@ -104,6 +121,10 @@ meets the instance's data policy (403 "... mandatory: Resolution code"), which t
 STATUS_CLOSE_CODES = {"Duplicate": "Duplicate"}
 """An archive status with a resolution code of its own, used when the instance lists that code."""
 REFRESH_BATCH = 100
+NATIVE_LINKS_RECHECK = timedelta(hours=1)
+"""How often one anomaly's Qualytics-side ticket links are read again."""
+DELETED_EVENT_KEY = "deleted"
+"""The one outbox event of a link whose anomaly was deleted in Qualytics (unique per link: at most once)."""
 PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
 """Answers that will not change by trying again (an ACL, a data policy, a deleted incident): the row fails
 at once. Every other error is retried until it goes away."""
@@ -120,6 +141,10 @@ class AnomalyReader(Protocol):
     """What the engine needs from Qualytics (`bot.qualytics.QualyticsClient` is one)."""
 
     async def get_anomaly(self, anomaly_id: int) -> Anomaly: ...
+
+    async def whoami(self) -> object:
+        """Raises a `QualyticsError` when the API cannot be read with the token at all."""
+        ...
 
 
 class ServiceNowClients(Protocol):
@@ -192,6 +217,10 @@ class PassReport:
     notified: int = 0
     unwatched: int = 0
     rewatched: int = 0
+    deleted: int = 0
+    """Anomalies found deleted in Qualytics in this pass (each gets its one note)."""
+    native_ticket_links: list[int] = field(default_factory=list)
+    """Linked anomalies that Qualytics' own ticketing integration links tickets to as well (notes twice)."""
     errors: list[str] = field(default_factory=list)
     """A few distinct failure reasons, for the summary."""
 
@@ -241,6 +270,13 @@ class PassReport:
             f"incidents closed:   {self.incidents_closed} ({self.notified} Slack threads told)",
             f"polling stopped:    {self.unwatched} links; resumed: {self.rewatched}",
         ]
+        if self.deleted:
+            out.append(f"deleted anomalies:  {self.deleted} (told their incidents once, no longer polled)")
+        if self.native_ticket_links:
+            out.append(
+                "warning: Qualytics' own ticketing integration also links tickets to anomalies "
+                f"{', '.join(map(str, self.native_ticket_links[:10]))}: every work note arrives twice"
+            )
         out += [f"error: {reason}" for reason in self.errors]
         out.append(self.summary())
         return out
@@ -268,6 +304,8 @@ class _Run:
     states: dict[int, SyncState] = field(default_factory=dict)
     changed: set[int] = field(default_factory=set)
     """Anomalies whose state or incidents' states changed this pass (the notifier's cards show both)."""
+    api_answers: asyncio.Task[bool] | None = None
+    """Whether Qualytics answers for the token (one `whoami` per pass, asked at the first 404)."""
     _by_id: dict[int, Link] | None = None
 
     def link(self, link_id: int) -> Link | None:
@@ -323,6 +361,8 @@ class SyncEngine:
         self._lock = asyncio.Lock()
         self._close_codes: dict[int, _CloseCodes] = {}
         self._close_code_lock = asyncio.Lock()
+        self._native_links: dict[int, tuple[datetime, int]] = {}  # anomaly -> (checked at, Qualytics' links)
+        self._native_links_readable = True
 
     # ------------------------------------------------------------------------------------------ public
 
@@ -390,6 +430,15 @@ class SyncEngine:
         async def one(anomaly_id: int) -> None:
             try:
                 anomaly = await self.qualytics.get_anomaly(anomaly_id)
+            except QualyticsNotFoundError as err:
+                if await self._api_answers(run):
+                    await self.store.run(self._deleted, run, anomaly_id)
+                    return
+                run.report.read_failures += 1
+                reason = _reason(err)
+                run.report.add_error(f"reading anomaly {anomaly_id}: {reason}")
+                log.warning("sync: anomaly %s not read: %s", anomaly_id, reason)
+                return
             except QualyticsError as err:
                 run.report.read_failures += 1
                 reason = _reason(err)
@@ -399,9 +448,107 @@ class SyncEngine:
                 return
             run.report.anomalies_read += 1
             run.anomalies[anomaly_id] = anomaly
-            await self.store.run(self._observe, run, anomaly)
+            if await self.store.run(self._observe_counted, run, anomaly):
+                await self._check_native_links(anomaly_id)  # notes are about to be written
 
         await self._each(list(run.groups), one)
+        linked = set(await self.store.run(links.anomaly_ids, self.db)) if self._native_links else set()
+        run.report.native_ticket_links = sorted(
+            anomaly_id
+            for anomaly_id, (_, count) in self._native_links.items()
+            if count and anomaly_id in linked
+        )
+
+    async def _check_native_links(self, anomaly_id: int) -> None:
+        """Read Qualytics' own ticket links of the anomaly when the last look is `NATIVE_LINKS_RECHECK` old.
+        A refusal or a missing endpoint (an older Qualytics, a token without the permission) ends the
+        checks for this process: they are a warning, never a failure of the sync."""
+        reader = getattr(self.qualytics, "ticket_links", None)
+        checked = self._native_links.get(anomaly_id)
+        now = self.clock()
+        if (
+            reader is None
+            or not self._native_links_readable
+            or (checked and now - checked[0] < NATIVE_LINKS_RECHECK)
+        ):
+            return
+        try:
+            found = await reader(anomaly_id)
+        except (QualyticsAuthError, QualyticsNotFoundError, QualyticsBadRequestError) as err:
+            self._native_links_readable = False
+            log.info("sync: Qualytics' own ticket links cannot be read, not checked again: %s", _reason(err))
+            return
+        except QualyticsError as err:
+            log.debug(
+                "sync: Qualytics' own ticket links of anomaly %s not read: %s", anomaly_id, _reason(err)
+            )
+            return
+        self._native_links[anomaly_id] = (now, len(found))
+        if found:
+            log.warning(
+                "sync: Qualytics' own ticketing integration links %d tickets to anomaly %s: it writes its own "
+                "work notes, so they arrive twice (snowbot replaces that integration)",
+                len(found),
+                anomaly_id,
+            )
+
+    async def _api_answers(self, run: _Run) -> bool:
+        """True when the token's user can be read: a 404 then means the anomaly is gone, not a wrong URL."""
+        if run.api_answers is None:
+
+            async def ask() -> bool:
+                try:
+                    await self.qualytics.whoami()
+                except QualyticsError as err:
+                    log.warning("sync: Qualytics answers 404 and its API cannot be read: %s", _reason(err))
+                    return False
+                return True
+
+            run.api_answers = asyncio.ensure_future(ask())
+        return await run.api_answers
+
+    def _deleted(self, run: _Run, anomaly_id: int) -> None:
+        """The anomaly is gone from Qualytics: in one transaction, one note per link (never a second: the
+        event key is fixed), polling stops and the links say so. No awaits: see `_observe`."""
+        group = links.for_anomaly(self.db, anomaly_id)
+        run.groups[anomaly_id] = group
+        observed_at = self.clock()
+        payload = {
+            "anomaly_id": anomaly_id,
+            "status": "Deleted",
+            "deleted": True,
+            "observed_at": observed_at.astimezone(UTC).isoformat(),
+        }
+        event: Event = {"event_key": DELETED_EVENT_KEY, "kind": "status", "payload": payload}
+        with atomic(self.db):
+            recorded = 0
+            for link in group:
+                state = sync.get_state(self.db, link.id)
+                if state is None:
+                    state = sync.init_state(self.db, link.id, "Deleted", False, [], now=observed_at)
+                recorded += sync.record_events(
+                    self.db, link.id, "Deleted", state.archived, [], [event], now=observed_at
+                )
+                run.states[link.id] = sync.get_state(self.db, link.id) or state
+            run.report.unwatched += sync.set_watch(
+                self.db, [link.id for link in group], False, now=observed_at
+            )
+            newly = links.mark_anomaly_deleted(self.db, anomaly_id, now=observed_at)
+        run.report.events_recorded += recorded
+        if newly or recorded:
+            run.report.deleted += 1
+            log.warning(
+                "sync: anomaly %s was deleted in Qualytics: %d incidents told, no longer polled",
+                anomaly_id,
+                recorded,
+            )
+
+    def _observe_counted(self, run: _Run, anomaly: Anomaly) -> bool:
+        """`_observe`, and whether it recorded events or baselined a link (notes are about to be written).
+        One call on the database thread, so the counters moved for this anomaly only."""
+        before = (run.report.events_recorded, run.report.baselined)
+        self._observe(run, anomaly)
+        return (run.report.events_recorded, run.report.baselined) != before
 
     def _observe(self, run: _Run, anomaly: Anomaly) -> None:
         """Compare one anomaly with its links' states and record what is new. No awaits in here: the

@@ -5,6 +5,10 @@ Formats ("Key Integration Operations" of the spec), times always UTC:
     [2024-01-15 10:30:00 UTC] Qualytics Anomaly Status: Acknowledged
     [2024-01-15 10:31:00 UTC] Comment from Qualytics: <text>
 
+and, once, when the anomaly is deleted in Qualytics (a "status" row whose payload says `deleted`):
+
+    [2024-01-15 10:32:00 UTC] Qualytics anomaly 824 was deleted in Qualytics; snowbot no longer syncs it.
+
 Every note ends with a trailer line naming the anomaly (and a comment's author) and the outbox row's
 marker, so the spec's line stays exactly as the spec writes it:
 
@@ -46,6 +50,10 @@ def status_line(status: str, observed_at: datetime) -> str:
     return f"{stamp(observed_at)} {STATUS_PREFIX}{status}"
 
 
+def deleted_line(anomaly_id: int, observed_at: datetime) -> str:
+    return f"{stamp(observed_at)} Qualytics anomaly {anomaly_id} was deleted in Qualytics; snowbot no longer syncs it."
+
+
 def comment_line(message: str, created: datetime) -> str:
     return f"{stamp(created)} {COMMENT_PREFIX}{message.strip()}"
 
@@ -55,6 +63,9 @@ def work_note(kind: str, payload: dict[str, Any], marker: str) -> str:
     if kind == "comment":
         line = comment_line(payload["message"], _time(payload["created"]))
         author = " ".join(str(payload.get("author") or "").split())  # one line, whatever the name holds
+    elif payload.get("deleted"):
+        line = deleted_line(payload["anomaly_id"], _time(payload["observed_at"]))
+        author = ""
     else:  # "status" and "resolve" both announce the new status
         line = status_line(payload["status"], _time(payload["observed_at"]))
         author = ""

@@ -70,7 +70,11 @@ def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier |
     from bot.app import Extension  # here, not at the top: bot/app.py imports this module
 
     engine = build_engine(settings, snowbot, notifier=notifier) if snowbot.qualytics is not None else None
-    router = webhook_router(engine.sync_anomalies if engine else None, settings.webhook_secret)
+    router = webhook_router(
+        engine.sync_anomalies if engine else None,
+        settings.webhook_secret,
+        qualytics_url=settings.qualytics_url,
+    )
     if engine is None:
         log.warning("%s", NO_QUALYTICS)
         return Extension(routers=[router])

@@ -175,6 +175,53 @@ def test_anomaly_tolerates_missing_and_null_parts():
     assert anomaly.failed_checks[0].quality_check.fields == [] and anomaly.comments[0].user.name == ""
 
 
+def test_a_fractional_weight_is_read():
+    """`weight` is Union[StrictFloat, StrictInt] in Qualytics' OpenAPI models (GetAnomalyListing)."""
+    assert Anomaly.model_validate(anomaly_json(weight=54.5)).weight == 54.5
+    assert Anomaly.model_validate(anomaly_json(weight=54.0)).weight == 54  # shown as 54, not 54.0
+    page = AnomalyPage.model_validate(
+        {"items": [anomaly_json(weight=0.25)], "total": 1, "page": 1, "size": 1}
+    )
+    assert page.items[0].weight == 0.25
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "read_as"),
+    [
+        ("weight", "heavy", None),  # a number
+        ("weight", True, None),
+        ("anomalous_records_count", 1.5, None),
+        ("uuid", 42, None),  # a string
+        ("description", {"rich": "text"}, ""),  # display text
+        ("type", 7, ""),
+        ("container", "orders", None),  # an object
+        ("container", {"name": "no id"}, None),
+        ("archived", "yes", False),  # a boolean: derived from the status instead
+        ("global_tags", "critical", []),  # a list
+    ],
+)
+def test_a_malformed_cosmetic_field_never_makes_the_anomaly_unreadable(field, bad, read_as):
+    anomaly = Anomaly.model_validate(anomaly_json(**{field: bad}))
+    name = "tags" if field == "global_tags" else field
+    assert getattr(anomaly, name) == read_as
+    assert (anomaly.id, anomaly.status) == (12345, "Acknowledged")
+
+
+def test_malformed_items_of_a_list_are_left_out_and_the_rest_kept():
+    data = anomaly_json()
+    data["failed_checks"] = [*data["failed_checks"], "not a check", {"message": 5, "quality_check": "x"}]
+    data["comments"] = [*data["comments"], {"id": "five", "created": "2026-03-19T14:00:00Z"}, None]
+    data["global_tags"] = [{"name": "critical"}, {"name": None}, 3]
+    data["failed_checks"][0]["quality_check"]["fields"] = [{"name": "total_amount"}, {"nom": "x"}, None]
+    data["comments"][0]["user"] = {"name": ["Raj"], "email": 9}
+    anomaly = Anomaly.model_validate(data)
+    assert [c.id for c in anomaly.comments] == [501, 502]
+    assert anomaly.failed_checks[0].quality_check.fields == ["total_amount"]
+    assert [c.message for c in anomaly.failed_checks] == ["total_amount is not between 0 and 100000", ""]
+    assert anomaly.tags == ["critical"]
+    assert (anomaly.comments[1].user.name, anomaly.comments[1].user.email) == ("", None)
+
+
 def test_status_is_an_open_string():
     assert Anomaly.model_validate(anomaly_json(status="Snoozed")).status == "Snoozed"
 
@@ -275,16 +322,17 @@ async def test_acknowledge(client: QualyticsClient, emulator: QualyticsEmulator)
     )
 
 
-async def test_archive_then_reopen(client: QualyticsClient, emulator: QualyticsEmulator):
+async def test_archive_then_restore_gives_acknowledged(client: QualyticsClient, emulator: QualyticsEmulator):
     assert await client.archive(824, status="Duplicate") is None
     archived = await client.get_anomaly(824)
     assert (archived.status, archived.archived) == ("Duplicate", True)
     assert emulator.requests[-2].query == {"archive": "true", "status": "Duplicate"}
 
-    reopened = await client.reopen(824)
+    restored = await client.restore(824)
 
-    assert (reopened.status, reopened.archived) == ("Active", False)
-    assert emulator.requests[-1].body == {"status": "Active"}
+    assert (restored.status, restored.archived) == ("Acknowledged", False)  # never back to Active
+    assert emulator.requests[-1].body == {"status": "Acknowledged"}
+    assert not hasattr(client, "reopen")
 
 
 async def test_archive_with_a_bad_status_carries_the_api_detail(client: QualyticsClient):
@@ -418,6 +466,27 @@ async def test_status_codes_map_to_typed_errors(wire, status, body, error, fragm
 
     assert fragment in caught.value.message and str(caught.value) == caught.value.message
     assert caught.value.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("call", "method", "path", "permission"),
+    [
+        (lambda q: q.get_anomaly(824), "GET", "/anomalies/824", "Viewer"),
+        (lambda q: q.acknowledge(824), "PUT", "/anomalies/824", "Editor"),
+        (lambda q: q.restore(824), "PUT", "/anomalies/824", "Editor"),
+        (lambda q: q.archive(824), "DELETE", "/anomalies/824", "Author"),
+        (lambda q: q.add_comment(824, "hi"), "POST", "/comments", "Viewer"),
+    ],
+)
+async def test_a_403_names_the_permission_the_action_needs(wire, call, method, path, permission):
+    qualytics, router = wire
+    router.route(method=method, path=path).mock(
+        return_value=httpx.Response(403, json={"detail": "Not enough permissions"})
+    )
+    with pytest.raises(QualyticsAuthError) as caught:
+        await call(qualytics)
+    assert f"the {permission} team permission on the anomaly's datastore" in caught.value.message
+    assert caught.value.detail == "Not enough permissions"
 
 
 async def test_html_instead_of_json_is_unavailable_and_not_retried(wire, sleeps):
@@ -605,3 +674,23 @@ def test_anomaly_url(base):
 async def test_client_anomaly_url_uses_its_instance(client: QualyticsClient):
     anomaly = await client.get_anomaly(824)
     assert client.anomaly_url(anomaly) == "https://demo.qualytics.io/datastores/23/anomalies?id=824"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        [{"id": 1, "ticket_number": "INC1"}],
+        {"items": [{"id": 1, "ticket_number": "INC1"}], "total": 1, "page": 1, "size": 50, "pages": 1},
+    ],
+)
+async def test_ticket_links_reads_a_list_or_a_page(wire, body):
+    """The body of Qualytics' own ticket links is not published: a list and a page are both read."""
+    qualytics, router = wire
+    router.get("/anomalies/824/ticket-links").mock(return_value=httpx.Response(200, json=body))
+    assert await qualytics.ticket_links(824) == [{"id": 1, "ticket_number": "INC1"}]
+
+
+async def test_ticket_links_against_the_emulator(client: QualyticsClient, emulator: QualyticsEmulator):
+    assert await client.ticket_links(824) == []
+    emulator.add_ticket_link(824, "INC0012345")
+    assert [link["ticket_number"] for link in await client.ticket_links(824)] == ["INC0012345"]

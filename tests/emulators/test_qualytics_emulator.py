@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from emulators.faults import DROPPED_HEADER, Faults
-from emulators.qualytics import EmulatorError, QualyticsEmulator
+from emulators.qualytics import DEMO_TOKEN, EmulatorError, QualyticsEmulator
 
-AUTH = {"Authorization": "Bearer demo-token"}
+AUTH = {"Authorization": f"Bearer {DEMO_TOKEN}"}
 
 
 class Clock:
@@ -37,7 +37,7 @@ async def http(emulator: QualyticsEmulator):
 
 
 @pytest.mark.parametrize(
-    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": "Basic demo-token"}]
+    "headers", [{}, {"Authorization": "Bearer nope"}, {"Authorization": f"Basic {DEMO_TOKEN}"}]
 )
 async def test_the_api_needs_the_bearer_token(emulator, headers):
     async with httpx.AsyncClient(transport=emulator.transport(), base_url=emulator.base_url) as client:
@@ -121,6 +121,88 @@ async def test_listing_filters_and_orders(http):
     assert await ids(start_date="2026-01-23", end_date="2026-01-23") == [826, 825]
 
 
+async def test_listing_filters_the_cli_and_the_openapi_add(http, emulator):
+    """quality_check and source_enriched (qualytics-cli), field and timeframe (the OpenAPI's get_anomalies)."""
+
+    async def ids(**params) -> list[int]:
+        response = await http.get("/api/anomalies", params={"archived": "include", **params})
+        assert response.status_code == 200, response.text
+        return [a["id"] for a in response.json()["items"]]
+
+    check = emulator.anomalies[827]["failed_checks"][1]["quality_check"]["id"]
+    assert await ids(quality_check=check) == [827]
+    assert await ids(field="email") == [821, 820]
+    assert await ids(field=["phone", "quantity"]) == [821, 818]
+    emulator.anomalies[824]["source_enriched"] = True
+    assert await ids(source_enriched="true") == [824]
+    emulator.clock = lambda: datetime(2026, 1, 25, 12, 0, tzinfo=UTC)
+    assert await ids(timeframe=1) == [828]  # created within the last day
+    assert (await http.get("/api/anomalies", params={"timeframe": "week"})).status_code == 422
+
+
+async def test_pages_carry_their_count(http):
+    page = (await http.get("/api/anomalies", params={"size": 4})).json()
+    assert (page["total"], page["size"], page["pages"]) == (8, 4, 2)
+    comments = (await http.get("/api/comments", params={"size": 2})).json()
+    assert comments["pages"] == 2 and comments["total"] == 3
+
+
+async def test_status_answers_like_the_readiness_check(http):
+    response = await http.get("/api/status")
+    assert response.json() == {"database_connection": "OK", "rabbitmq_connection": "OK"}
+
+
+async def test_details_carry_the_openapi_required_fields(http):
+    detail = (await http.get("/api/anomalies/821")).json()
+    check = detail["failed_checks"][0]["quality_check"]
+    assert {"created", "inferred", "coverage", "weight", "id", "rule_type"} <= set(check)
+    user = detail["comments"][0]["user"]
+    assert {"id", "created", "user_id", "email", "name", "role", "teams"} <= set(user)
+
+
+async def test_put_sets_assignees(http, emulator):
+    response = await http.put("/api/anomalies/824", json={"status": "Active", "assignee_ids": [7, 3]})
+    assert [a["name"] for a in response.json()["assignees"]] == ["Jane Doe", "Snowbot Service"]
+    cleared = await http.put("/api/anomalies/824", json={"status": "Active", "assignee_ids": []})
+    assert cleared.json()["assignees"] == []
+    assert (
+        await http.put("/api/anomalies/824", json={"status": "Active", "assignee_ids": [999]})
+    ).status_code == 404
+    assert (
+        await http.put("/api/anomalies/824", json={"status": "Active", "assignee_ids": "7"})
+    ).status_code == 422
+
+
+async def test_bulk_update_and_archive_are_all_or_nothing(http, emulator):
+    refused = await http.patch("/api/anomalies", json=[{"id": 820, "status": "Acknowledged"}, {"id": 9999}])
+    assert refused.status_code == 404 and emulator.anomalies[820]["status"] == "Active"
+    updated = await http.patch(
+        "/api/anomalies", json=[{"id": 820, "status": "Acknowledged"}, {"id": 822, "tags": ["x"]}]
+    )
+    assert [(a["id"], a["status"]) for a in updated.json()] == [(820, "Acknowledged"), (822, "Active")]
+    assert (await http.patch("/api/anomalies", json={"id": 820})).status_code == 422
+
+    bad = await http.request(
+        "DELETE", "/api/anomalies", json=[{"id": 820, "status": "Resolved"}, {"id": 822, "status": "Done"}]
+    )
+    assert bad.status_code == 422 and emulator.anomalies[820]["archived"] is False
+    archived = await http.request(
+        "DELETE",
+        "/api/anomalies",
+        json=[{"id": 820, "archive": True, "status": "Resolved"}, {"id": 822, "archive": False}],
+    )
+    assert archived.status_code == 204
+    assert emulator.anomalies[820]["status"] == "Resolved" and 822 not in emulator.anomalies
+
+
+async def test_qualytics_own_ticket_links(http, emulator):
+    assert (await http.get("/api/anomalies/824/ticket-links")).json() == []
+    emulator.add_ticket_link(824, "INC0012345")
+    [link] = (await http.get("/api/anomalies/824/ticket-links")).json()
+    assert link["ticket_number"] == "INC0012345"
+    assert (await http.get("/api/anomalies/9999/ticket-links")).status_code == 404
+
+
 @pytest.mark.parametrize(
     "params", [{"size": 101}, {"size": 0}, {"page": 0}, {"page": "x"}, {"datastore": "x"}]
 )
@@ -191,7 +273,7 @@ async def test_emulator_anomalies_takes_an_id_and_new_datastores(http, emulator)
 # ------------------------------------------------------------------------------------------ status changes
 
 
-async def test_acknowledge_archive_and_reopen(http, emulator):
+async def test_acknowledge_archive_and_restore(http, emulator):
     acked = await http.put("/api/anomalies/824", json={"status": "Acknowledged", "description": "on it"})
     assert (
         acked.status_code == 200
@@ -203,11 +285,14 @@ async def test_acknowledge_archive_and_reopen(http, emulator):
     assert archived.status_code == 204
     assert (emulator.anomalies[824]["status"], emulator.anomalies[824]["archived"]) == ("Resolved", True)
 
-    refused = await http.put("/api/anomalies/824", json={"status": "Acknowledged"})
-    assert refused.status_code == 400 and emulator.anomalies[824]["status"] == "Resolved"
+    # Qualytics restores an archived anomaly as Acknowledged, never as Active (restore-anomalies.md).
+    restored = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
+    assert (restored["status"], restored["archived"]) == ("Acknowledged", False)
 
-    reopened = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
-    assert (reopened["status"], reopened["archived"]) == ("Active", False)
+    emulator.set_status(824, "Duplicate")
+    assert emulator.restore(824)["status"] == "Acknowledged"
+    reactivated = (await http.put("/api/anomalies/824", json={"status": "Active"})).json()
+    assert (reactivated["status"], reactivated["archived"]) == ("Active", False)  # open to open is allowed
 
 
 @pytest.mark.parametrize("body", [{"status": "Resolved"}, {"status": "acknowledged"}, {}, None])

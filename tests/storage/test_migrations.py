@@ -16,6 +16,7 @@ NAMES = [
     "m005_sync_runs",
     "m006_slack_cards",
     "m007_intents",
+    "m008_links_anomaly_deleted",
 ]
 
 

@@ -227,6 +227,8 @@ async def test_link_list_duplicate_and_unlink(
         "created_by",
         "created_at",
         "last_synced_at",
+        "anomaly_deleted",  # True once the anomaly was deleted in Qualytics
+        "anomaly_deleted_at",
     }
     assert (link["ticket_number"], link["status"], link["created_by"]) == ("INC0000001", "In Progress", "api")
 

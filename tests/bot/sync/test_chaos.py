@@ -25,6 +25,7 @@ import storage
 from bot.qualytics import QualyticsClient
 from bot.sync.engine import SyncConfig, SyncEngine
 from emulators.faults import Faults
+from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from servicenow import RetryPolicy, ServiceNowClient, parse_credentials
 from storage import links, sync
@@ -77,7 +78,11 @@ def _stamp(clock: Clock) -> str:
 
 
 async def _script_step(
-    rng: random.Random, anomalies: list[Expected], q_client: QualyticsClient, clock: Clock
+    rng: random.Random,
+    anomalies: list[Expected],
+    q_client: QualyticsClient,
+    qe: QualyticsEmulator,
+    clock: Clock,
 ) -> list[int]:
     """Change some anomalies through the API; returns the reopened ones (a webhook would name them)."""
     reopened = []
@@ -90,8 +95,8 @@ async def _script_step(
                 text = f"step {clock():%H}:{n} on {anomaly_id}"
                 await q_client.add_comment(anomaly_id, text)
                 item.lines.append(f"{_stamp(clock)} Comment from Qualytics: {text}")
-        if item.archived:
-            new_status = "Active" if rng.random() < 0.5 else None
+        if item.archived:  # a restore: Qualytics brings it back as Acknowledged
+            new_status = "Acknowledged" if rng.random() < 0.5 else None
         else:
             options = [s for s in ("Active", "Acknowledged", *ARCHIVE) if s != item.status]
             new_status = rng.choice([*options, None, None])
@@ -100,12 +105,13 @@ async def _script_step(
         if new_status in ARCHIVE:
             await q_client.archive(anomaly_id, new_status)
             item.ever_archived = True
+        elif item.archived:
+            reopened.append(anomaly_id)
+            await q_client.restore(anomaly_id)
         elif new_status == "Acknowledged":
             await q_client.acknowledge(anomaly_id)
         else:
-            if item.archived:
-                reopened.append(anomaly_id)
-            await q_client.reopen(anomaly_id)
+            qe.set_status(anomaly_id, "Active")  # snowbot never sets Active; a person in Qualytics does
         item.status = new_status
         item.lines.append(f"{_stamp(clock)} Qualytics Anomaly Status: {new_status}")
     return reopened
@@ -116,6 +122,7 @@ async def test_chaos_every_note_exactly_once_in_order(
     db: Database,
     sn: ServiceNowEmulator,
     q_client: QualyticsClient,
+    qe: QualyticsEmulator,
     link_anomaly: Callable[..., Linked],
     clock: Clock,
 ) -> None:
@@ -162,7 +169,7 @@ async def test_chaos_every_note_exactly_once_in_order(
 
     for _ in range(STEPS):
         clock.advance(hours=1)
-        reopened = await _script_step(rng, anomalies, q_client, clock)
+        reopened = await _script_step(rng, anomalies, q_client, qe, clock)
         if reopened:
             await run(anomaly_ids=reopened)  # what the Qualytics webhook does for them
         for _ in range(rng.choice((1, 2, 3))):

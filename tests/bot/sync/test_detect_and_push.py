@@ -7,7 +7,7 @@ import asyncio
 import httpx
 from sqlite_utils import Database
 
-from bot.qualytics import Anomaly, QualyticsClient
+from bot.qualytics import Anomaly, QualyticsClient, QualyticsNotFoundError
 from bot.sync.engine import PassReport, SyncEngine, _Run
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
@@ -251,7 +251,7 @@ async def test_an_incident_already_resolved_is_not_resolved_again_but_gets_the_n
     assert [set(r.body or {}) for r in sn.requests if r.method == "PATCH"] == [{"work_notes"}]
 
 
-async def test_back_to_active_after_an_archive_is_a_note_and_no_state_change(
+async def test_a_restore_after_an_archive_is_a_note_and_no_state_change(
     db: Database, qe: QualyticsEmulator, sn: ServiceNowEmulator, make_engine, link_anomaly, clock: Clock
 ) -> None:
     linked = link_anomaly()
@@ -259,11 +259,11 @@ async def test_back_to_active_after_an_archive_is_a_note_and_no_state_change(
     qe.set_status(linked.anomaly_id, "Resolved")
     await engine.run_pass()
     clock.advance(hours=1)
-    qe.set_status(linked.anomaly_id, "Active")
+    qe.restore(linked.anomaly_id)  # Qualytics restores as Acknowledged
     await engine.sync_anomalies([linked.anomaly_id])  # set aside after the archive: named to be seen again
 
     assert notes_of(sn, linked.sys_id)[1] == expected_note(
-        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Active"
+        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Acknowledged"
     )
     assert sn.incidents[linked.sys_id]["state"] == "6"
 
@@ -317,7 +317,8 @@ async def test_one_read_per_anomaly_is_shared_by_all_its_links(
     report = await make_engine().run_pass()
 
     assert report.anomalies_read == 1
-    assert [r.path for r in qe.requests] == [f"/api/anomalies/{first.anomaly_id}"]
+    reads = [r.path for r in qe.requests if not r.path.endswith("/ticket-links")]  # see test_native_links
+    assert reads == [f"/api/anomalies/{first.anomaly_id}"]
     for item in (first, second):
         assert notes_of(sn, item.sys_id) == [
             expected_note(
@@ -356,9 +357,19 @@ async def test_a_failed_read_is_counted_and_the_others_go_on(
     gone, kept = link_anomaly(), link_anomaly()
     del qe.anomalies[gone.anomaly_id]
     qe.set_status(kept.anomaly_id, "Acknowledged")
+    engine = make_engine()
+    real = engine.qualytics
 
-    report = await make_engine().run_pass()
+    class UsersUnreadable:  # a 404 while the token's own user cannot be read: maybe a wrong QUALYTICS_URL
+        get_anomaly = real.get_anomaly
 
-    assert (report.anomalies_read, report.read_failures, report.notes_sent) == (1, 1, 1)
+        async def whoami(self) -> None:
+            raise QualyticsNotFoundError("Qualytics has no such endpoint: check QUALYTICS_URL")
+
+    engine.qualytics = UsersUnreadable()
+    report = await engine.run_pass()
+
+    assert (report.anomalies_read, report.read_failures, report.notes_sent, report.deleted) == (1, 1, 1, 0)
     assert any(f"anomaly {gone.anomaly_id}" in e for e in report.errors)
-    assert links.get(db, gone.link.id) is not None  # still polled: a 404 may be a wrong QUALYTICS_URL
+    assert links.get(db, gone.link.id).anomaly_deleted_at is None  # type: ignore[union-attr]
+    assert len(links.watched(db)) == 2  # still polled: not taken for a deletion

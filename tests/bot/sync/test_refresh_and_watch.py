@@ -145,9 +145,9 @@ async def test_naming_a_set_aside_anomaly_polls_it_again_once_it_is_reopened(
     assert links.watched(db) == []
 
     clock.advance(hours=1)
-    qe.set_status(linked.anomaly_id, "Active")
+    qe.restore(linked.anomaly_id)  # restored in Qualytics: Acknowledged again
     await engine.run_pass()
-    assert len(notes_of(sn, linked.sys_id)) == 1  # not polled: the reopening is not seen yet
+    assert len(notes_of(sn, linked.sys_id)) == 1  # not polled: the restore is not seen yet
 
     report = await engine.sync_anomalies([linked.anomaly_id])  # a webhook or a Slack action names it
 
@@ -156,11 +156,11 @@ async def test_naming_a_set_aside_anomaly_polls_it_again_once_it_is_reopened(
         f"sync of anomaly {linked.anomaly_id}: 1 anomalies read, 1 events recorded"
     )
     assert notes_of(sn, linked.sys_id)[1] == expected_note(
-        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Active"
+        db, linked.link.id, 1, "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Acknowledged"
     )
     assert [link.id for link in links.watched(db)] == [linked.link.id]
     clock.advance(minutes=1)
-    qe.set_status(linked.anomaly_id, "Acknowledged")
+    qe.set_status(linked.anomaly_id, "Active")
     qe.reset_log()
     await engine.run_pass()
     assert _reads(qe, linked.anomaly_id) == 1
@@ -192,10 +192,10 @@ async def test_a_new_link_on_a_set_aside_anomaly_brings_its_older_links_along(
 
     new = link_anomaly(anomaly_id=old.anomaly_id)  # linked later, watched, incident open
     clock.advance(hours=1)
-    qe.set_status(old.anomaly_id, "Active")
+    qe.restore(old.anomaly_id)
     await engine.run_pass()
 
-    line = "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Active"
+    line = "[2026-01-23 20:51:23 UTC] Qualytics Anomaly Status: Acknowledged"
     assert notes_of(sn, old.sys_id)[-1] == expected_note(db, old.link.id, 1, line)
     assert notes_of(sn, new.sys_id) == [expected_note(db, new.link.id, 0, line)]
     assert sorted(link.id for link in links.watched(db)) == [old.link.id, new.link.id]
