@@ -1,0 +1,260 @@
+"""`POST /slack/events` under hostile input: refused bodies never reach a log line, oversized bodies are
+refused before they are read, and signed but malformed payloads get 400 (200 for an event) with one
+log line and no traceback."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.slack.ids import BlockId, ViewId
+from emulators.servicenow import ServiceNowEmulator
+from storage import integrations
+from tests.bot.slack.conftest import SIGNING_SECRET, TEAM, USERS, Harness
+from tests.conftest import API_TOKEN
+
+PASSWORD = "Pa55-typed-in-the-modal!"  # noqa: S105 - the value whose absence the tests check
+FORM = "application/x-www-form-urlencoded"
+JSON = "application/json"
+
+
+def signed(body: bytes, content_type: str, *, timestamp: int | None = None) -> dict[str, Any]:
+    """Slack's v0 signature over the raw bytes (slack_sdk's helper takes text only; these may not be)."""
+    ts = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + ts.encode() + b":" + body, hashlib.sha256)
+    return {
+        "content": body,
+        "headers": {
+            "Content-Type": content_type,
+            "X-Slack-Request-Timestamp": ts,
+            "X-Slack-Signature": "v0=" + digest.hexdigest(),
+        },
+    }
+
+
+def log_lines(caplog: pytest.LogCaptureFixture) -> str:
+    """Every captured record as written (message, arguments, traceback), from every logger."""
+    return caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)
+
+
+# ------------------------------------------------------------------ refused requests log no body
+
+
+async def connect_submission(h: Harness) -> dict[str, Any]:
+    await h.command("connect", user="U_ADMIN")
+    view = h.last_view()
+    assert view["callback_id"] == ViewId.CONNECT
+    entered = {
+        BlockId.INSTANCE_URL: "https://dev-snowbot.service-now.com",
+        BlockId.USERNAME: "admin",
+        BlockId.PASSWORD: PASSWORD,
+    }
+    return h.view_submission(view["id"], entered, user="U_ADMIN")
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param({"timestamp": int(time.time()) - 5 * 60 - 30}, id="late"),
+        pytest.param({"signature": "v0=" + "a" * 64}, id="wrong-signature"),
+        pytest.param({"signed": False}, id="unsigned"),
+    ],
+)
+async def test_a_refused_connect_submission_leaves_its_password_out_of_every_log_line(
+    h: Harness, sn_emulator: ServiceNowEmulator, caplog: pytest.LogCaptureFixture, how: dict[str, Any]
+) -> None:
+    submission = await connect_submission(h)
+    caplog.clear()
+
+    with caplog.at_level(logging.DEBUG):  # the root logger: every logger, every level
+        response = await h.interact(submission, **how)
+
+    assert response.status_code == 401
+    assert PASSWORD not in log_lines(caplog)
+    [line] = [r for r in caplog.records if r.name == "bot.slack.extension"]
+    assert "refused (401)" in line.getMessage()
+    assert [i for i in integrations.list_all(h.snowbot.db) if i.source == "user"] == []
+
+
+async def test_a_late_request_says_the_clock_may_be_wrong(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bot.slack"):
+        await h.http.post("/slack/events", **signed(b"{}", JSON, timestamp=int(time.time()) - 600))
+
+    [line] = [r.getMessage() for r in caplog.records if r.name == "bot.slack.extension"]
+    assert "s old (more than 5 minutes)" in line and "clock" in line
+
+
+async def test_bolt_log_messages_that_carry_a_payload_lose_it() -> None:
+    from slack_bolt.logger.messages import warning_unhandled_request
+    from slack_bolt.request.async_request import AsyncBoltRequest
+
+    from bot.slack.boltlog import NoBodies
+
+    body = {"type": "block_suggestion", "action_id": "a", "block_id": "b", "value": PASSWORD}
+    bolt_says = warning_unhandled_request(AsyncBoltRequest(body=json.dumps(body)))
+    record = logging.LogRecord("bot.slack.bolt", logging.WARNING, __file__, 1, bolt_says, None, None)
+    assert PASSWORD in bolt_says  # Bolt's filtered body keeps what was typed
+
+    assert NoBodies().filter(record) and PASSWORD not in record.getMessage()
+
+
+# ------------------------------------------------------------------ bodies are capped before they are read
+
+
+class Stream:
+    """An ASGI `receive` that hands out `total` bytes in chunks and counts what was taken."""
+
+    def __init__(self, total: int, chunk: int = 64 * 1024) -> None:
+        self.left, self.chunk, self.taken = total, chunk, 0
+
+    async def __call__(self) -> dict[str, Any]:
+        size = min(self.chunk, self.left)
+        self.left -= size
+        self.taken += size
+        return {"type": "http.request", "body": b"x" * size, "more_body": self.left > 0}
+
+
+async def call(app: Any, path: str, stream: Stream, headers: dict[str, str]) -> tuple[int, bytes]:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1234),
+        "server": ("127.0.0.1", 80),
+    }
+    await app(scope, stream, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+
+
+HUGE = 200 * 1024 * 1024
+
+
+@pytest.mark.parametrize("path", ["/slack/events", "/api/integrations/ticketing"])
+async def test_a_declared_oversized_body_is_refused_without_reading_a_byte(h: Harness, path: str) -> None:
+    stream = Stream(HUGE)
+    headers = {"content-type": JSON, "content-length": str(HUGE), "authorization": f"Bearer {API_TOKEN}"}
+
+    status, body = await call(h.app, path, stream, headers)
+
+    assert status == 413 and "larger than" in json.loads(body)["detail"]
+    assert stream.taken == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "limit"), [("/slack/events", 1024 * 1024), ("/api/integrations/ticketing", 65536)]
+)
+async def test_a_streamed_body_is_refused_once_it_passes_the_cap(h: Harness, path: str, limit: int) -> None:
+    stream = Stream(HUGE)  # no Content-Length: chunked
+    headers = {"content-type": JSON, "authorization": f"Bearer {API_TOKEN}"}
+
+    status, _ = await call(h.app, path, stream, headers)
+
+    assert status == 413
+    assert limit < stream.taken <= limit + stream.chunk
+
+
+async def test_a_body_under_the_cap_is_served(h: Harness) -> None:
+    body = json.dumps({"type": "url_verification", "challenge": "c" * 500_000, "token": "t"}).encode()
+
+    response = await h.http.post("/slack/events", **signed(body, JSON))
+
+    assert response.status_code == 200 and len(response.json()["challenge"]) == 500_000
+
+
+# ------------------------------------------------------------------ signed but malformed
+
+
+def interaction(payload: object) -> bytes:
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+BLOCK_ACTIONS = {"type": "block_actions", "team": TEAM, "user": USERS["U_JANE"], "api_app_id": "A_SNOWBOT"}
+EVENT = {"type": "event_callback", "team_id": "T0001", "api_app_id": "A_SNOWBOT", "event_id": "Ev1"}
+
+MALFORMED = [
+    pytest.param(urlencode({"payload": "{not json"}).encode(), FORM, 400, id="payload-not-json"),
+    pytest.param(interaction([1, 2]), FORM, 400, id="payload-list"),
+    pytest.param(interaction("text"), FORM, 400, id="payload-string"),
+    pytest.param(interaction(None), FORM, 400, id="payload-null"),
+    pytest.param(b"{nope", JSON, 400, id="json-not-json"),
+    pytest.param(b"[1, 2]", JSON, 400, id="json-list"),
+    pytest.param(b'"text"', JSON, 400, id="json-string"),
+    pytest.param(b"null", JSON, 400, id="json-null"),
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, 400, id="json-nested-too-deep"),
+    pytest.param(interaction({**BLOCK_ACTIONS, "actions": []}), FORM, 400, id="block-actions-no-actions"),
+    pytest.param(interaction(BLOCK_ACTIONS), FORM, 400, id="block-actions-without-actions"),
+    pytest.param(interaction({**BLOCK_ACTIONS, "actions": ["x"]}), FORM, 400, id="block-actions-of-strings"),
+    pytest.param(
+        interaction({**BLOCK_ACTIONS, "user": "U_JANE", "actions": [{"action_id": "a"}]}),
+        FORM,
+        400,
+        id="user-not-an-object",
+    ),
+    pytest.param(
+        interaction({"type": "view_submission", "user": USERS["U_JANE"], "view": "x"}),
+        FORM,
+        400,
+        id="view-not-an-object",
+    ),
+    pytest.param(b"payload=\xff\xfe%7B%7D", FORM, 400, id="form-not-utf8"),
+    pytest.param(b'{"type": "event_callback", "x": "\xff"}', JSON, 400, id="json-not-utf8"),
+    pytest.param(
+        urlencode({"command": "/snow", "text": "help"}).encode(), FORM, 400, id="command-without-ids"
+    ),
+    pytest.param(json.dumps({"type": 7}).encode(), JSON, 400, id="type-not-a-string"),
+    pytest.param(json.dumps({**EVENT, "event": "garbage"}).encode(), JSON, 200, id="event-a-string"),
+    pytest.param(json.dumps({**EVENT, "event": [1]}).encode(), JSON, 200, id="event-a-list"),
+    pytest.param(json.dumps({**EVENT, "event": {"x": 1}}).encode(), JSON, 200, id="event-without-type"),
+    pytest.param(json.dumps(EVENT).encode(), JSON, 200, id="event-missing"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "status"), MALFORMED)
+async def test_a_signed_malformed_request_gets_one_log_line_and_no_traceback(
+    h: Harness, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str, status: int
+) -> None:
+    with caplog.at_level(logging.DEBUG):
+        response = await h.http.post("/slack/events", **signed(body, content_type))
+        await h.settle()
+
+    assert response.status_code == status
+    lines = [
+        r for r in caplog.records if r.levelno >= logging.INFO and r.name != "httpx"
+    ]  # httpx: the test client
+    assert [(r.name, r.exc_info) for r in lines] == [("bot.slack.extension", None)], caplog.text
+    assert f"refused ({status})" in lines[0].getMessage()
+    assert h.world.methods() == []  # nothing was done in Slack
+
+
+async def test_a_well_formed_event_without_a_listener_gets_200_so_slack_does_not_retry(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = json.dumps({**EVENT, "event": {"type": "reaction_added", "user": "U_JANE"}}).encode()
+
+    with caplog.at_level(logging.INFO):
+        response = await h.http.post("/slack/events", **signed(body, JSON))
+
+    assert response.status_code == 200
+    assert any("no listener: event_callback, event reaction_added" in r.getMessage() for r in caplog.records)
