@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, quote_plus, urlencode
 
 import pytest
 
@@ -42,6 +42,13 @@ def signed(body: bytes, content_type: str, *, timestamp: int | None = None) -> d
 def log_lines(caplog: pytest.LogCaptureFixture) -> str:
     """Every captured record as written (message, arguments, traceback), from every logger."""
     return caplog.text + "\n".join(str(r.__dict__) for r in caplog.records)
+
+
+def leaked(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The forms of the password found in the log: as typed, URL-encoded (a raw form body), JSON-escaped."""
+    forms = {PASSWORD, quote_plus(PASSWORD), quote(PASSWORD), json.dumps(PASSWORD)[1:-1], "Pa55-typed"}
+    text = log_lines(caplog)
+    return [form for form in forms if form in text]
 
 
 # ------------------------------------------------------------------ refused requests log no body
@@ -77,10 +84,23 @@ async def test_a_refused_connect_submission_leaves_its_password_out_of_every_log
         response = await h.interact(submission, **how)
 
     assert response.status_code == 401
-    assert PASSWORD not in log_lines(caplog)
+    assert leaked(caplog) == []
     [line] = [r for r in caplog.records if r.name == "bot.slack.extension"]
     assert "refused (401)" in line.getMessage()
     assert [i for i in integrations.list_all(h.snowbot.db) if i.source == "user"] == []
+
+
+async def test_an_accepted_connect_submission_leaves_its_password_out_of_every_log_line(
+    h: Harness, sn_emulator: ServiceNowEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    submission = await connect_submission(h)  # ServiceNow refuses the password: the modal says so
+    caplog.clear()
+
+    with caplog.at_level(logging.DEBUG):
+        response = await h.interact(submission)
+
+    assert response.status_code == 200
+    assert caplog.records and leaked(caplog) == []
 
 
 async def test_a_late_request_says_the_clock_may_be_wrong(
@@ -105,6 +125,30 @@ async def test_bolt_log_messages_that_carry_a_payload_lose_it() -> None:
     assert PASSWORD in bolt_says  # Bolt's filtered body keeps what was typed
 
     assert NoBodies().filter(record) and PASSWORD not in record.getMessage()
+
+
+async def test_bolts_own_verification_would_not_log_the_body_either(caplog: pytest.LogCaptureFixture) -> None:
+    """Bolt's check is off (the route verifies), but were it on, its INFO line keeps no body."""
+    from slack_bolt.middleware.request_verification.async_request_verification import AsyncRequestVerification
+    from slack_bolt.request.async_request import AsyncBoltRequest
+    from slack_bolt.response import BoltResponse
+
+    from bot.slack.boltlog import bolt_logger
+
+    verification = AsyncRequestVerification(SIGNING_SECRET, base_logger=bolt_logger())
+    body = urlencode({"payload": json.dumps({"type": "view_submission", "password": PASSWORD})})
+    request = AsyncBoltRequest(
+        body=body, headers={"x-slack-request-timestamp": "1", "x-slack-signature": "v0=0"}
+    )
+
+    async def never() -> BoltResponse:
+        raise AssertionError("verified")
+
+    with caplog.at_level(logging.DEBUG):
+        response = await verification.async_process(req=request, resp=BoltResponse(status=200), next=never)
+
+    assert response.status == 401
+    assert "Invalid request signature detected" in caplog.text and leaked(caplog) == []
 
 
 # ------------------------------------------------------------------ bodies are capped before they are read
