@@ -4,7 +4,7 @@ The first time the app asks for the body, a declared `Content-Length` over the c
 taking a byte; a body without one (chunked) is counted as it streams and refused as soon as it passes
 the cap. Either way the app sees `BodyTooLarge` (an `HTTPException`, so FastAPI's body parsing passes it
 on and its exception middleware answers `{"detail": ...}` with 413). A route that never reads its body
-is never refused. Nothing here logs a body.
+is never refused. Nothing here logs a body. (Every reader is a route, inside that exception middleware.)
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,6 @@ class BodyLimitMiddleware:
         limit = self.limit_for(path)
         declared = _content_length(scope)
         received = 0
-        started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -64,17 +62,7 @@ class BodyLimitMiddleware:
                     raise BodyTooLarge(limit, path)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge as error:  # read outside FastAPI's exception middleware
-            if started:
-                raise
-            await JSONResponse({"detail": error.detail}, status_code=413)(scope, receive, send)
+        await self.app(scope, limited_receive, send)
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -68,7 +68,8 @@ SysId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SYS_ID_P
 
 
 def _utc_seconds(value: datetime) -> str:
-    return (iso_utc(value) or value).strftime("%Y-%m-%dT%H:%M:%SZ")
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 UTC_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
