@@ -62,6 +62,31 @@ def _text(payload: Mapping[str, Any], key: str) -> str | None:
     return None if isinstance(value, str) and value else f"`{key}` is missing or not a string"
 
 
+def _state(state: object) -> str | None:
+    """`view.state.values`: block_id -> action_id -> the element's state (an object)."""
+    values = state.get("values") if isinstance(state, dict) else None
+    if not isinstance(values, dict):
+        return "`view.state.values` is missing or not an object"
+    for block in values.values():
+        if not isinstance(block, dict) or not all(isinstance(v, dict) for v in block.values()):
+            return "`view.state.values` holds something other than block_id -> action_id -> object"
+        for element in block.values():
+            if not _element_state(element):
+                return "an input's state in `view.state.values` has a value of the wrong type"
+    return None
+
+
+def _element_state(element: Mapping[str, Any]) -> bool:
+    """An input's state as Slack sends it: `value` text (or null), `selected_option` an option object
+    (or null), `selected_options` a list of option objects."""
+    if element.get("value") is not None and not isinstance(element["value"], str):
+        return False
+    if element.get("selected_option") is not None and not isinstance(element["selected_option"], dict):
+        return False
+    options = element.get("selected_options", [])
+    return isinstance(options, list) and all(isinstance(o, dict) for o in options)
+
+
 def _interaction(payload: Mapping[str, Any]) -> str | None:
     """Interactivity payloads (form field `payload`): block_actions, view_submission, shortcuts, ..."""
     kind = payload.get("type")
@@ -69,6 +94,14 @@ def _interaction(payload: Mapping[str, Any]) -> str | None:
     problems += [_object(payload, key) for key in ("team", "channel", "container", "message", "view")]
     if isinstance(payload.get("user"), dict):
         problems.append(_text(payload["user"], "id") and "`user.id` is missing or not a string")
+    view = payload.get("view")
+    if isinstance(view, dict):  # Bolt's own matchers read `view.type`
+        problems += [
+            _text(view, "id") and "`view.id` is missing",
+            _text(view, "type") and "`view.type` is missing",
+        ]
+    if kind in ("block_actions", "view_submission"):
+        problems.append(_text(payload, "trigger_id"))
     if kind == "block_actions":
         actions = payload.get("actions")
         if not isinstance(actions, list) or not actions:
@@ -77,10 +110,11 @@ def _interaction(payload: Mapping[str, Any]) -> str | None:
             problems.append("an action is not an object with an `action_id`")
     if kind in ("view_submission", "view_closed"):
         problems.append(_object(payload, "view", required=True))
-        view = payload.get("view")
         if isinstance(view, dict):
-            problems += [_text(view, "id"), _text(view, "callback_id")]
-            problems.append(_object(view, "state"))
+            problems.append(_text(view, "callback_id"))
+            problems.append(_state(view.get("state")) if kind == "view_submission" else None)
+            if not isinstance(view.get("private_metadata", ""), str):
+                problems.append("`view.private_metadata` is not a string")
     if kind == "block_suggestion":
         problems += [_text(payload, "action_id")]
         problems.append(None if isinstance(payload.get("value"), str) else "`value` is not a string")

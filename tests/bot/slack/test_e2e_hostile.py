@@ -234,50 +234,92 @@ def interaction(payload: object) -> bytes:
     return urlencode({"payload": json.dumps(payload)}).encode()
 
 
-BLOCK_ACTIONS = {"type": "block_actions", "team": TEAM, "user": USERS["U_JANE"], "api_app_id": "A_SNOWBOT"}
+BLOCK_ACTIONS = {
+    "type": "block_actions",
+    "team": TEAM,
+    "user": USERS["U_JANE"],
+    "api_app_id": "A_SNOWBOT",
+    "trigger_id": "1.2",
+}
+BUTTON = {"action_id": "open_create_modal", "value": "824"}
 EVENT = {"type": "event_callback", "team_id": "T0001", "api_app_id": "A_SNOWBOT", "event_id": "Ev1"}
 
+
+def submission(**view: object) -> dict[str, Any]:
+    """A link-modal view_submission with `view` fields replaced."""
+    shown = {"id": "V1", "type": "modal", "callback_id": ViewId.LINK_INCIDENT, "state": {"values": {}}}
+    return {
+        "type": "view_submission",
+        "user": USERS["U_JANE"],
+        "trigger_id": "1.2",
+        "view": {**shown, **view},
+    }
+
+
+def case(body: bytes, content_type: str, status: int, why: str, name: str) -> Any:
+    return pytest.param(body, content_type, status, why, id=name)
+
+
+WRONG_INPUT = {"values": {"incidents": {"incidents_select": {"selected_options": "x"}}}}
 MALFORMED = [
-    pytest.param(urlencode({"payload": "{not json"}).encode(), FORM, 400, id="payload-not-json"),
-    pytest.param(interaction([1, 2]), FORM, 400, id="payload-list"),
-    pytest.param(interaction("text"), FORM, 400, id="payload-string"),
-    pytest.param(interaction(None), FORM, 400, id="payload-null"),
-    pytest.param(b"{nope", JSON, 400, id="json-not-json"),
-    pytest.param(b"[1, 2]", JSON, 400, id="json-list"),
-    pytest.param(b'"text"', JSON, 400, id="json-string"),
-    pytest.param(b"null", JSON, 400, id="json-null"),
-    pytest.param(b"[" * 100_000 + b"]" * 100_000, JSON, 400, id="json-nested-too-deep"),
-    pytest.param(interaction({**BLOCK_ACTIONS, "actions": []}), FORM, 400, id="block-actions-no-actions"),
-    pytest.param(interaction(BLOCK_ACTIONS), FORM, 400, id="block-actions-without-actions"),
-    pytest.param(interaction({**BLOCK_ACTIONS, "actions": ["x"]}), FORM, 400, id="block-actions-of-strings"),
-    pytest.param(
-        interaction({**BLOCK_ACTIONS, "user": "U_JANE", "actions": [{"action_id": "a"}]}),
+    case(urlencode({"payload": "{not json"}).encode(), FORM, 400, "not JSON", "payload-not-json"),
+    case(interaction([1, 2]), FORM, 400, "not a JSON object", "payload-list"),
+    case(interaction("text"), FORM, 400, "not a JSON object", "payload-string"),
+    case(interaction(None), FORM, 400, "not a JSON object", "payload-null"),
+    case(b"{nope", JSON, 400, "not JSON", "json-not-json"),
+    case(b"[1, 2]", JSON, 400, "not a JSON object", "json-list"),
+    case(b'"text"', JSON, 400, "not a JSON object", "json-string"),
+    case(b"null", JSON, 400, "not a JSON object", "json-null"),
+    case(b"[" * 100_000 + b"]" * 100_000, JSON, 400, "nested too deeply", "json-nested-too-deep"),
+    case(b"payload=\xff\xfe%7B%7D", FORM, 400, "not UTF-8", "form-not-utf8"),
+    case(b'{"type": "event_callback", "x": "\xff"}', JSON, 400, "not UTF-8", "json-not-utf8"),
+    case(interaction({**BLOCK_ACTIONS, "actions": []}), FORM, 400, "`actions`", "block-actions-empty"),
+    case(interaction(BLOCK_ACTIONS), FORM, 400, "`actions`", "block-actions-without-actions"),
+    case(
+        interaction({**BLOCK_ACTIONS, "actions": ["x"]}), FORM, 400, "`action_id`", "block-actions-of-strings"
+    ),
+    case(
+        interaction({k: v for k, v in {**BLOCK_ACTIONS, "actions": [BUTTON]}.items() if k != "trigger_id"}),
         FORM,
         400,
-        id="user-not-an-object",
+        "`trigger_id`",
+        "block-actions-without-trigger-id",
     ),
-    pytest.param(
-        interaction({"type": "view_submission", "user": USERS["U_JANE"], "view": "x"}),
+    case(
+        interaction({**BLOCK_ACTIONS, "user": "U_JANE", "actions": [BUTTON]}),
         FORM,
         400,
-        id="view-not-an-object",
+        "`user`",
+        "user-a-string",
     ),
-    pytest.param(b"payload=\xff\xfe%7B%7D", FORM, 400, id="form-not-utf8"),
-    pytest.param(b'{"type": "event_callback", "x": "\xff"}', JSON, 400, id="json-not-utf8"),
-    pytest.param(
-        urlencode({"command": "/snow", "text": "help"}).encode(), FORM, 400, id="command-without-ids"
+    case(interaction({**submission(), "view": "x"}), FORM, 400, "`view`", "view-a-string"),
+    case(interaction(submission(type=None)), FORM, 400, "`view.type`", "view-without-type"),
+    case(
+        interaction(submission(state={"values": "x"})),
+        FORM,
+        400,
+        "`view.state.values`",
+        "view-state-a-string",
     ),
-    pytest.param(json.dumps({"type": 7}).encode(), JSON, 400, id="type-not-a-string"),
-    pytest.param(json.dumps({**EVENT, "event": "garbage"}).encode(), JSON, 200, id="event-a-string"),
-    pytest.param(json.dumps({**EVENT, "event": [1]}).encode(), JSON, 200, id="event-a-list"),
-    pytest.param(json.dumps({**EVENT, "event": {"x": 1}}).encode(), JSON, 200, id="event-without-type"),
-    pytest.param(json.dumps(EVENT).encode(), JSON, 200, id="event-missing"),
+    case(interaction(submission(state=WRONG_INPUT)), FORM, 400, "wrong type", "view-input-of-the-wrong-type"),
+    case(
+        urlencode({"command": "/snow", "text": "help"}).encode(),
+        FORM,
+        400,
+        "`user_id`",
+        "command-without-ids",
+    ),
+    case(json.dumps({"type": 7}).encode(), JSON, 400, "`type`", "type-not-a-string"),
+    case(json.dumps({**EVENT, "event": "garbage"}).encode(), JSON, 200, "`event`", "event-a-string"),
+    case(json.dumps({**EVENT, "event": [1]}).encode(), JSON, 200, "`event`", "event-a-list"),
+    case(json.dumps({**EVENT, "event": {"x": 1}}).encode(), JSON, 200, "`event`", "event-without-type"),
+    case(json.dumps(EVENT).encode(), JSON, 200, "`event`", "event-missing"),
 ]
 
 
-@pytest.mark.parametrize(("body", "content_type", "status"), MALFORMED)
+@pytest.mark.parametrize(("body", "content_type", "status", "why"), MALFORMED)
 async def test_a_signed_malformed_request_gets_one_log_line_and_no_traceback(
-    h: Harness, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str, status: int
+    h: Harness, caplog: pytest.LogCaptureFixture, body: bytes, content_type: str, status: int, why: str
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         response = await h.http.post("/slack/events", **signed(body, content_type))
@@ -288,7 +330,7 @@ async def test_a_signed_malformed_request_gets_one_log_line_and_no_traceback(
         r for r in caplog.records if r.levelno >= logging.INFO and r.name != "httpx"
     ]  # httpx: the test client
     assert [(r.name, r.exc_info) for r in lines] == [("bot.slack.extension", None)], caplog.text
-    assert f"refused ({status})" in lines[0].getMessage()
+    assert f"refused ({status})" in lines[0].getMessage() and why in lines[0].getMessage()
     assert h.world.methods() == []  # nothing was done in Slack
 
 
