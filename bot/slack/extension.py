@@ -90,7 +90,7 @@ def events_router(surface: SlackSurface, signing_secret: str) -> APIRouter:
         except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as err:
             # Bolt parses the body and reads ids from it in its constructor: what it cannot read is not
             # one of Slack's payloads
-            return _malformed(_unreadable(err), event=False)
+            return _malformed(_unreadable(err), event=_looks_like_event(body))
         payload = bolt_request.body
         wrong = inbound.check_shape(payload, interactive=_interactive(text, bolt_request.content_type))
         if wrong is not None:
@@ -124,7 +124,15 @@ def _unreadable(error: Exception) -> str:
         return "the payload is not JSON"
     if isinstance(error, RecursionError):
         return "the payload is nested too deeply"
-    return "the payload is not a JSON object"
+    return f"the payload is not a JSON object with Slack's fields (Bolt could not read it: {type(error).__name__})"
+
+
+def _looks_like_event(body: bytes) -> bool:
+    """An Events API delivery Bolt could not read (e.g. `event.user` a number): still answered 200."""
+    try:
+        return inbound.is_event(json.loads(body))
+    except (ValueError, RecursionError):
+        return False
 
 
 def _malformed(reason: str, *, event: bool) -> Response:

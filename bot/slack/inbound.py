@@ -129,6 +129,10 @@ def _command(payload: Mapping[str, Any]) -> str | None:
     return next((p for p in problems if p), None)
 
 
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {"app_home_opened": ("user",)}
+"""What the events snowbot listens to always carry (Slack's event reference) and its listeners read."""
+
+
 def _event_envelope(payload: Mapping[str, Any]) -> str | None:
     """The Events API: url_verification, event_callback, app_rate_limited, ..."""
     if payload.get("type") == "url_verification":
@@ -137,6 +141,9 @@ def _event_envelope(payload: Mapping[str, Any]) -> str | None:
         event = payload.get("event")
         if not isinstance(event, dict) or not isinstance(event.get("type"), str):
             return "`event` is not an object with a `type`"
+        for key in EVENT_FIELDS.get(event["type"], ()):
+            if not isinstance(event.get(key), str):
+                return f"`event.{key}` of a {event['type']} event is missing or not a string"
     return _text(payload, "type")
 
 

@@ -256,6 +256,10 @@ def submission(**view: object) -> dict[str, Any]:
     }
 
 
+def event(fields: dict[str, Any]) -> bytes:
+    return json.dumps({**EVENT, "event": fields}).encode()
+
+
 def case(body: bytes, content_type: str, status: int, why: str, name: str) -> Any:
     return pytest.param(body, content_type, status, why, id=name)
 
@@ -314,6 +318,10 @@ MALFORMED = [
     case(json.dumps({**EVENT, "event": [1]}).encode(), JSON, 200, "`event`", "event-a-list"),
     case(json.dumps({**EVENT, "event": {"x": 1}}).encode(), JSON, 200, "`event`", "event-without-type"),
     case(json.dumps(EVENT).encode(), JSON, 200, "`event`", "event-missing"),
+    case(
+        event({"type": "app_home_opened", "tab": "home"}), JSON, 200, "`event.user`", "home-opened-by-nobody"
+    ),
+    case(event({"type": "app_home_opened", "user": 5}), JSON, 200, "could not read", "event-user-a-number"),
 ]
 
 
