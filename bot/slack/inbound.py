@@ -35,7 +35,7 @@ def check_signature(
     signature = headers.get("x-slack-signature")
     if not timestamp or not signature:
         return "no X-Slack-Signature / X-Slack-Request-Timestamp header (not sent by Slack)"
-    if not timestamp.isascii() or not timestamp.isdigit():
+    if not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return "X-Slack-Request-Timestamp is not a number of seconds"
     skew = now() - int(timestamp)
     if abs(skew) > REPLAY_WINDOW:

@@ -113,6 +113,24 @@ async def test_a_late_request_says_the_clock_may_be_wrong(
     assert "s old (more than 5 minutes)" in line and "clock" in line
 
 
+@pytest.mark.parametrize(
+    ("headers", "why"),
+    [
+        ({}, "no X-Slack-Signature"),
+        ({"x-slack-request-timestamp": "abc", "x-slack-signature": "v0=1"}, "not a number"),
+        ({"x-slack-request-timestamp": "9" * 5000, "x-slack-signature": "v0=1"}, "not a number"),
+        ({"x-slack-request-timestamp": "1000400", "x-slack-signature": "v0=1"}, "400 s in the future"),
+        ({"x-slack-request-timestamp": "1000000", "x-slack-signature": "v0=\u00e9"}, "does not match"),
+    ],
+)
+def test_each_unverified_request_says_why(headers: dict[str, str], why: str) -> None:
+    from bot.slack.inbound import check_signature
+
+    refused = check_signature(b"{}", headers, SIGNING_SECRET, now=lambda: 1_000_000.0)
+
+    assert refused is not None and why in refused
+
+
 async def test_bolt_log_messages_that_carry_a_payload_lose_it() -> None:
     from slack_bolt.logger.messages import warning_unhandled_request
     from slack_bolt.request.async_request import AsyncBoltRequest
