@@ -14,6 +14,7 @@ from fastapi import APIRouter, FastAPI
 
 from bot import shutdown
 from bot.api import create_api
+from bot.bodylimit import BodyLimitMiddleware, MiB
 from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
 from bot.slack.extension import slack_extension
@@ -36,6 +37,11 @@ class Extension:
 
 ExtensionFactory = Callable[[Settings, Snowbot], Extension]
 """Builds an extension once the `Snowbot` exists (Slack handlers and jobs call its use cases)."""
+
+MAX_BODY = MiB
+"""The largest request body any route reads (Slack's payloads, a modal's state included, are far smaller)."""
+BODY_LIMITS = (("/api/", 64 * 1024),)
+"""REST API bodies are small: a create request's description is at most 4,000 characters."""
 
 DEFAULT_EXTENSIONS: tuple[ExtensionFactory, ...] = (sync_extension, slack_extension)
 """What `snowbot run` serves besides the REST API (the Slack surface and the scheduler register here)."""
@@ -68,6 +74,7 @@ def build_app(
     for extension in built:
         for router in extension.routers:
             app.include_router(router)
+    app.add_middleware(BodyLimitMiddleware, default=MAX_BODY, limits=BODY_LIMITS)
     return app
 
 

@@ -1,8 +1,11 @@
 """The shapes snowbot shows to the outside: REST request/response bodies and the create-ticket form.
 
-The field names and value formats follow the product spec's "Appendix: Sample Payloads": a `Ticket`
-has exactly the sample's keys, timestamps are ISO 8601 in UTC without a timezone suffix
-(`2026-01-23T19:51:24`), and `status` is the incident state's label. Nothing here does I/O.
+The field names follow the product spec's "Appendix: Sample Payloads": a `Ticket` has exactly the
+sample's keys. Each field has one form everywhere: `status` is the incident state's label; `priority`,
+`urgency` and `impact` are ServiceNow's codes (`"3"`), as the spec's create request and response show
+them (its search sample's `"4 - Low"` is the display value, not used); every timestamp is UTC in
+RFC 3339 with the `Z` offset (`2026-01-23T19:51:24Z`: the spec's samples carry no offset, which leaves
+the zone to guesswork). Nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+
+from servicenow.config import parse_credentials
+from servicenow.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from servicenow import Incident, Reference
@@ -43,6 +49,14 @@ TICKET_ID_PATTERN = r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12})$"
 SEARCH_PATTERN = r"^[^\^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 """Search text may not hold `^` (it would add conditions to ServiceNow's encoded query) or control characters."""
 
+PRIORITY_HELP = "ServiceNow's priority code: 1 (Critical), 2 (High), 3 (Moderate), 4 (Low), 5 (Planning)."
+LEVEL_HELP = "ServiceNow's code: 1 (High), 2 (Medium), 3 (Low)."
+CREDENTIALS_PATTERN = r"^[^:\s](?:[^:\r\n]*[^:\s])?:[^\r\n]+$"
+"""`username:password` as `servicenow.config.parse_credentials` accepts it: a user name without a colon,
+line breaks or surrounding spaces, then a non-empty password without line breaks (it may hold colons)."""
+INSTANCE_URL_PATTERN = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+\s*$"
+"""What every accepted instance URL looks like (the host and port are checked further when connecting)."""
+
 Level = Literal["1", "2", "3"]
 Priority = Literal["1", "2", "3", "4", "5"]
 Title = Annotated[
@@ -53,22 +67,25 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1
 SysId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=SYS_ID_PATTERN)]
 
 
-def _iso_seconds(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S")
+def _utc_seconds(value: datetime) -> str:
+    utc = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+UTC_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"
 UtcTimestamp = Annotated[
     datetime,
-    PlainSerializer(_iso_seconds, return_type=str),
+    PlainSerializer(_utc_seconds, return_type=str),
     WithJsonSchema(
         {
             "type": "string",
-            "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}$",
-            "description": "UTC, ISO 8601 without a timezone suffix, e.g. 2026-01-23T19:51:24.",
+            "format": "date-time",
+            "pattern": UTC_PATTERN,
+            "description": "UTC, RFC 3339 at whole seconds with the Z offset, e.g. 2026-01-23T19:51:24Z.",
         }
     ),
 ]
-"""A UTC moment shown as the spec's samples show it (`2026-01-23T19:51:24`); not RFC 3339 `date-time`."""
+"""A UTC moment at whole seconds, always written `2026-01-23T19:51:24Z`."""
 
 
 def state_label(code: str, fallback: str | None = None) -> str:
@@ -77,11 +94,10 @@ def state_label(code: str, fallback: str | None = None) -> str:
 
 
 def iso_utc(value: datetime | None) -> datetime | None:
-    """A naive UTC datetime at whole seconds, so it serialises as `2026-01-23T19:51:24`."""
+    """The moment in UTC at whole seconds (a naive value is taken as UTC)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     return value.replace(microsecond=0)
 
 
@@ -109,9 +125,9 @@ class Ticket(BaseModel):
     status: str = Field(
         description="The state's label: New, In Progress, On Hold, Resolved, Closed, Canceled."
     )
-    priority: str
-    urgency: str
-    impact: str
+    priority: str = Field(description=PRIORITY_HELP)
+    urgency: str = Field(description=LEVEL_HELP)
+    impact: str = Field(description=LEVEL_HELP)
     category: str
     subcategory: str
     created_at: UtcTimestamp | None
@@ -154,14 +170,14 @@ class Ticket(BaseModel):
 
 
 class TicketSummary(BaseModel):
-    """One search hit (the spec's search-response item): `priority` is the label, e.g. `4 - Low`."""
+    """One search hit (the spec's search-response item), its fields in the same form as a `Ticket`'s."""
 
     ticket_id: str
     ticket_number: str
     title: str
     description: str
     status: str
-    priority: str
+    priority: str = Field(description=PRIORITY_HELP)
     created_at: UtcTimestamp | None
     updated_at: UtcTimestamp | None
     assigned_to: str | None
@@ -175,7 +191,7 @@ class TicketSummary(BaseModel):
             title=incident.short_description,
             description=incident.description,
             status=state_label(incident.state, incident.state_label),
-            priority=incident.priority_label or incident.priority,
+            priority=incident.priority,
             created_at=iso_utc(incident.created_on),
             updated_at=iso_utc(incident.updated_on),
             assigned_to=_display(incident.assigned_to),
@@ -243,10 +259,22 @@ class CreateLinkRequest(BaseModel):
 class ConnectRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    instance_url: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)] = (
-        Field(description="https://<instance>.service-now.com, without a trailing slash.")
+    instance_url: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=INSTANCE_URL_PATTERN),
+    ] = Field(description="https://<instance>.service-now.com, without a path or a trailing slash.")
+    credentials: Annotated[SecretStr, Field(json_schema_extra={"pattern": CREDENTIALS_PATTERN})] = Field(
+        description="The service account as username:password. Never returned."
     )
-    credentials: SecretStr = Field(description="The service account as username:password. Never returned.")
+
+    @field_validator("credentials")
+    @classmethod
+    def _username_colon_password(cls, value: SecretStr) -> SecretStr:
+        try:
+            parse_credentials(value)
+        except ConfigurationError as err:
+            raise ValueError(err.message) from None
+        return value
 
 
 # ------------------------------------------------------------------------------------------------ responses

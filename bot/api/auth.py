@@ -16,6 +16,8 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import SecretStr
 
+from bot.api.body import check_body
+
 bearer_scheme = HTTPBearer(
     auto_error=False,
     scheme_name="SnowbotToken",
@@ -46,7 +48,7 @@ def check_bearer(request: Request, expected: SecretStr | None) -> None:
 
 
 def protected_route(token: SecretStr | None) -> type[APIRoute]:
-    """A route class whose handler checks the bearer token first."""
+    """A route class whose handler checks the bearer token first, then that the body is readable."""
 
     class ProtectedRoute(APIRoute):
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -54,6 +56,7 @@ def protected_route(token: SecretStr | None) -> type[APIRoute]:
 
             async def guarded(request: Request) -> Response:
                 check_bearer(request, token)
+                await check_body(request)
                 return await handler(request)
 
             return guarded

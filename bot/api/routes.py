@@ -44,15 +44,20 @@ ERRORS = {
     401: "Missing or wrong bearer token.",
     404: "No such anomaly, ticket or link.",
     409: "Already linked, or ServiceNow is not connected yet.",
-    422: "The request is invalid; `detail` says which field.",
+    422: "The request is invalid (a field, or a body that is not UTF-8 JSON); `detail` says which.",
     502: "ServiceNow or Qualytics refused or failed the request.",
     503: "ServiceNow or Qualytics is unavailable, snowbot lacks a setting (e.g. SNOWBOT_API_TOKEN), or its "
     "database is busy or was deleted (SNOWBOT_DB).",
     504: "ServiceNow or Qualytics did not answer in time.",
+    500: "An unexpected error; `reference` is in snowbot's log.",
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": text} for status, text in ERRORS.items()
 }
+BODY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The body is larger than 64 KiB."}
+}
+"""What a route that reads a body can answer besides (`bot.bodylimit`)."""
 
 
 def get_snowbot(request: Request) -> Snowbot:
@@ -99,7 +104,10 @@ def build_router(token: SecretStr | None) -> APIRouter:
         return Ticket.from_incident(await bot.get_ticket(ticket_id))
 
     @router.post(
-        "/integrations/ticketing/anomalies/{anomaly_id}/tickets", status_code=201, tags=["ticketing"]
+        "/integrations/ticketing/anomalies/{anomaly_id}/tickets",
+        status_code=201,
+        responses=BODY_RESPONSES,
+        tags=["ticketing"],
     )
     async def create_ticket_for_anomaly(
         bot: Bot, anomaly_id: AnomalyId, body: CreateTicketRequest
@@ -127,7 +135,12 @@ def build_router(token: SecretStr | None) -> APIRouter:
     async def get_ticket_links(bot: Bot, anomaly_id: AnomalyId) -> list[TicketLinkOut]:
         return [TicketLinkOut.from_link(link) for link in await bot.list_links(anomaly_id)]
 
-    @router.post("/anomalies/{anomaly_id}/ticket-links", status_code=201, tags=["ticket links"])
+    @router.post(
+        "/anomalies/{anomaly_id}/ticket-links",
+        status_code=201,
+        responses=BODY_RESPONSES,
+        tags=["ticket links"],
+    )
     async def create_ticket_link(bot: Bot, anomaly_id: AnomalyId, body: CreateLinkRequest) -> TicketLinkOut:
         """Link an existing incident: its description gets the anomaly's details and a work note is added."""
         linked = await bot.link_existing_ticket(anomaly_id, body.ticket_id, actor=API_ACTOR)
@@ -147,7 +160,7 @@ def build_router(token: SecretStr | None) -> APIRouter:
     async def list_integrations(bot: Bot) -> list[IntegrationOut]:
         return [IntegrationOut.from_integration(i) for i in await bot.list_integrations()]
 
-    @router.post("/integrations/ticketing", status_code=201, tags=["integrations"])
+    @router.post("/integrations/ticketing", status_code=201, responses=BODY_RESPONSES, tags=["integrations"])
     async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:
         """Test the connection (GET incident?sysparm_limit=1) and store the integration; credentials are
         stored encrypted and never returned."""

@@ -1,8 +1,7 @@
 """The Bolt app: snowbot's listeners on a slack-bolt `AsyncApp`, built from the settings and the `Snowbot`.
 
-`build_slack` wires the Web API client (SLACK_API_URL, rate-limit and connection retries), the request
-verification (SLACK_SIGNING_SECRET, Bolt's 5-minute replay window), every listener and the one error
-handler. `bot.slack.extension` serves it over HTTP (`POST /slack/events`) or Socket Mode.
+`build_slack` wires the Web API client (SLACK_API_URL, rate-limit and connection retries), every
+listener and the one error handler; HTTP requests are verified by the route (`bot.slack.inbound`). `bot.slack.extension` serves it over HTTP (`POST /slack/events`) or Socket Mode.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack.boltlog import bolt_logger
 from bot.slack.cards import AnomalyCards
 from bot.slack.client import Sleep, web_client
 from bot.slack.handlers import actions, commands, events, home, modals, options
@@ -55,7 +55,14 @@ def build_slack(
     client = client or web_client(settings, sleep=sleep)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     bolt = AsyncApp(
-        name="snowbot", client=client, signing_secret=secret, logger=logging.getLogger("bot.slack.bolt")
+        name="snowbot",
+        client=client,
+        signing_secret=secret,
+        logger=bolt_logger(),
+        # the route verifies every HTTP request before Bolt parses it (`bot.slack.inbound`); Bolt's own
+        # check would log a refused body. Its docs: "If you have a proxy that verifies request signature
+        # in front of the Bolt app, it's totally fine to disable RequestVerification". Socket Mode needs none.
+        request_verification_enabled=False,
     )
     tasks = TaskTracker()
     deps = Deps(

@@ -1,7 +1,9 @@
 """The Slack surface as a `bot.app` extension, in the same process as the REST API.
 
-HTTP mode (no SLACK_APP_TOKEN): `POST /slack/events` hands every request to Bolt, which verifies the
-signature and its 5-minute replay window (401 otherwise) and answers Slack's url_verification.
+HTTP mode (no SLACK_APP_TOKEN): `POST /slack/events` verifies the signature and its 5-minute replay
+window on the raw bytes (401 otherwise, one log line, never the body), refuses a signed body that is not
+shaped like Slack's payloads (400, or 200 for an event Slack would retry; one log line), then hands it
+to Bolt, which answers Slack's url_verification and runs the listeners.
 Socket Mode (SLACK_APP_TOKEN set): no route; `bot.slack.socket_mode` holds the WebSocket open in the
 background (its state is `slack` in /healthz), and a refused SLACK_APP_TOKEN stops the process through
 `app.state.request_exit` (set by `snowbot run`'s server) with one line naming it.
@@ -17,17 +19,22 @@ Web API client shares one aiohttp session while the app runs.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
 
 import aiohttp
 from fastapi import APIRouter, FastAPI, Request, Response
-from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from fastapi.responses import JSONResponse
+from slack_bolt.adapter.starlette.async_handler import to_starlette_response
+from slack_bolt.async_app import AsyncBoltRequest
 
 from bot.settings import Settings
+from bot.slack import inbound
 from bot.slack.app import SlackSurface, build_slack
 from bot.slack.notifier import SlackNotifier
 from bot.slack.socket_mode import AppTokenRefused, SocketModeLink
@@ -75,18 +82,81 @@ def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Ext
             SocketModeLink, surface.bolt, surface.client, token, sleep=options.get("sleep", asyncio.sleep)
         )
         return Extension(lifespans=[partial(_lifespan, surface, link, grace)])
-    return Extension(routers=[events_router(surface)], lifespans=[partial(_lifespan, surface, None, grace)])
+    secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+    return Extension(
+        routers=[events_router(surface, secret)], lifespans=[partial(_lifespan, surface, None, grace)]
+    )
 
 
-def events_router(surface: SlackSurface) -> APIRouter:
+def events_router(surface: SlackSurface, signing_secret: str) -> APIRouter:
     router = APIRouter()
-    handler = AsyncSlackRequestHandler(surface.bolt)
 
     @router.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
-        return await handler.handle(request)
+        """Verify, check the shape, then let Bolt dispatch. The body is capped by `bot.bodylimit`."""
+        body = await request.body()
+        refused = inbound.check_signature(body, request.headers, signing_secret)
+        if refused is not None:
+            log.info("Slack request refused (401): %s", refused)
+            return JSONResponse({"error": "invalid request"}, status_code=401)  # Bolt's own 401 body
+        try:
+            text = body.decode("utf-8")
+            bolt_request = AsyncBoltRequest(body=text, query=request.query_params, headers=request.headers)
+        except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as err:
+            # Bolt parses the body and reads ids from it in its constructor: what it cannot read is not
+            # one of Slack's payloads
+            return _malformed(_unreadable(err), event=_looks_like_event(body))
+        payload = bolt_request.body
+        wrong = inbound.check_shape(payload, interactive=_interactive(text, bolt_request.content_type))
+        if wrong is not None:
+            return _malformed(wrong, event=inbound.is_event(payload))
+        response = await surface.bolt.async_dispatch(bolt_request)
+        if response.status == 404 and response.body == UNHANDLED:
+            log.info("Slack request with no listener: %s", inbound.describe(payload))
+            if inbound.is_event(payload):
+                return Response(status_code=200)  # Slack retries an event answered otherwise
+        return to_starlette_response(response)
 
     return router
+
+
+UNHANDLED = '{"error": "unhandled request"}'
+"""Bolt's answer (404) when no listener matched."""
+
+
+def _interactive(text: str, content_type: str | None) -> bool:
+    """Bolt's `parse_body` rule: JSON when so declared or when it starts with `{`; else a form, whose
+    `payload` field is an interactivity payload."""
+    if content_type == "application/json" or text.startswith("{"):
+        return False
+    return "payload" in parse_qs(text, keep_blank_values=True)
+
+
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return "the body is not UTF-8 text"
+    if isinstance(error, json.JSONDecodeError):
+        return "the payload is not JSON"
+    if isinstance(error, RecursionError):
+        return "the payload is nested too deeply"
+    return f"the payload is not a JSON object with Slack's fields (Bolt could not read it: {type(error).__name__})"
+
+
+def _looks_like_event(body: bytes) -> bool:
+    """An Events API delivery Bolt could not read (e.g. `event.user` a number): still answered 200."""
+    try:
+        return inbound.is_event(json.loads(body))
+    except (ValueError, RecursionError):
+        return False
+
+
+def _malformed(reason: str, *, event: bool) -> Response:
+    """A signed request that is not what Slack sends: 400, or 200 for an event (Slack would retry it)."""
+    status = 200 if event else 400
+    log.warning("signed Slack request refused (%d): %s", status, reason)
+    if event:
+        return Response(status_code=200)
+    return JSONResponse({"error": f"malformed request: {reason}"}, status_code=400)
 
 
 @asynccontextmanager

