@@ -171,7 +171,26 @@ class SlackEmulator:
             "conversations.info": self._conversations_info,
             "team.info": self._team_info,
         }
-        self.app = Starlette(routes=[Route("/api/{method}", self._handle, methods=["GET", "POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/", self._index, methods=["GET"]),
+                Route("/api/", self._index, methods=["GET"]),
+                Route("/api/{method}", self._handle, methods=["GET", "POST"]),
+            ]
+        )
+
+    async def _index(self, request: Request) -> JSONResponse:
+        """`/` and `/api/`: Slack's Web API has methods only, no index (an unknown method answers
+        `unknown_method`); the emulator names the methods it serves, for a person following the URL
+        `snowbot demo` prints."""
+        return JSONResponse(
+            {
+                "ok": True,
+                "emulator": "Slack Web API",
+                "team": self.team_domain,
+                "methods": sorted(self._handlers),
+            }
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Test surface
