@@ -87,5 +87,6 @@ def serve(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
     )
     server = uvicorn.Server(config)
+    log.info("snowbot listening on http://%s:%d (Ctrl+C stops it)", settings.host, settings.port)
     server.run(sockets=[sock])
     return 0 if server.started else 3  # 3: the app's start-up failed (uvicorn's own exit code for it)

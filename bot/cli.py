@@ -46,7 +46,7 @@ def settings_help() -> str:
     lines = ["settings (environment variables, or a .env file in the working directory):"]
     for name, default, description in rows:
         text = description + (f" (default: {default})" if default else "")
-        wrapped = textwrap.wrap(text, width=100 - width - 2) or [""]
+        wrapped = textwrap.wrap(text, width=100 - width - 2, break_on_hyphens=False) or [""]
         lines.append(f"  {name.ljust(width)}{wrapped[0]}")
         lines += [f"  {' ' * width}{more}" for more in wrapped[1:]]
     return "\n".join(lines)

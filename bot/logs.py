@@ -23,6 +23,7 @@ QUIET_LOGGERS = ("httpx", "httpcore", "apscheduler")
 
 _HANDLER_NAME = "snowbot"
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName"}
+_STANDARD.add("color_message")  # uvicorn's copy of the message with terminal colours
 
 
 class JsonFormatter(logging.Formatter):

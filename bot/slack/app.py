@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
-from bot.slack.client import Sleep, web_client
+from bot.slack.client import Sleep, bot_token, configure_client
 from bot.slack.handlers import actions, commands, home, modals, options
 from bot.slack.handlers.common import Deps
 from bot.slack.handlers.errors import on_error
@@ -51,11 +51,16 @@ def build_slack(
 ) -> SlackSurface:
     """The Bolt app with every listener. Bolt checks the token with auth.test on the first request it
     authorizes (never at start-up), and signatures on every HTTP request."""
-    client = client or web_client(settings, sleep=sleep)
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    bolt = AsyncApp(
-        name="snowbot", client=client, signing_secret=secret, logger=logging.getLogger("bot.slack.bolt")
-    )
+    logger = logging.getLogger("bot.slack.bolt")
+    if client is None:
+        # Bolt builds the client from the token, then it is configured in place: Bolt reads SLACK_BOT_TOKEN
+        # from the environment itself, and given `client=` as well it would warn at every start "As you
+        # gave `client` as well, `token` will be unused" (slack_bolt/app/async_app.py, AsyncApp.__init__).
+        bolt = AsyncApp(name="snowbot", token=bot_token(settings), signing_secret=secret, logger=logger)
+        client = configure_client(bolt.client, settings, sleep=sleep)
+    else:
+        bolt = AsyncApp(name="snowbot", client=client, signing_secret=secret, logger=logger)
     tasks = TaskTracker()
     deps = Deps(
         snowbot=snowbot,
