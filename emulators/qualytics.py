@@ -18,6 +18,8 @@ Endpoints (Bearer token; 401 `{"detail": ...}` without a valid one):
     GET    /api/comments?page&size                      every anomaly comment, newest first, with anomaly_id
     POST   /api/comments  {message, anomaly_id}         200 with the comment (id counts up, `created` UTC);
                                                         400 on an archived anomaly, 404 unknown anomaly
+    GET    /, /api                                      an index of these endpoints (HTML; JSON when asked), no token
+    GET    /datastores/{id}/anomalies?id={anomaly}      a stand-in for the UI's anomaly page, no token
     POST   /_emulator/anomalies  {anomaly in the API's shape, id optional}
                                                         201 with the stored detail; no token needed, never
                                                         faulted and not logged: it is the test's back door
@@ -269,8 +271,9 @@ class QualyticsEmulator:
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
 
     async def _index(self, request: Request) -> Response:
-        """`/` and `/api`: the real instance serves its web app and answers 404 at `/api` (its docs are at
-        `/api/docs`); the emulator names its endpoints and anomalies instead. No token, no data beyond ids."""
+        """`/` and `/api`: a real instance serves its web app at `/` and its API docs at `/api/docs`
+        (../shared/reference/qualytics-api.md, "OpenAPI"); the emulator names its endpoints and anomalies
+        instead. No token, no data beyond ids."""
         endpoints = [
             " ".join(line.split())
             for line in (__doc__ or "").splitlines()

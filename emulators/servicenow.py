@@ -18,6 +18,8 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   `httpx.ReadTimeout`. Requests without the mark came over a real socket: the emulator holds the answer
   for `drop_hang` seconds, or until the client hangs up, whichever comes first.
 - `hibernating = True` answers every request with the 200 HTML page of a sleeping developer instance.
+- For a person's browser: `/` is an index, and `/nav_to.do?uri=incident.do?sys_id=<id>` (the link snowbot
+  gives for an incident) a read-only view of the record and its work notes behind the Basic login.
 
 Choices (sys_choice) are always present; `seed=True` adds demo groups, people and a few old incidents.
 Inferred details, not verified on an instance: the `next` link is left out on the last page; an empty

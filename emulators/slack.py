@@ -8,7 +8,7 @@
 `invalid_arguments` / `invalid_blocks` and a `response_metadata.messages` explanation in Slack's style
 (`[ERROR] must be less than 25 characters [json-pointer:/view/title/text]`).
 
-Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
+`GET /api/` (and `/`) lists the methods served. Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
 messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
 inspect. slack_sdk speaks aiohttp, so tests serve the app on a port with `emulators.serve.serve_in_thread`
 and point `AsyncWebClient(token, base_url=f"{base_url}/api/")` at it; `transport()` serves httpx clients
