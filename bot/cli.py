@@ -145,7 +145,9 @@ def _sync(*, once: bool, requeue: bool) -> int:
     from bot.usecases import UseCaseError
 
     settings = load_settings()
-    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    # it prints what the pass did: the log says only what went wrong, unless SNOWBOT_LOG_LEVEL asks for more
+    level = settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
+    configure_logging(level=level, fmt=settings.log_format)
     check_settings(settings)
     try:
         return asyncio.run(run_sync(settings, once=once, requeue=requeue))
