@@ -15,9 +15,11 @@ from fastapi import APIRouter, FastAPI
 from bot import shutdown
 from bot.api import create_api
 from bot.bodylimit import BodyLimitMiddleware, MiB
+from bot.logs import configure_logging
 from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
 from bot.slack.extension import slack_extension
+from bot.startup import check_settings, listen
 from bot.sync.wiring import sync_extension
 from bot.usecases import Snowbot
 
@@ -99,12 +101,20 @@ def serve(
     import uvicorn
 
     settings = settings or load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    check_settings(settings)
+    sock = listen(settings.host, settings.port)  # before the app starts: a busy port never runs a pass
     if settings.api_token is None:
         log.warning("SNOWBOT_API_TOKEN is not set: every /api call will be refused with 503")
     app = build_app(settings, extensions=extensions)
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+    # log_config=None: uvicorn's loggers go through configure_logging's handler (text or JSON)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None
+    )
     server = shutdown.SnowbotServer(config, shutdown_timeout=settings.shutdown_timeout)
     app.state.request_exit = server.request_exit
-    server.run()
+    log.info("snowbot listening on http://%s:%d (Ctrl+C stops it)", settings.host, settings.port)
+    server.run(sockets=[sock])
+    if not server.started:
+        return 3  # the app's start-up failed (uvicorn's own exit code for it)
     return server.exit_code

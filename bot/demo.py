@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import re
 import secrets
 import shutil
@@ -55,6 +54,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from bot.app import build_app
+from bot.logs import configure_logging
 from bot.qualytics import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from bot.settings import Settings
 from bot.slack.extension import slack_extension
@@ -67,7 +67,7 @@ from emulators.servicenow import ServiceNowEmulator
 from emulators.slack import SlackEmulator
 from servicenow import Credentials, Incident, JournalEntry, ServiceNowClient
 from servicenow.errors import ServiceNowError
-from storage import SecretBox
+from storage import SecretBox, links
 
 ANOMALY_ID = 824
 CHANNEL = "C_ALERTS"
@@ -81,6 +81,9 @@ GROUP_SEARCH, GROUP_NAME = "data", "Data Quality"
 INCIDENT_SEARCH = "orders_daily"
 COMMENT = "Upstream ETL wrote prices in cents into max_value; the fix is deployed and a backfill is running."
 WAIT = 10.0
+JSON = "Content-Type: application/json"
+READY = "Still running; Ctrl-C stops it."
+"""The last line `--keep-running` prints once everything is up."""
 """Seconds the story waits for the bot's work after a request before the step fails."""
 
 
@@ -730,31 +733,49 @@ async def play_story(world: DemoWorld, out: TextIO, *, debug: bool = False) -> i
 
 
 def _quiet_logging() -> None:
-    """Warnings only, so the story reads cleanly (a no-op when logging is configured already)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    """Warnings only, so the story reads cleanly."""
+    configure_logging(level="WARNING")
 
 
 def keep_running_help(world: DemoWorld) -> str:
+    """What stays up, every URL answering a GET (the Slack endpoint is POST only, as Slack sends), the
+    tokens, and ready commands: a Qualytics person's acknowledge and comment, then the sync's work notes."""
     token = world.api_token
     assert world.settings.webhook_secret is not None
     secret = world.settings.webhook_secret.get_secret_value()
+    person = f"Authorization: Bearer {world.person_token}"
+    comment = json.dumps({"anomaly_id": ANOMALY_ID, "message": "Checked again by hand."})
+    db = world.app.state.snowbot.db
     return "\n".join(
         [
             "",
-            "Still running; Ctrl-C stops it.",
+            "Up:",
             f"  REST API docs        {world.bot_url}/api/docs",
-            f"  Slack endpoint       {world.bot_url}/slack/events",
-            f"  ServiceNow emulator  {world.servicenow_url}  (login {SERVICENOW_LOGIN})",
+            f"  Slack endpoint       {world.bot_url}/slack/events  (POST only, signed as Slack signs)",
+            f"  ServiceNow emulator  {world.servicenow_url}/  (login {SERVICENOW_LOGIN})",
             f"  Qualytics emulator   {world.qualytics_url}/api",
+            f"  anomaly {ANOMALY_ID}          {world.qualytics_url}/datastores/23/anomalies?id={ANOMALY_ID}",
             f"  Slack emulator       {world.slack_url}/api/",
             f"  API token            {token}",
+            f"  Qualytics token      {world.person_token}  ({QUALYTICS_PERSON[0]}, for the commands below)",
             f"  database             {world.settings.db_path}  (kept after Ctrl-C)",
             f"  sync                 every {world.settings.sync_interval} s, or at once through the webhook",
             "",
             "Try:",
             f'  curl -H "Authorization: Bearer {token}" {world.bot_url}/api/anomalies/{ANOMALY_ID}/ticket-links',
-            f"  curl -X POST -H 'x-qualytics-secret: {secret}' -d '{{\"anomaly_id\": {ANOMALY_ID}}}' "
+            f"  # as {QUALYTICS_PERSON[0]}: restore anomaly {ANOMALY_ID} (the story archived it), acknowledge it, comment",
+            *(
+                f"  curl -X PUT -H '{person}' -H '{JSON}' -d '{{\"status\": \"{status}\"}}' "
+                f"{world.qualytics_url}/api/anomalies/{ANOMALY_ID}"
+                for status in ("Active", "Acknowledged")
+            ),
+            f"  curl -X POST -H '{person}' -H '{JSON}' -d '{comment}' {world.qualytics_url}/api/comments",
+            "  # sync now (or wait for the next pass), then read the work notes in ServiceNow",
+            f"  curl -X POST -H 'x-qualytics-secret: {secret}' -H '{JSON}' -d '{{\"anomaly_id\": {ANOMALY_ID}}}' "
             f"{world.bot_url}/webhooks/qualytics",
+            *(f"  {link.ticket_number}           {link.url}" for link in links.for_anomaly(db, ANOMALY_ID)),
+            "",
+            READY,
         ]
     )
 

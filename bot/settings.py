@@ -5,48 +5,82 @@ Everything else receives a `Settings` instance (or the values it needs) as an ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_KEY = 16
+"""Shortest SNOWBOT_SECRET_KEY accepted (a generated key has 44 characters; a passphrase needs 16)."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        use_attribute_docstrings=True,  # each field's docstring is its description (`snowbot run --help`)
     )
 
     # Slack
     slack_bot_token: SecretStr | None = Field(default=None, validation_alias="SLACK_BOT_TOKEN")
+    """The bot token (`xoxb-…`)."""
     slack_signing_secret: SecretStr | None = Field(default=None, validation_alias="SLACK_SIGNING_SECRET")
+    """Verifies Slack's HTTP requests (HTTP mode)."""
     slack_app_token: SecretStr | None = Field(default=None, validation_alias="SLACK_APP_TOKEN")
+    """App-level token (`xapp-…`): when set, Socket Mode is used instead of HTTP."""
     slack_api_url: str | None = Field(default=None, validation_alias="SLACK_API_URL")
+    """Another base URL for the Slack Web API (the emulator); unset: Slack's own."""
 
     # ServiceNow
     servicenow_instance_url: str | None = Field(default=None, validation_alias="SERVICENOW_INSTANCE_URL")
+    """`https://<instance>.service-now.com`, no path, no trailing slash."""
     servicenow_credentials: SecretStr | None = Field(default=None, validation_alias="SERVICENOW_CREDENTIALS")
+    """`username:password` of the ServiceNow service account."""
     allow_insecure_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_INSECURE_INSTANCE")
+    """Accept `http://` instance URLs on loopback (emulators only)."""
     allow_private_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_PRIVATE_INSTANCE")
     """An on-premises instance: its URL may be (or resolve to) a private address (servicenow/config.py)."""
 
     # Qualytics
     qualytics_url: str | None = Field(default=None, validation_alias="QUALYTICS_URL")
+    """`https://<your-instance>.qualytics.io`."""
     qualytics_token: SecretStr | None = Field(default=None, validation_alias="QUALYTICS_TOKEN")
+    """A Qualytics API token."""
 
     # snowbot itself
     db_path: Path = Field(default=Path("snowbot.db"), validation_alias="SNOWBOT_DB")
+    """The SQLite database file."""
     secret_key: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_SECRET_KEY")
+    """Key that encrypts stored ServiceNow credentials (`snowbot secret-key` prints a new one)."""
     api_token: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_API_TOKEN")
+    """Bearer token of the REST API (unset: every /api call answers 503)."""
     sync_interval: int = Field(default=60, ge=1, validation_alias="SNOWBOT_SYNC_INTERVAL")
+    """Seconds between sync passes."""
     host: str = Field(default="127.0.0.1", validation_alias="SNOWBOT_HOST")
-    port: int = Field(default=3000, ge=0, le=65535, validation_alias="SNOWBOT_PORT")
+    """Address `snowbot run` listens on."""
+    port: int = Field(default=3000, ge=1, le=65535, validation_alias="SNOWBOT_PORT")
+    """Port `snowbot run` listens on."""
     admins: str = Field(default="", validation_alias="SNOWBOT_ADMINS")
     """Comma-separated Slack user ids allowed to connect ServiceNow besides workspace admins."""
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_WEBHOOK_SECRET")
+    """Shared secret of the Qualytics Flow webhook (`x-qualytics-secret`)."""
     close_code: str | None = Field(default=None, validation_alias="SNOWBOT_CLOSE_CODE")
     """Resolution code used when an archived anomaly resolves its incidents (default: read from the instance)."""
     sync_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="SNOWBOT_SYNC_CONCURRENCY")
+    """Parallel Qualytics reads and ServiceNow writes in a sync pass."""
     http_timeout: float = Field(default=10.0, gt=0, validation_alias="SNOWBOT_HTTP_TIMEOUT")
+    """Seconds before a ServiceNow or Qualytics request times out."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", validation_alias="SNOWBOT_LOG_LEVEL"
+    )
+    """Least level logged; DEBUG adds every outbound request's URL."""
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="SNOWBOT_LOG_FORMAT")
+    """`json`: one JSON object per line (time, level, logger, message, extra fields) for log shippers."""
     shutdown_timeout: float = Field(default=20.0, gt=0, validation_alias="SNOWBOT_SHUTDOWN_TIMEOUT")
     """Seconds `snowbot run` may take to stop on SIGTERM; work still running then is cancelled (logged)."""
 
@@ -58,6 +92,24 @@ class Settings(BaseSettings):
         value = value.strip()
         return value or None
 
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case(cls, value: object, info: ValidationInfo) -> object:
+        if not isinstance(value, str):
+            return value
+        value = value.strip()
+        return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_SECRET_KEY:
+            raise ValueError(
+                f"is too short ({len(value.get_secret_value())} characters, at least {MIN_SECRET_KEY}); "
+                f"run `snowbot secret-key` and set SNOWBOT_SECRET_KEY to the key it prints"
+            )
+        return value
+
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
@@ -68,6 +120,102 @@ class Settings(BaseSettings):
         return self.servicenow_credentials.get_secret_value() if self.servicenow_credentials else None
 
 
+class SettingsError(ValueError):
+    """A setting has a value snowbot cannot use; `str()` gives one line per bad variable, each naming it,
+    saying what is wrong and how to fix it (never echoing a secret)."""
+
+
 def load_settings(**overrides: object) -> Settings:
-    """Read the settings from the environment; keyword overrides win (tests, the demo)."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Read the settings from the environment; keyword overrides win (tests, the demo).
+
+    A bad value raises `SettingsError` (not pydantic's `ValidationError`)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as err:
+        raise SettingsError("\n".join(_explain(error) for error in err.errors())) from None
+
+
+def variable(name: str) -> str:
+    """The environment variable of a field (`port` -> `SNOWBOT_PORT`)."""
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else name.upper()
+
+
+def _field_by_variable(var: str) -> tuple[str, FieldInfo] | None:
+    for name, spec in Settings.model_fields.items():
+        if var in (name, variable(name)):
+            return name, spec
+    return None
+
+
+def _default(spec: FieldInfo) -> str:
+    value = spec.get_default(call_default_factory=True)
+    if value is None or value == "":
+        return "unset"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def expected(spec: FieldInfo) -> str:
+    """What a field accepts, in words: `a whole number from 1 to 65535`, `true or false`, ..."""
+    bounds = {
+        key: getattr(m, key.lower())
+        for m in spec.metadata
+        for key in ("Ge", "Gt", "Le")
+        if hasattr(m, key.lower())
+    }
+    annotation = spec.annotation
+    if get_origin(annotation) is Literal:
+        return "one of " + ", ".join(str(a) for a in get_args(annotation))
+    if annotation is bool:
+        return "true or false (also 1/0, yes/no, on/off)"
+    if annotation in (int, float):
+        kind = "a whole number" if annotation is int else "a number"
+        if "Ge" in bounds and "Le" in bounds:
+            return f"{kind} from {bounds['Ge']} to {bounds['Le']}"
+        if "Ge" in bounds:
+            return f"{kind} of at least {bounds['Ge']}"
+        if "Gt" in bounds:
+            return f"{kind} above {bounds['Gt']}"
+        return kind
+    return "a text value"
+
+
+_WHAT = {
+    "int_parsing": "is not a whole number",
+    "int_from_float": "is not a whole number",
+    "float_parsing": "is not a number",
+    "bool_parsing": "is not true or false",
+    "greater_than_equal": "is too small",
+    "greater_than": "is too small",
+    "less_than_equal": "is too large",
+    "literal_error": "is not an accepted value",
+}
+
+
+def _explain(error: Mapping[str, Any]) -> str:
+    """One line: `SNOWBOT_PORT='abc' is not a whole number: set it to a whole number from 1 to 65535,
+    or unset it (default 3000).`"""
+    var = str(error["loc"][0]) if error.get("loc") else "a setting"
+    found = _field_by_variable(var)
+    if found is None:
+        return f"{var}: {error.get('msg', 'invalid value')}"
+    name, spec = found
+    var = variable(name)
+    secret = spec.annotation is not None and "SecretStr" in str(spec.annotation)
+    shown = var if secret else f"{var}={error.get('input')!r}"
+    if error.get("type") == "value_error":  # our own validators: the message says the fix already
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        return f"{shown} {message}"
+    what = _WHAT.get(str(error.get("type")), str(error.get("msg", "is not valid")).lower())
+    return f"{shown} {what}: set it to {expected(spec)}, or unset it (default {_default(spec)})"
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, description) of every setting, in declaration order (`snowbot run --help`)."""
+    rows = []
+    for name, spec in Settings.model_fields.items():
+        default = _default(spec)
+        rows.append((variable(name), "" if default == "unset" else default, spec.description or ""))
+    return rows

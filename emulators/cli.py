@@ -1,12 +1,22 @@
-"""`snowbot emulate servicenow|qualytics|slack`: serve one emulator on a local port with uvicorn."""
+"""`snowbot emulate servicenow|qualytics|slack`: serve one emulator on a local port with uvicorn.
+
+The port is bound before anything is served (a port in use is one line naming `--port`; `--port 0` picks
+a free one and the banner names it). The banner says who may log in; the Qualytics and Slack tokens are
+printed, since they are the emulator's own throwaway credentials that `snowbot run` must be given. A
+non-loopback `--host` with a well-known default credential is warned about loudly.
+"""
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 from typing import Any
 
+from emulators.qualytics import DEMO_TOKEN
+
 DEFAULT_PORTS = {"servicenow": 8081, "qualytics": 8082, "slack": 8083}
+DEFAULT_TOKENS = {"qualytics": DEMO_TOKEN, "slack": "xoxb-emulator-token"}  # noqa: S105 - emulator defaults
 
 
 def parse_user(spec: str) -> tuple[str, str, tuple[str, ...]]:
@@ -29,8 +39,38 @@ def parse_property(spec: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse options that would be silently ignored or silently replaced (ValueError, one line)."""
+    if args.token is not None:
+        if args.service == "servicenow":
+            raise ValueError(
+                "--token is for qualytics and slack; ServiceNow logs in with --user NAME:PASSWORD"
+            )
+        if not args.token.strip():
+            default = DEFAULT_TOKENS[args.service]
+            raise ValueError(f"--token is empty: give a token, or leave --token out to use {default}")
+    if args.user and args.service != "servicenow":
+        raise ValueError(f"--user is for servicenow; the {args.service} emulator takes --token")
+
+
+def well_known_default(args: argparse.Namespace) -> str | None:
+    """The default credential in use, when one is (`admin:admin`, `demo-token`, ...)."""
+    if args.service == "servicenow":
+        return None if args.user else "admin:admin"
+    return DEFAULT_TOKENS[args.service] if args.token is None else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
-    """The emulator for `args.service` and a one-line description of who may log in (no secrets)."""
+    """The emulator for `args.service` and a one-line description of who may log in (no password)."""
     if args.service == "servicenow":
         from emulators.servicenow import ServiceNowEmulator
 
@@ -40,32 +80,50 @@ def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
         if users is None:
             return emulator, "user admin (the well-known default admin:admin)"
         return emulator, "users " + ", ".join(name for name, _, _ in users)
+    token = args.token if args.token is not None else DEFAULT_TOKENS[args.service]
+    given = "from --token" if args.token is not None else "the default"
     if args.service == "qualytics":
-        from emulators.qualytics import DEMO_TOKEN, QualyticsEmulator
+        from emulators.qualytics import QualyticsEmulator
 
-        emulator = QualyticsEmulator(base_url=base_url, token=args.token or DEMO_TOKEN)
-        return emulator, "token from --token" if args.token else f"token {DEMO_TOKEN} (the default)"
+        return QualyticsEmulator(base_url=base_url, token=token), f"bearer token {token} ({given})"
     if args.service == "slack":
         from emulators.slack import SlackEmulator
 
-        return SlackEmulator(), f"Web API at {base_url}/api/"
+        return SlackEmulator(bot_token=token), f"Web API at {base_url}/api/, bot token {token} ({given})"
     raise ValueError(f"unknown service {args.service!r}")
 
 
 def run_emulator(args: argparse.Namespace) -> int:
     import uvicorn
 
-    port = args.port or DEFAULT_PORTS[args.service]
-    base_url = f"http://{args.host}:{port}"
+    from bot.startup import listen
+
     try:
-        emulator, who = build_emulator(args, base_url)
+        check_options(args)
+        for spec in args.user or ():
+            parse_user(spec)
     except ValueError as error:
         print(f"snowbot emulate: {error}", file=sys.stderr)
         return 2
+    port = DEFAULT_PORTS[args.service] if args.port is None else args.port
+    sock = listen(args.host, port, host_variable="--host", port_variable="--port")  # StartupError: exit 2
+    port = sock.getsockname()[1]
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    base_url = f"http://{host}:{port}"
+    emulator, who = build_emulator(args, base_url)
+    default = well_known_default(args)
+    if default and not is_loopback(args.host):
+        print(
+            f"WARNING: the {args.service} emulator listens on {args.host}, beyond this machine, and accepts the "
+            f"well-known {default}: anyone who can reach port {port} can use it. Use --host 127.0.0.1, or "
+            f"{'--user NAME:PASSWORD' if args.service == 'servicenow' else '--token <a secret>'}.",
+            file=sys.stderr,
+            flush=True,
+        )
     print(f"{args.service} emulator on {base_url} ({who}); Ctrl+C stops it", flush=True)
     from emulators.serve import MAX_HEAD
 
-    uvicorn.run(
+    config = uvicorn.Config(
         emulator.app,
         host=args.host,
         port=port,
@@ -73,4 +131,5 @@ def run_emulator(args: argparse.Namespace) -> int:
         lifespan="off",
         h11_max_incomplete_event_size=MAX_HEAD,
     )
+    uvicorn.Server(config).run(sockets=[sock])
     return 0

@@ -33,6 +33,8 @@ named beside the behaviour they back.
     GET    /api/comments?page&size                      every anomaly comment, newest first, with anomaly_id
     POST   /api/comments  {message, anomaly_id}         200 with the comment (id counts up, `created` UTC);
                                                         400 on an archived anomaly, 404 unknown anomaly
+    GET    /, /api                                      an index of these endpoints (HTML; JSON when asked), no token
+    GET    /datastores/{id}/anomalies?id={anomaly}      a stand-in for the UI's anomaly page, no token
     POST   /_emulator/anomalies  {anomaly in the API's shape, id optional}
                                                         201 with the stored detail; no token needed, never
                                                         faulted and not logged: it is the test's back door
@@ -58,6 +60,7 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
+from html import escape
 from typing import Any
 
 from starlette.applications import Starlette
@@ -67,6 +70,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from emulators.faults import Faults
+from emulators.pages import page, wants_json
 from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 OPEN_STATUSES = ("Active", "Acknowledged")
@@ -326,6 +330,10 @@ class QualyticsEmulator:
             Route("/api/comments", api(self._list_comments), methods=["GET"]),
             Route("/api/comments", api(self._post_comment), methods=["POST"]),
             Route("/_emulator/anomalies", self._control_add_anomaly, methods=["POST"]),
+            Route("/", self._index, methods=["GET"]),  # stand-ins for a person's browser: see `_index`
+            Route("/api", self._index, methods=["GET"]),
+            Route("/api/", self._index, methods=["GET"]),
+            Route("/datastores/{datastore_id:int}/anomalies", self._anomaly_page, methods=["GET"]),
         ]
 
         async def http_error(request: Request, exc: Exception) -> Response:
@@ -333,6 +341,48 @@ class QualyticsEmulator:
             return JSONResponse({"detail": exc.detail}, exc.status_code)
 
         return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+
+    async def _index(self, request: Request) -> Response:
+        """`/` and `/api`: a real instance serves its web app at `/` and its API docs at `/api/docs`
+        (../shared/reference/qualytics-api.md, "OpenAPI"); the emulator names its endpoints and anomalies
+        instead. No token, no data beyond ids."""
+        endpoints = [
+            " ".join(line.split())
+            for line in (__doc__ or "").splitlines()
+            if line.strip().startswith(("GET", "PUT", "POST", "DELETE"))
+        ]
+        ids = sorted(self.anomalies)
+        if wants_json(request):
+            return JSONResponse({"emulator": "Qualytics", "endpoints": endpoints, "anomalies": ids})
+        items = "".join(
+            f'<li><a href="/datastores/{self.anomalies[i]["datastore"]["id"]}/anomalies?id={i}">anomaly {i}</a></li>'
+            for i in ids
+        )
+        listing = "".join(f"<li><code>{escape(line)}</code></li>" for line in endpoints)
+        body = f"<p>A Qualytics API emulator for snowbot (Bearer token).</p><ul>{listing}</ul><h2>Anomalies</h2><ul>{items}</ul>"
+        return page("Qualytics emulator", body)
+
+    async def _anomaly_page(self, request: Request) -> Response:
+        """`/datastores/<id>/anomalies?id=<anomaly>`: the UI page `bot.qualytics.anomaly_url` links to. The
+        emulator has no UI: this stands in with a read-only view of the anomaly and its comments (JSON with
+        `Accept: application/json`). The real page needs a login session, which the emulator does not model."""
+        try:
+            anomaly = self.anomalies[int(request.query_params.get("id", ""))]
+        except (KeyError, ValueError):
+            return page("Anomaly not found", "<p>No anomaly with that id.</p>", 404)
+        if anomaly["datastore"]["id"] != request.path_params["datastore_id"]:
+            return page("Anomaly not found", "<p>That anomaly is in another datastore.</p>", 404)
+        if wants_json(request):
+            return JSONResponse(anomaly)
+        shown = ("id", "status", "archived", "type", "description", "message", "weight", "created")
+        rows = "".join(f"<tr><th>{key}</th><td>{escape(str(anomaly.get(key)))}</td></tr>" for key in shown)
+        where = f"{anomaly['datastore']['name']} · {anomaly['container']['name']}"
+        comments = "".join(
+            f"<li>{escape(c['user'].get('name', ''))}: <pre>{escape(c['message'])}</pre></li>"
+            for c in anomaly["comments"]
+        )
+        body = f"<p>{escape(where)}</p><table>{rows}</table><h2>Comments</h2><ol>{comments}</ol>"
+        return page(f"Anomaly {anomaly['id']}", body)
 
     def _api(self, handler: Callable[[Request, Any], Any], *, auth: bool = True):
         async def endpoint(request: Request) -> Response:

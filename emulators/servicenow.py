@@ -31,6 +31,8 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   `httpx.ReadTimeout`. Requests without the mark came over a real socket: the emulator holds the answer
   for `drop_hang` seconds, or until the client hangs up, whichever comes first.
 - `hibernating = True` answers every request with the 200 HTML page of a sleeping developer instance.
+- For a person's browser: `/` is an index, and `/nav_to.do?uri=incident.do?sys_id=<id>` (the link snowbot
+  gives for an incident) a read-only view of the record and its work notes behind the Basic login.
 
 Choices (sys_choice) are always present; `seed=True` adds demo groups, people and a few old incidents.
 Inferred details, not verified on an instance: the `next` link is left out on the last page; an empty
@@ -51,6 +53,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from html import escape
 from http import HTTPStatus
 from operator import itemgetter
 from typing import Any, Literal
@@ -62,10 +65,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from emulators.faults import Fault, Faults
+from emulators.pages import page as _page
+from emulators.pages import wants_json as _wants_json
 from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 Row = dict[str, str]
 Getter = Callable[[Row], str]
+
+
+def _incident_link(sys_id: str) -> str:
+    return f"/nav_to.do?uri=incident.do?sys_id={sys_id}"
+
 
 ADMIN_SYS_ID = "6816f79cc0a8016401c5a33be04be441"
 NETWORK_GROUP_SYS_ID = "287ebd7da9fe198100f92cc8d1d2154e"
@@ -396,7 +406,11 @@ class ServiceNowEmulator:
         if seed:
             self._seed_incidents(_SEED_CLOSE_CODE[close_codes])
         self.app = Starlette(
-            routes=[Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])]
+            routes=[
+                Route("/", self._index, methods=["GET"]),  # stand-ins for the UI: see `_index`, `_nav_to`
+                Route("/nav_to.do", self._nav_to, methods=["GET"]),
+                Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+            ]
         )
 
     # ---- public helpers -------------------------------------------------------------------------------
@@ -480,6 +494,79 @@ class ServiceNowEmulator:
         if fault is not None and fault.kind == "drop":
             await lose_response(request, response, self.drop_hang)
         return response
+
+    # ---- stand-ins for the UI (a person following a link the bot or the demo printed) ------------------
+
+    async def _index(self, request: Request) -> Response:
+        """`/`: a real instance shows its login page here; the emulator names what it serves instead."""
+        incidents = sorted(self.incidents.values(), key=itemgetter("number"))
+        if _wants_json(request):
+            return self._json(
+                200,
+                {
+                    "emulator": "ServiceNow",
+                    "table_api": "/api/now/table/{table}",
+                    "tables": sorted(FIELDS),
+                    "incidents": [r["number"] for r in incidents],
+                },
+            )
+        items = "".join(
+            f'<li><a href="{_incident_link(row["sys_id"])}">{escape(row["number"])}</a> '
+            f"{escape(row.get('short_description', ''))}</li>"
+            for row in incidents
+        )
+        body = (
+            "<p>A ServiceNow emulator for snowbot. The Table API is at <code>/api/now/table/&lt;table&gt;</code> "
+            f"(HTTP Basic); tables: {escape(', '.join(sorted(FIELDS)))}.</p><h2>Incidents</h2><ul>{items}</ul>"
+        )
+        return _page("ServiceNow emulator", body)
+
+    async def _nav_to(self, request: Request) -> Response:
+        """`/nav_to.do?uri=incident.do?sys_id=<id>`: the classic-UI link `servicenow.models.incident_url`
+        builds (the navigator frame around the record form). The emulator has no UI: it stands in with a
+        small read-only view of the record and its work notes (JSON with `Accept: application/json`),
+        behind the same Basic login as the API (a browser asks for it), as the real form needs a login."""
+        account = self._authenticate(request.headers.get("authorization"))
+        if account is None:
+            return Response(
+                "Log in with an emulator user", 401, {"WWW-Authenticate": 'Basic realm="Service-now"'}
+            )
+        target = urlsplit(request.query_params.get("uri", ""))
+        table = target.path.strip("/").removesuffix(".do")
+        sys_id = dict(parse_qsl(target.query)).get("sys_id", "")
+        row = self._tables.get(table, {}).get(sys_id) if table in FIELDS else None
+        if row is None:
+            return _page(
+                "Record not found",
+                f"<p>No {escape(table or 'record')} with sys_id {escape(sys_id)}.</p>",
+                404,
+            )
+        record = self._render_one(
+            row,
+            table,
+            {"sysparm_display_value": "true", "sysparm_exclude_reference_link": "true"},
+            "/api/now/table",
+        )
+        notes = [entry["value"] for entry in self.journal(sys_id)]
+        if _wants_json(request):
+            return self._json(200, {"record": record, "work_notes": notes})
+        shown = (
+            "number",
+            "state",
+            "short_description",
+            "description",
+            "assignment_group",
+            "close_code",
+            "close_notes",
+        )
+        rows = "".join(
+            f"<tr><th>{escape(key)}</th><td><pre>{escape(str(record.get(key) or ''))}</pre></td></tr>"
+            for key in shown
+            if key in record
+        )
+        items = "".join(f"<li><pre>{escape(note)}</pre></li>" for note in notes)
+        title = f"{record.get('number', sys_id)} · {record.get('state', '')}"
+        return _page(escape(title), f"<table>{rows}</table><h2>Work notes, oldest first</h2><ol>{items}</ol>")
 
     def _json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Response:
         content = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)

@@ -16,11 +16,11 @@ otherwise a one-use `ws://.../link/?ticket=...` URL whose WebSocket greets with 
 ("internal_error", "ratelimited", ...) and `rate_limit_next` fault it like any method. The app token
 calls nothing else (`not_allowed_token_type`). Serving the WebSocket needs the `websockets` package.
 
-Every call is recorded (`calls`, `requests`); views (`views`, view_id → view with `hash`), posted
-messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
+`GET /api/` (and `/`) lists the methods served. Every call is recorded (`calls`, `requests`); views
+(`views`, view_id → view with `hash`), posted messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
 inspect. What the app posts carries its `app_id` (`app_messages`, `posted_by_app`); chat.update of any
-other message answers `cant_update_message`, as Slack does. slack_sdk speaks aiohttp, so tests serve the app on a port with `emulators.serve.serve_in_thread`
-and point `AsyncWebClient(token, base_url=f"{base_url}/api/")` at it; `transport()` serves httpx clients
+other message answers `cant_update_message`, as Slack does. slack_sdk speaks aiohttp, so tests serve the
+app on a port with `emulators.serve.serve_in_thread` and point `AsyncWebClient(token, base_url=f"{base_url}/api/")` at it; `transport()` serves httpx clients
 in-process like the other emulators.
 """
 
@@ -195,9 +195,24 @@ class SlackEmulator:
         }
         self.app = Starlette(
             routes=[
+                Route("/", self._index, methods=["GET"]),
+                Route("/api/", self._index, methods=["GET"]),
                 Route("/api/{method}", self._handle, methods=["GET", "POST"]),
                 WebSocketRoute("/link/", self._socket_mode),
             ]
+        )
+
+    async def _index(self, request: Request) -> JSONResponse:
+        """`/` and `/api/`: Slack's Web API has methods only, no index (an unknown method answers
+        `unknown_method`); the emulator names the methods it serves, for a person following the URL
+        `snowbot demo` prints."""
+        return JSONResponse(
+            {
+                "ok": True,
+                "emulator": "Slack Web API",
+                "team": self.team_domain,
+                "methods": sorted(self._handlers),
+            }
         )
 
     # ------------------------------------------------------------------------------------------------

@@ -91,13 +91,23 @@ def retry_handlers(sleep: Sleep = asyncio.sleep) -> list[AsyncRetryHandler]:
     return [RateLimitRetry(sleep=sleep), AsyncConnectionErrorRetryHandler(max_retry_count=2)]
 
 
+def bot_token(settings: Settings) -> str | None:
+    return settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+
+
 def web_client(settings: Settings, *, sleep: Sleep = asyncio.sleep) -> AsyncWebClient:
     """The bot's client (SLACK_BOT_TOKEN) against SLACK_API_URL, or Slack's own API when it is unset."""
-    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
-    kwargs: dict[str, object] = {}
+    return configure_client(AsyncWebClient(token=bot_token(settings)), settings, sleep=sleep)
+
+
+def configure_client(
+    client: AsyncWebClient, settings: Settings, *, sleep: Sleep = asyncio.sleep
+) -> AsyncWebClient:
+    """Give a client (e.g. the one Bolt built) SLACK_API_URL, the timeout and the retries, in place
+    (`base_url`, `timeout` and `retry_handlers` are public attributes of slack_sdk's client)."""
     if settings.slack_api_url:
         base_url = settings.slack_api_url
-        kwargs["base_url"] = base_url if base_url.endswith("/") else base_url + "/"
-    return AsyncWebClient(
-        token=token, timeout=DEFAULT_TIMEOUT, retry_handlers=retry_handlers(sleep), **kwargs
-    )
+        client.base_url = base_url if base_url.endswith("/") else base_url + "/"
+    client.timeout = DEFAULT_TIMEOUT
+    client.retry_handlers = retry_handlers(sleep)
+    return client

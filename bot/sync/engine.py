@@ -252,6 +252,20 @@ class PassReport:
             parts.insert(-1, f"{self.not_delivered} not delivered (incident closed)")
         return f"sync {self.trigger}: {', '.join(parts)} in {self.seconds:.2f}s"
 
+    def log_fields(self) -> dict[str, Any]:
+        """The figures the pass's log line carries as fields (`SNOWBOT_LOG_FORMAT=json`)."""
+        return {
+            "sync_trigger": self.trigger,
+            "anomalies_read": self.anomalies_read,
+            "events_recorded": self.events_recorded,
+            "notes_sent": self.notes_sent,
+            "resolved": self.resolved,
+            "retried": self.retried,
+            "failures": self.read_failures + self.failed + self.refresh_failures,
+            "links_refreshed": self.links_refreshed,
+            "seconds": round(self.seconds, 3),
+        }
+
     def lines(self) -> list[str]:
         """One line per kind of work, then the summary (what `snowbot sync --once` prints)."""
         out = [
@@ -409,7 +423,7 @@ class SyncEngine:
                 finished_at=run.report.finished_at,
                 summary=run.report.as_dict(),
             )
-        log.info("%s", run.report.summary())
+        log.info("%s", run.report.summary(), extra=run.report.log_fields())
 
     async def _each(self, items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
         """`work(item)` for every item, at most `concurrency` at a time. Expected remote failures are

@@ -728,14 +728,19 @@ def test_parse_user() -> None:
 
 def test_run_emulator_serves_servicenow_and_never_prints_passwords(monkeypatch, capsys) -> None:
     served: dict = {}
-    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: served.update(app=app, **kwargs))
+
+    def run(server, sockets=None):  # uvicorn.Server.run: record what would be served, serve nothing
+        served.update(config=server.config, port=sockets[0].getsockname()[1])
+        sockets[0].close()
+
+    monkeypatch.setattr("uvicorn.Server.run", run)
     args = argparse.Namespace(
-        service="servicenow", host="127.0.0.1", port=None, user=["bot:hunter2"], token=None
+        service="servicenow", host="127.0.0.1", port=0, user=["bot:hunter2"], token=None
     )
     assert cli.run_emulator(args) == 0
-    assert served["port"] == 8081 and served["host"] == "127.0.0.1"
+    assert served["config"].host == "127.0.0.1" and served["config"].port == served["port"] > 0
     out = capsys.readouterr().out
-    assert "http://127.0.0.1:8081" in out and "bot" in out and "hunter2" not in out
+    assert f"http://127.0.0.1:{served['port']}" in out and "bot" in out and "hunter2" not in out
 
 
 def test_run_emulator_rejects_a_bad_user_spec(capsys) -> None:

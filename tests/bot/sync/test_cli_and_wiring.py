@@ -112,7 +112,7 @@ def test_snowbot_sync_requeue_needs_only_the_database(
 def test_snowbot_sync_flags_choose_what_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    async def fake_run_sync(**kwargs: bool) -> int:
+    async def fake_run_sync(settings: Settings | None = None, **kwargs: bool) -> int:
         calls.append(kwargs)
         return 0
 
