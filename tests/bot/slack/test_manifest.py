@@ -168,3 +168,11 @@ def test_the_schema_check_would_refuse_what_slack_refuses(manifest: dict[str, An
     assert schema_errors(schema, broken) == [
         "features/shortcuts/0/name: 'Create ServiceNow incident' is too long"
     ]
+
+
+def test_the_command_usage_hint_names_every_subcommand() -> None:
+    from bot.slack.ids import Subcommand
+
+    [command] = yaml.safe_load(MANIFEST_PATH.read_text(encoding="utf-8"))["features"]["slash_commands"]
+    named = set(command["usage_hint"].split(" ", 1)[0].split("|"))
+    assert named == {str(sub) for sub in Subcommand}
