@@ -34,7 +34,7 @@ def make_snowbot(base_url: str) -> Served:
     from bot.slack.extension import slack_extension
 
     logging.basicConfig(level=logging.WARNING)
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         db_path=str(Path(tempfile.mkdtemp()) / "bench.db"),
         slack_bot_token="xoxb-bench",

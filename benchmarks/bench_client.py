@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -23,13 +25,13 @@ CONCURRENCY = 8
 ROUNDS = 3
 
 
-def make_servicenow(base_url: str):
+def make_servicenow(base_url: str) -> Any:
     from emulators.servicenow import ServiceNowEmulator
 
     return ServiceNowEmulator(base_url=base_url)
 
 
-async def _run(n: int, op) -> float:
+async def _run(n: int, op: Callable[[int], Awaitable[object]]) -> float:
     sem = asyncio.Semaphore(CONCURRENCY)
 
     async def one(i: int) -> None:

@@ -10,8 +10,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+Lifespan = Literal["auto", "on", "off"]
 RESULTS = Path(".bench/results.json")
 
 
@@ -21,7 +22,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _serve(factory: Callable[[str], Any], port: int, ready: Any, lifespan: str) -> None:
+def _serve(factory: Callable[[str], Any], port: int, ready: Any, lifespan: Lifespan) -> None:
     import uvicorn
 
     app = factory(f"http://127.0.0.1:{port}").app
@@ -31,7 +32,8 @@ def _serve(factory: Callable[[str], Any], port: int, ready: Any, lifespan: str) 
     server = uvicorn.Server(config)
     original_startup = server.startup
 
-    async def startup(sockets=None):  # signal readiness from uvicorn's own start-up, no polling
+    # signal readiness from uvicorn's own start-up, no polling
+    async def startup(sockets: list[socket.socket] | None = None) -> None:
         await original_startup(sockets=sockets)
         ready.set()
 
@@ -40,7 +42,7 @@ def _serve(factory: Callable[[str], Any], port: int, ready: Any, lifespan: str) 
 
 
 @contextmanager
-def serve_in_process(factory: Callable[[str], Any], *, lifespan: str = "off") -> Iterator[str]:
+def serve_in_process(factory: Callable[[str], Any], *, lifespan: Lifespan = "off") -> Iterator[str]:
     """Run an app (`factory(base_url).app`: an emulator, or the bot) on a loopback port in a child process.
 
     `lifespan="on"` runs the app's lifespan as `snowbot run` does (the bot's shared pools and hooks).

@@ -88,7 +88,7 @@ def snowbot_work(exclude: Iterable[asyncio.Task[Any]] = ()) -> list[tuple[asynci
             task in skip
             or task in _BACKGROUND
             or task.done()
-            or task.get_coro().__qualname__ == "LifespanOn.main"
+            or getattr(task.get_coro(), "__qualname__", None) == "LifespanOn.main"
         ):
             continue
         description = describe(task)

@@ -26,8 +26,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
+from typing import Literal
 
 from sqlite_utils import Database
+from sqlite_utils.db import Table
 
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -56,7 +58,7 @@ class _Connection(sqlite3.Connection):
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool:
+    ) -> Literal[False]:
         self._depth -= 1
         if self._depth > 0:
             name = f"nest_{self._depth}"
@@ -123,6 +125,14 @@ def check_identity(db: Database) -> None:
         raise DatabaseFileGoneError(path, "deleted") from None
     if (now.st_dev, now.st_ino) != identity:
         raise DatabaseFileGoneError(path, "replaced by another file")
+
+
+def db_table(db: Database, name: str) -> Table:
+    """`db[name]` as the `Table` it is here: sqlite-utils types it `Table | View`, and storage makes no views."""
+    found = db[name]
+    if not isinstance(found, Table):
+        raise TypeError(f"{name} is a view, not a table")
+    return found
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from pydantic import BaseModel, SecretStr
 from sqlite_utils import Database
 
 from storage.crypto import SecretBox
-from storage.db import atomic, iso
+from storage.db import atomic, db_table, iso
 
 Status = Literal["Connected", "Error", "Unchecked"]
 Source = Literal["user", "env"]
@@ -90,7 +90,7 @@ def save(
         "last_checked_at": None,
         "updated_at": stamp,
     }
-    table = db["integrations"]
+    table = db_table(db, "integrations")
     with atomic(db):
         existing = next(table.rows_where("instance_url = ?", [instance_url], select="id, is_default"), None)
         has_default = table.count_where("is_default = 1") > 0
@@ -134,7 +134,7 @@ def set_status(
     now: datetime | None = None,
 ) -> None:
     """Record the outcome of a connection check (`error` is kept only with status "Error")."""
-    db["integrations"].update(
+    db_table(db, "integrations").update(
         integration_id,
         {
             "status": status,

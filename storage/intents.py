@@ -26,7 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, field_validator
 from sqlite_utils import Database
 
-from storage.db import iso
+from storage.db import db_table, iso
 
 Kind = Literal["create", "link"]
 
@@ -92,7 +92,7 @@ def record(
         "announced_at": None,
         "created_at": iso(now),
     }
-    intent_id = db["intents"].insert(row).last_pk
+    intent_id = db_table(db, "intents").insert(row).last_pk
     return Intent.model_validate({"id": intent_id, **row})
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlite_utils import Database
 
-from storage.db import atomic, iso
+from storage.db import atomic, db_table, iso
 
 
 class Link(BaseModel):
@@ -86,7 +86,7 @@ def add(
         "thread_ts": thread_ts,
     }
     try:
-        link_id = db["links"].insert(row).last_pk
+        link_id = db_table(db, "links").insert(row).last_pk
     except sqlite3.IntegrityError as exc:
         if "UNIQUE" in str(exc):
             raise DuplicateLinkError(ticket_number, anomaly_id) from exc

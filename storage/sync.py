@@ -37,7 +37,7 @@ from typing import Any, Literal, TypedDict
 from pydantic import BaseModel, Field, field_validator
 from sqlite_utils import Database
 
-from storage.db import atomic, aware, iso
+from storage.db import atomic, aware, db_table, iso
 
 Kind = Literal["status", "comment", "resolve"]
 State = Literal["pending", "sending", "done", "failed"]
@@ -362,7 +362,7 @@ def record_run(
     """Store one sync run's summary (JSON-able) and keep only the newest `keep` runs."""
     with atomic(db):
         run_id = (
-            db["sync_runs"]
+            db_table(db, "sync_runs")
             .insert(
                 {
                     "started_at": iso(started_at),
@@ -372,6 +372,7 @@ def record_run(
             )
             .last_pk
         )
+        assert isinstance(run_id, int)
         db.execute("DELETE FROM sync_runs WHERE id <= ?", [run_id - keep])
     return run_id
 
