@@ -277,9 +277,7 @@ class SlackDriver(SlackUser):
         return response
 
     async def interact(self, payload: Mapping[str, Any], **kw: Any) -> httpx.Response:
-        response = await self.http.post("/slack/events", **self.interaction_request(payload, **kw))
-        await self.settle()
-        return response
+        return await self.post(urlencode({"payload": json.dumps(payload)}), FORM, **kw)
 
     async def command(
         self,
