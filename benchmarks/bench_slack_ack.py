@@ -58,7 +58,7 @@ class Served:
         self.app = app
 
 
-def make_snowbot(config: dict[str, str], base_url: str) -> Served:
+def make_snowbot(config: dict[str, Any], base_url: str) -> Served:
     """The real app: REST API plus the Slack extension in HTTP mode, against the emulators."""
     import logging
 
@@ -67,7 +67,7 @@ def make_snowbot(config: dict[str, str], base_url: str) -> Served:
     from bot.slack.extension import slack_extension
 
     logging.basicConfig(level=logging.WARNING)
-    settings = Settings(_env_file=None, **config)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **config)
     return Served(build_app(settings, extensions=[slack_extension]))
 
 
@@ -218,7 +218,7 @@ def main() -> None:
             serve_in_process(make_slack) as slack_url,
         ):
             slack_api_url = f"{slack_url}/api/"
-            config = {
+            config: dict[str, Any] = {
                 "db_path": str(Path(tmp) / "bench.db"),
                 "secret_key": "bench-secret-key",
                 "servicenow_instance_url": sn_url,

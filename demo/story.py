@@ -225,7 +225,7 @@ class Story:
         if group is None:
             raise StepFailed(f'typing "{GROUP_SEARCH}" in Assignment group did not offer {GROUP_NAME}')
         slack.reset_log()
-        chosen = {BlockId.ASSIGNMENT_GROUP: (group["value"], GROUP_NAME)}
+        chosen: dict[str, Any] = {BlockId.ASSIGNMENT_GROUP: (group["value"], GROUP_NAME)}
         answer = await self.slack.interact(self.slack.view_submission(self.view_id, chosen))
         if answer.content and answer.json().get("response_action") == "errors":
             raise StepFailed(f"the form was refused: {answer.json().get('errors')}")

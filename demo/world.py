@@ -90,7 +90,7 @@ def demo_settings(
         sync_interval=sync_interval,
         admins="",
     )
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager
