@@ -21,12 +21,15 @@ from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
 from bot.usecases import UseCaseError
 from demo.world import ANOMALY_ID, QUALYTICS_PERSON, DemoWorld
 from servicenow import Credentials, Incident, JournalEntry, ServiceNowClient
+from servicenow.kinds import INCIDENT
 from servicenow.errors import ServiceNowError
 from slackuser import CHANNEL, CHANNEL_NAME, SlackDriver, qualytics_alert
 
 GROUP_SEARCH, GROUP_NAME = "data", "Data Quality"
 INCIDENT_SEARCH = "orders_daily"
 COMMENT = "Upstream ETL wrote prices in cents into max_value; the fix is deployed and a backfill is running."
+NUMBER = rf"{INCIDENT.number_prefix}\d{{7,12}}"
+"""An incident number as the bot writes it in Slack (servicenow.kinds: the prefix and 7-12 digits)."""
 WAIT = 10.0
 """Seconds the story waits for the bot's work after a request before the step fails."""
 
@@ -234,7 +237,7 @@ class Story:
             for call in slack.calls_to("chat.postMessage")
             if call.args.get("channel") == CHANNEL and call.args.get("thread_ts") == self.alert["ts"]
         ]
-        said = re.compile(rf"(INC\d+) created and linked to anomaly {ANOMALY_ID}")
+        said = re.compile(rf"({NUMBER}) created and linked to anomaly {ANOMALY_ID}")
         created = [match for call in posted if (match := said.fullmatch(call.args.get("text", "")))]
         if not created:
             view = slack.views.get(self.view_id, {})
@@ -272,7 +275,7 @@ class Story:
         found = await self.slack.ask(f"search {INCIDENT_SEARCH}")
         results = []
         for text in section_texts(found.get("blocks")):
-            match = re.match(r"(INC\d+) · [^\n]*\n(.*)", text)
+            match = re.match(rf"({NUMBER}) · [^\n]*\n(.*)", text)
             if match:
                 results.append((match.group(1), match.group(2).strip()))
         older = [(number, short) for number, short in results if number != self.number]
@@ -319,7 +322,7 @@ class Story:
         lines = [
             text.split("\n", 1)[0]
             for text in section_texts(answer.get("blocks"))
-            if re.match(r"INC\d+ · ", text)
+            if re.match(rf"{NUMBER} · ", text)
         ]
         wanted = {f"{self.number} · Resolved", f"{self.older} · Resolved"}
         if set(lines) != wanted:
