@@ -21,8 +21,8 @@ from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
 from bot.usecases import UseCaseError
 from demo.world import ANOMALY_ID, QUALYTICS_PERSON, DemoWorld
 from servicenow import Credentials, Incident, JournalEntry, ServiceNowClient
-from servicenow.kinds import INCIDENT
 from servicenow.errors import ServiceNowError
+from servicenow.kinds import INCIDENT
 from slackuser import CHANNEL, CHANNEL_NAME, SlackDriver, qualytics_alert
 
 GROUP_SEARCH, GROUP_NAME = "data", "Data Quality"
