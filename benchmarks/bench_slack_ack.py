@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import httpx
-from slack_sdk.signature import SignatureVerifier
 
 from benchmarks.common import save, serve_in_process, summary_ms
+from slackuser import CHANNEL, SlackUser
 
 SIGNING_SECRET = "bench-signing-secret"
 BOT_TOKEN = "xoxb-bench-token"
@@ -32,9 +30,6 @@ QUALYTICS_TOKEN = "demo-token"
 CONCURRENCIES = (1, 20)
 REQUESTS = {1: 150, 20: 400}
 ROUNDS = 3
-TEAM = {"id": "T0001", "domain": "acme"}
-USER = {"id": "U_JANE", "username": "jane.doe", "name": "jane.doe", "team_id": "T0001"}
-CHANNEL = "C_ALERTS"
 
 
 # ------------------------------------------------------------------------------------- served apps
@@ -63,7 +58,7 @@ class Served:
         self.app = app
 
 
-def make_snowbot(config: dict[str, str], base_url: str) -> Served:
+def make_snowbot(config: dict[str, Any], base_url: str) -> Served:
     """The real app: REST API plus the Slack extension in HTTP mode, against the emulators."""
     import logging
 
@@ -72,7 +67,7 @@ def make_snowbot(config: dict[str, str], base_url: str) -> Served:
     from bot.slack.extension import slack_extension
 
     logging.basicConfig(level=logging.WARNING)
-    settings = Settings(_env_file=None, **config)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, **config)
     return Served(build_app(settings, extensions=[slack_extension]))
 
 
@@ -102,84 +97,56 @@ def make_bare(slack_api_url: str, base_url: str) -> Served:
 # ------------------------------------------------------------------------------------- payloads
 
 
-class Payloads:
-    """Signed bodies for the three requests; each gets a fresh trigger_id, as Slack sends them."""
+class BenchWorkspace:
+    """Slack's side as the simulated user sees it here: trigger ids as Slack issues them, and the one create
+    modal opened in the emulator (which runs in a child process)."""
 
     def __init__(self, view: dict[str, Any]) -> None:
-        self.verifier = SignatureVerifier(SIGNING_SECRET)
+        self.views: dict[str, dict[str, Any]] = {view["id"]: view}
+        self.channels: dict[str, dict[str, Any]] = {}
         self.counter = itertools.count(1)
-        self.view = view
 
-    def trigger(self) -> str:
+    def issue_trigger_id(self) -> str:
         n = next(self.counter)
         return f"{n}.T0001.bench{n:08x}"
 
-    def signed(self, body: str) -> tuple[bytes, dict[str, str]]:
-        ts = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/x-www-form-urlencoded",
-            "X-Slack-Request-Timestamp": ts,
-            "X-Slack-Signature": self.verifier.generate_signature(timestamp=ts, body=body),
-        }
-        return body.encode(), headers
+    def posted_by_app(self, message: Mapping[str, Any]) -> bool:
+        return False  # the bench clicks no button on a message
 
-    def command(self) -> tuple[bytes, dict[str, str]]:
-        fields = {
-            "team_id": "T0001",
-            "channel_id": CHANNEL,
-            "user_id": USER["id"],
-            "user_name": USER["username"],
-            "command": "/snow",
-            "text": "create 824",
-            "response_url": "http://127.0.0.1:9/unused",
-            "trigger_id": self.trigger(),
-        }
-        return self.signed(urlencode(fields))
 
-    def interaction(self, payload: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
-        return self.signed(urlencode({"payload": json.dumps(payload)}))
+ALERT = {  # the message the shortcut is chosen on (only read by the bot, never stored in the emulator)
+    "type": "message",
+    "ts": "1700000001.000100",
+    "text": "",
+    "attachments": [{"fallback": "Anomaly Detected", "title_link": "http://127.0.0.1/anomalies/824"}],
+    "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "*Anomaly ID:* 824 in orders_daily"}}],
+}
 
-    def shortcut(self) -> tuple[bytes, dict[str, str]]:
-        message = {
-            "type": "message",
-            "ts": "1700000001.000100",
-            "text": "",
-            "attachments": [
-                {"fallback": "Anomaly Detected", "title_link": "http://127.0.0.1/anomalies/824"},
-            ],
-            "blocks": [
-                {"type": "section", "text": {"type": "mrkdwn", "text": "*Anomaly ID:* 824 in orders_daily"}}
-            ],
-        }
-        return self.interaction(
-            {
-                "type": "message_action",
-                "callback_id": "create_incident_shortcut",
-                "trigger_id": self.trigger(),
-                "team": TEAM,
-                "user": USER,
-                "channel": {"id": CHANNEL, "name": "dq-alerts"},
-                "message_ts": message["ts"],
-                "message": message,
-                "response_url": "http://127.0.0.1:9/unused",
-            }
+
+class Payloads:
+    """Signed requests for the three kinds, from the shared simulated Slack user (`slackuser.SlackUser`);
+    each gets a fresh trigger_id, as Slack sends them. Replies go to a closed port (discard, 9)."""
+
+    def __init__(self, view: dict[str, Any]) -> None:
+        self.view_id = view["id"]
+        self.user = SlackUser(
+            signing_secret=SIGNING_SECRET,
+            workspace=BenchWorkspace(view),
+            hooks_url="http://127.0.0.1:9/hooks",
         )
 
-    def submission(self) -> tuple[bytes, dict[str, str]]:
-        return self.interaction(
-            {
-                "type": "view_submission",
-                "team": TEAM,
-                "user": USER,
-                "trigger_id": self.trigger(),
-                "view": self.view,
-            }
-        )
+    def command(self) -> dict[str, Any]:
+        return self.user.request(self.user.command_body("create 824"), "application/x-www-form-urlencoded")
+
+    def shortcut(self) -> dict[str, Any]:
+        return self.user.interaction_request(self.user.message_action("create_incident_shortcut", ALERT))
+
+    def submission(self) -> dict[str, Any]:
+        return self.user.interaction_request(self.user.view_submission(self.view_id))
 
 
 async def open_create_view(slack_api_url: str) -> dict[str, Any]:
-    """A real create modal in the Slack emulator (so the app's views.update after the ack lands), with the
-    state a person's submission carries."""
+    """A real create modal in the Slack emulator, so the app's views.update after the ack lands."""
     from slack_sdk.web.async_client import AsyncWebClient
 
     from bot.slack import blocks
@@ -188,23 +155,13 @@ async def open_create_view(slack_api_url: str) -> dict[str, Any]:
     metadata = blocks.ModalMetadata(channel=CHANNEL, thread_ts="1700000001.000100")
     view = blocks.create_incident_modal(summary, metadata, description="Anomaly ID: 824")
     client = AsyncWebClient(token=BOT_TOKEN, base_url=slack_api_url)
-    opened = (await client.views_open(trigger_id="0.T0001.bench", view=view))["view"]
-    values: dict[str, Any] = {}
-    for block in opened["blocks"]:
-        if block.get("type") != "input":
-            continue
-        element = block["element"]
-        if element["type"] == "plain_text_input":
-            state = {"type": element["type"], "value": element.get("initial_value")}
-        else:
-            state = {"type": element["type"], "selected_option": element.get("initial_option")}
-        values[block["block_id"]] = {element["action_id"]: state}
-    return {**opened, "state": {"values": values}}
+    opened: dict[str, Any] = (await client.views_open(trigger_id="0.T0001.bench", view=view))["view"]
+    return opened
 
 
 # ------------------------------------------------------------------------------------- measuring
 
-Send = Callable[[], tuple[bytes, dict[str, str]]]
+Send = Callable[[], dict[str, Any]]
 
 
 async def latencies(client: httpx.AsyncClient, url: str, make: Send, n: int, concurrency: int) -> list[float]:
@@ -213,9 +170,9 @@ async def latencies(client: httpx.AsyncClient, url: str, make: Send, n: int, con
 
     async def one() -> None:
         async with sem:
-            body, headers = make()
+            request = make()
             start = time.perf_counter()
-            response = await client.post(url, content=body, headers=headers)
+            response = await client.post(url, **request)
             samples.append(time.perf_counter() - start)
             if response.status_code != 200:
                 raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:200]}")
@@ -261,7 +218,7 @@ def main() -> None:
             serve_in_process(make_slack) as slack_url,
         ):
             slack_api_url = f"{slack_url}/api/"
-            config = {
+            config: dict[str, Any] = {
                 "db_path": str(Path(tmp) / "bench.db"),
                 "secret_key": "bench-secret-key",
                 "servicenow_instance_url": sn_url,

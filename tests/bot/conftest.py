@@ -1,4 +1,4 @@
-"""Shared by the bot's tests: commands run in-process (`bot.cli.main`) configure logging as the real
+"""Shared by the bot's tests: commands run in-process (`snowbot.cli.main`) configure logging as the real
 process does; each test gets the logging set-up it started with back."""
 
 from __future__ import annotations

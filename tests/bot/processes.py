@@ -30,7 +30,7 @@ def snowbot(
 ) -> subprocess.CompletedProcess[str]:
     """`snowbot *args` to completion (bounded by `timeout`)."""
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "snowbot", *args],
         cwd=tmp_path,
         env=clean_env(tmp_path, **settings),
         capture_output=True,
@@ -76,7 +76,7 @@ class Running:
 @contextmanager
 def running(tmp_path: Path, *args: str, stream: str = "stdout", **settings: str) -> Iterator[Running]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "snowbot", *args],
         cwd=tmp_path,
         env=clean_env(tmp_path, **settings),
         stdout=subprocess.PIPE,

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.cli import main
 from bot.settings import MIN_SECRET_KEY, Settings, describe_settings, load_settings
+from snowbot.cli import main
 from storage import SecretBox
 from tests.bot.processes import PREFIXES, running, snowbot
 

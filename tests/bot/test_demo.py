@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.demo import ANOMALY_ID, COMMENT, QUALYTICS_PERSON, demo_world, play_story, run_demo
+from demo import ANOMALY_ID, COMMENT, QUALYTICS_PERSON, demo_world, play_story, run_demo
 from emulators.faults import Faults
 from emulators.servicenow import ServiceNowEmulator
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.demo import ANOMALY_ID, READY, SERVICENOW_LOGIN
+from demo import ANOMALY_ID, READY, SERVICENOW_LOGIN
 from tests.bot.processes import running
 
 URL = re.compile(r"https?://[^\s'\"]+")

@@ -1,7 +1,7 @@
 """`snowbot run` as a real process on loopback: how it starts and stops when Slack or ServiceNow misbehave.
 
 The emulators run in this process (threads on loopback ports); snowbot runs as a child process
-(`python -m bot.cli run`) with its settings in the environment. Every wait is bounded: a line in the
+(`python -m snowbot run`) with its settings in the environment. Every wait is bounded: a line in the
 child's log, an answer from it, or its exit, each with a deadline; a child still running at the end is
 killed.
 """
@@ -54,7 +54,7 @@ class Snowbot:
             **env,
         }
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "run"],
+            [sys.executable, "-m", "snowbot", "run"],
             cwd=cwd,  # no .env of the developer's is read
             env={**full, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,

@@ -102,7 +102,7 @@ def snowbot_run(tmp: Path, db_path: Path, sn_url: str, q_url: str, **env: str) -
         **env,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "snowbot", "run"],
         cwd=workdir,
         env=environment,
         stdin=subprocess.DEVNULL,

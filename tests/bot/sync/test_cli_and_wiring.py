@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 import storage
-from bot import cli
 from bot.app import build_app
 from bot.settings import Settings
 from bot.sync.cli import run_sync, run_sync_once
@@ -18,6 +17,7 @@ from bot.usecases import NotConfigured, Snowbot, TicketForm
 from emulators.faults import Faults
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from snowbot import cli
 from storage import sync
 
 
