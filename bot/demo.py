@@ -55,7 +55,6 @@ from starlette.routing import Mount, Route
 
 from bot.app import build_app
 from bot.logs import configure_logging
-from bot.qualytics import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from bot.settings import Settings
 from bot.slack.extension import slack_extension
 from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
@@ -65,6 +64,7 @@ from emulators.qualytics import QualyticsEmulator
 from emulators.serve import serve_in_thread
 from emulators.servicenow import ServiceNowEmulator
 from emulators.slack import SlackEmulator
+from qualytics_api import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from servicenow import Credentials, Incident, JournalEntry, ServiceNowClient
 from servicenow.errors import ServiceNowError
 from storage import SecretBox, links

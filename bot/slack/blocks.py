@@ -21,8 +21,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import SHORT_DESCRIPTION_MAX
-from bot.qualytics import ARCHIVE_STATUSES
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand, ViewId
+from qualytics_api import ARCHIVE_STATUSES
 
 Block = dict[str, Any]
 View = dict[str, Any]

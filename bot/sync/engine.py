@@ -74,14 +74,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from sqlite_utils import Database
 
 from bot.models import state_label
-from bot.qualytics import (
+from bot.sync import notes
+from qualytics_api import (
     Anomaly,
     QualyticsAuthError,
     QualyticsBadRequestError,
     QualyticsError,
     QualyticsNotFoundError,
 )
-from bot.sync import notes
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
     BadRequestError,
