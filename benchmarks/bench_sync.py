@@ -29,8 +29,8 @@ from pydantic import SecretStr
 
 import storage
 from benchmarks.common import Timer, save, serve_in_process
-from bot.qualytics import QualyticsClient
 from bot.sync.engine import SyncConfig, SyncEngine
+from qualytics_api import QualyticsClient
 from servicenow import ServiceNowClient, parse_credentials
 from storage import SecretBox, integrations, links, sync
 

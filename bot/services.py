@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import httpx
 
-from bot.qualytics import QualyticsClient, QualyticsConfigError
-from bot.qualytics import RetryPolicy as QualyticsRetry
 from bot.settings import Settings
 from bot.usecases import NotConfigured, ServiceNowFactory, Snowbot
+from qualytics_api import QualyticsClient, QualyticsConfigError, QualyticsRetry
 from servicenow import Credentials, RetryPolicy, ServiceNowClient
 from storage import SecretBox, connect, migrate
 

@@ -51,7 +51,8 @@ from bot.models import (
     FormSpecification,
     state_label,
 )
-from bot.qualytics import (
+from bot.settings import Settings
+from qualytics_api import (
     ARCHIVE_STATUSES,
     Anomaly,
     Comment,
@@ -63,7 +64,6 @@ from bot.qualytics import (
     QualyticsTimeoutError,
     QualyticsUnavailableError,
 )
-from bot.settings import Settings
 from servicenow import (
     Choice,
     Credentials,

@@ -16,10 +16,10 @@ from typing import Any, TextIO
 import httpx
 from pydantic import SecretStr
 
-from bot.qualytics import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
 from bot.usecases import UseCaseError
 from demo.world import ANOMALY_ID, QUALYTICS_PERSON, DemoWorld
+from qualytics_api import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from servicenow import Credentials, Incident, JournalEntry, ServiceNowClient
 from servicenow.errors import ServiceNowError
 from servicenow.kinds import INCIDENT

@@ -363,7 +363,7 @@ class QualyticsEmulator:
         return page("Qualytics emulator", body)
 
     async def _anomaly_page(self, request: Request) -> Response:
-        """`/datastores/<id>/anomalies?id=<anomaly>`: the UI page `bot.qualytics.anomaly_url` links to. The
+        """`/datastores/<id>/anomalies?id=<anomaly>`: the UI page `qualytics_api.anomaly_url` links to. The
         emulator has no UI: this stands in with a read-only view of the anomaly and its comments (JSON with
         `Accept: application/json`). The real page needs a login session, which the emulator does not model."""
         try:

@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from bot.app import build_app
-from bot.qualytics import RetryPolicy as QualyticsRetry
 from bot.services import build_snowbot
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import QualyticsRetry
 from servicenow import RetryPolicy
 
 INSTANCE_URL = "https://dev-snowbot.service-now.com"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PRODUCT = ("bot", "servicenow", "storage", "qualytics")
+PRODUCT = ("bot", "servicenow", "storage", "qualytics_api", "retrypolicy")
 DEV = ("emulators", "demo", "slackuser", "snowbot")
 
 

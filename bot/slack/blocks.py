@@ -21,8 +21,8 @@ from typing import Any, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import SHORT_DESCRIPTION_MAX
-from bot.qualytics import ARCHIVE_STATUSES
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand, ViewId
+from qualytics_api import ARCHIVE_STATUSES
 
 Block = dict[str, Any]
 View = dict[str, Any]
@@ -151,7 +151,7 @@ class IncidentSummary:
 
 @dataclass(frozen=True)
 class AnomalySummary:
-    """What the builders show about a Qualytics anomaly (flattened from `bot.qualytics.Anomaly`)."""
+    """What the builders show about a Qualytics anomaly (flattened from `qualytics_api.Anomaly`)."""
 
     id: int
     type: str = "record"

@@ -22,10 +22,10 @@ from typing import Any, TypeVar
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.qualytics import Anomaly
 from bot.slack import blocks, render
 from bot.slack.anomaly_ref import find_anomaly_id
 from bot.usecases import Snowbot, UseCaseError
+from qualytics_api import Anomaly
 from storage import cards
 
 log = logging.getLogger(__name__)

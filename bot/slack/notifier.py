@@ -16,11 +16,11 @@ import logging
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.models import state_label
-from bot.qualytics import Anomaly
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.cards import AnomalyCards
 from bot.slack.client import web_client
+from qualytics_api import Anomaly
 from servicenow import Incident
 from storage.links import Link
 

@@ -7,9 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 
 from bot.models import FormSpecification
-from bot.qualytics import Anomaly
 from bot.slack import blocks
 from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
+from qualytics_api import Anomaly
 from storage.integrations import Integration
 
 DEFAULT_CATEGORY = "inquiry"

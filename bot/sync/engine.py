@@ -74,14 +74,14 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from sqlite_utils import Database
 
 from bot.models import state_label
-from bot.qualytics import (
+from bot.sync import notes
+from qualytics_api import (
     Anomaly,
     QualyticsAuthError,
     QualyticsBadRequestError,
     QualyticsError,
     QualyticsNotFoundError,
 )
-from bot.sync import notes
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import (
     BadRequestError,
@@ -138,7 +138,7 @@ must not overflow a float."""
 
 
 class AnomalyReader(Protocol):
-    """What the engine needs from Qualytics (`bot.qualytics.QualyticsClient` is one)."""
+    """What the engine needs from Qualytics (`qualytics_api.QualyticsClient` is one)."""
 
     async def get_anomaly(self, anomaly_id: int) -> Anomaly: ...
 

@@ -430,7 +430,7 @@ async def test_a_truncated_prefilled_description_still_links_back_to_qualytics(
 
 
 def test_anomaly_block_handles_no_failed_checks(snowbot: Snowbot) -> None:
-    from bot.qualytics import Anomaly
+    from qualytics_api import Anomaly
 
     anomaly = Anomaly.model_validate(
         {

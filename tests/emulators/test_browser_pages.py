@@ -6,10 +6,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from bot.qualytics import Anomaly, anomaly_url
 from emulators.qualytics import DEMO_TOKEN, QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from emulators.slack import SlackEmulator
+from qualytics_api import Anomaly, anomaly_url
 from servicenow.models import incident_url
 
 BASE = "http://emulator.test"

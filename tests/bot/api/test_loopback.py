@@ -12,13 +12,13 @@ import httpx
 from fastapi import APIRouter
 
 from bot.app import Extension, build_app
-from bot.qualytics import RetryPolicy as QualyticsRetry
 from bot.services import build_snowbot
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator
 from emulators.serve import serve_in_thread
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import QualyticsRetry
 from servicenow import RetryPolicy
 from tests.conftest import API_TOKEN, no_sleep
 

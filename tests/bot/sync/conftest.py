@@ -17,11 +17,10 @@ from pydantic import SecretStr
 from sqlite_utils import Database
 
 import storage
-from bot.qualytics import QualyticsClient
-from bot.qualytics import RetryPolicy as QualyticsRetry
 from bot.sync.engine import Notifier, SyncConfig, SyncEngine
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import QualyticsClient, QualyticsRetry
 from servicenow import Incident, RetryPolicy, ServiceNowClient, parse_credentials
 from storage import SecretBox, integrations, links, sync
 from storage.integrations import Integration

@@ -22,11 +22,11 @@ import httpx
 from sqlite_utils import Database
 
 import storage
-from bot.qualytics import QualyticsClient
 from bot.sync.engine import SyncConfig, SyncEngine
 from emulators.faults import Faults
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import QualyticsClient
 from servicenow import RetryPolicy, ServiceNowClient, parse_credentials
 from storage import links, sync
 

@@ -7,10 +7,10 @@ import asyncio
 import httpx
 from sqlite_utils import Database
 
-from bot.qualytics import Anomaly, QualyticsClient, QualyticsNotFoundError
 from bot.sync.engine import PassReport, SyncEngine, _Run
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import Anomaly, QualyticsClient, QualyticsNotFoundError
 from servicenow import RetryPolicy, ServiceNowClient, parse_credentials
 from storage import links, sync
 

@@ -20,12 +20,11 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 import storage
-from bot.qualytics import QualyticsClient
-from bot.qualytics import RetryPolicy as QualyticsRetry
 from bot.sync.engine import SyncConfig, SyncEngine
 from emulators.faults import Faults
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
+from qualytics_api import QualyticsClient, QualyticsRetry
 from servicenow import RetryPolicy, ServiceNowClient, parse_credentials
 from storage import SecretBox, integrations, links, sync
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from bot.qualytics import QualyticsAuthError
 from bot.slack import blocks, render
 from bot.usecases import SyncHealth
 from emulators.qualytics import QualyticsEmulator
+from qualytics_api import QualyticsAuthError
 
 from .conftest import Clock
 

@@ -8,7 +8,8 @@ import pytest
 import respx
 from pydantic import SecretStr
 
-from bot.qualytics import (
+from emulators.qualytics import QualyticsEmulator
+from qualytics_api import (
     Anomaly,
     AnomalyPage,
     Comment,
@@ -22,10 +23,9 @@ from bot.qualytics import (
     QualyticsTimeoutError,
     QualyticsUnavailableError,
     QualyticsUser,
-    RetryPolicy,
     anomaly_url,
 )
-from emulators.qualytics import QualyticsEmulator
+from qualytics_api import QualyticsRetry as RetryPolicy
 
 BASE = "https://acme.qualytics.io"
 TOKEN = "eyJ-very-SECRET-token-123"
@@ -581,8 +581,8 @@ async def test_a_long_retry_after_is_not_waited_for(wire, sleeps):
 
 def test_retry_policy_backs_off_and_caps():
     policy = RetryPolicy(attempts=5, base_delay=1, max_delay=3, max_retry_after=10)
-    assert [policy.delay(n) for n in range(1, 6)] == [1, 2, 3, 3, None]
-    assert policy.delay(1, retry_after=10) == 10 and policy.delay(1, retry_after=11) is None
+    assert [policy.backoff(n) for n in range(1, 6)] == [1, 2, 3, 3, None]
+    assert policy.backoff(1, retry_after=10) == 10 and policy.backoff(1, retry_after=11) is None
 
 
 # ------------------------------------------------------------------------------------------ requests on the wire
