@@ -14,10 +14,10 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack import handlers
 from bot.slack.boltlog import bolt_logger
 from bot.slack.cards import AnomalyCards
 from bot.slack.client import Sleep, bot_token, configure_client
-from bot.slack.handlers import actions, commands, events, home, modals, options
 from bot.slack.handlers.common import Deps
 from bot.slack.handlers.errors import on_error
 from bot.slack.suggest import Suggestions
@@ -78,8 +78,6 @@ def build_slack(
         suggestions=Suggestions(tasks, budget=suggest_budget),
         cards=AnomalyCards(snowbot, client),
     )
-    for register in (commands.register, modals.register, actions.register, options.register, home.register):
-        register(bolt, deps)
-    events.register(bolt, deps)
+    handlers.register(bolt, deps)
     bolt.error(on_error)
     return SlackSurface(bolt=bolt, client=client, deps=deps)
