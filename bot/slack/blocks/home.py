@@ -43,7 +43,8 @@ def _integration_text(integration: IntegrationStatus | None, now: datetime | Non
 
 
 def _connection_text(integration: IntegrationStatus, now: datetime | None) -> str:
-    where = link(integration.instance_url, integration.instance_url)
+    url = integration.instance_url or ""
+    where = link(url, url)
     checked = f" (checked {slack_date(integration.checked_at, now=now)})" if integration.checked_at else ""
     if integration.status == "Connected":
         return f"*{escape(integration.name)}:* :white_check_mark: Connected to {where}{checked}"

@@ -86,7 +86,7 @@ class AnomalySummary:
     datastore: str | None = None
     failed_checks: Sequence[str] = ()
     description: str | None = None
-    weight: int | None = None
+    weight: float | None = None
 
 
 @dataclass(frozen=True)
