@@ -258,7 +258,8 @@ async def on_create_submit(
     # an incident an interrupted request made may have been announced when snowbot restarted
     announced = None if created.announced else await announce(client, metadata, message)
     posted = announced.ts if announced is not None else None
-    if posted and metadata.channel and not metadata.thread_ts:  # from the command: the announcement starts the thread
+    # from the command: the announcement starts the thread
+    if posted and metadata.channel and not metadata.thread_ts:
         await deps.snowbot.attach_thread(created.link.id, metadata.channel, posted)
     outcome = {**message, "blocks": list(message["blocks"])}
     if announced is not None and not posted:
