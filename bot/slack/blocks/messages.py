@@ -30,6 +30,7 @@ from bot.slack.blocks.primitives import (
     truncate,
 )
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand
+from servicenow.kinds import INCIDENT
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
@@ -37,7 +38,7 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
         "create a ServiceNow incident for an anomaly",
     ),
     Subcommand.LINK: (
-        "<anomaly> [INC number...]",
+        f"<anomaly> [{INCIDENT.number_prefix} number...]",
         "link existing incidents (without numbers: search for them)",
     ),
     Subcommand.TICKETS: ("<anomaly>", "list the incidents linked to an anomaly"),
