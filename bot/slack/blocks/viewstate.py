@@ -52,9 +52,9 @@ class ViewState:
         options = self.entry(block_id, action_id).get("selected_options") or []
         return [(o["value"], o.get("text", {}).get("text", o["value"])) for o in options if o.get("value")]
 
-    def has_input(self, block_id: str | None) -> bool:
+    def has_input(self, block_id: str) -> bool:
         """Whether the modal has an input block `block_id` (where a field error can be shown)."""
-        return block_id is not None and any(
+        return any(
             block.get("block_id") == block_id and block.get("type") == "input"
             for block in self.view.get("blocks", [])
         )

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -68,6 +70,8 @@ class SlackUsers:
 
 @dataclass
 class Deps:
+    """What the listeners use, bound to each one when it is registered (`bot.slack.handlers.routes`)."""
+
     snowbot: Snowbot
     settings: Settings
     tasks: TaskTracker
@@ -144,7 +148,7 @@ async def update_modal(
         context[OPEN_VIEW] = None
 
 
-async def ack_only(deps: Deps, ack: Any) -> None:
+async def ack_only(deps: Deps, ack: AsyncAck) -> None:
     """Buttons that open a URL in the browser: Slack still expects an acknowledgement."""
     await ack()
 
@@ -157,10 +161,10 @@ def result_modal(title: str, message: blocks.Message) -> View:
     return blocks.modal(title, message["blocks"], callback_id=ViewId.MESSAGE, close="Close")
 
 
-async def field_error(ack: Any, err: InvalidInput, form: ViewState) -> None:
+async def field_error(ack: AsyncAck, err: InvalidInput, form: ViewState) -> None:
     """Answer a submission with `err` on its field, or on top of the form when it has no such field."""
     block_id = forms.block_for(err)
-    if form.has_input(block_id):
+    if block_id is not None and form.has_input(block_id):
         await ack(response_action="errors", errors={block_id: err.message})
     else:
         await ack(response_action="update", view=blocks.refilled_modal(form.view, err.message))
@@ -221,7 +225,7 @@ SUGGESTIONS_LIMIT = 20
 Load = Callable[[str], Awaitable[list[dict[str, Any]]]]
 
 
-async def suggest(deps: Deps, ack: Any, payload: Mapping[str, Any], *, kind: str, load: Load) -> None:
+async def suggest(deps: Deps, ack: AsyncAck, payload: Mapping[str, Any], *, kind: str, load: Load) -> None:
     """Answer a search-as-you-type select (block_suggestion) with the options in the ack itself. Slack
     shows nothing after 3 seconds, so the answer is bounded by `bot.slack.suggest.Suggestions` (about
     2 s, then cached or empty)."""
@@ -236,7 +240,7 @@ class Invocation:
 
     command: dict[str, Any]
     args: list[str]
-    respond: Any
+    respond: AsyncRespond
     client: AsyncWebClient
     context: AsyncBoltContext
 
