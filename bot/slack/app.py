@@ -9,15 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
+from bot.slack import handlers
 from bot.slack.boltlog import bolt_logger
 from bot.slack.cards import AnomalyCards
 from bot.slack.client import Sleep, bot_token, configure_client
-from bot.slack.handlers import actions, commands, events, home, modals, options
 from bot.slack.handlers.common import Deps
 from bot.slack.handlers.errors import on_error
 from bot.slack.suggest import Suggestions
@@ -53,23 +54,24 @@ def build_slack(
     """The Bolt app with every listener. Bolt checks the token with auth.test on the first request it
     authorizes (never at start-up), and signatures on every HTTP request."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
-    bolt_options = {
-        "name": "snowbot",
-        "signing_secret": secret,
-        "logger": bolt_logger(),
+    new_bolt = partial(
+        AsyncApp,
+        name="snowbot",
+        signing_secret=secret,
+        logger=bolt_logger(),
         # the route verifies every HTTP request before Bolt parses it (`bot.slack.inbound`); Bolt's own
         # check would log a refused body. Its docs: "If you have a proxy that verifies request signature
         # in front of the Bolt app, it's totally fine to disable RequestVerification". Socket Mode needs none.
-        "request_verification_enabled": False,
-    }
+        request_verification_enabled=False,
+    )
     if client is None:
         # Bolt builds the client from the token, then it is configured in place: Bolt reads SLACK_BOT_TOKEN
         # from the environment itself, and given `client=` as well it would warn at every start "As you
         # gave `client` as well, `token` will be unused" (slack_bolt/app/async_app.py, AsyncApp.__init__).
-        bolt = AsyncApp(token=bot_token(settings), **bolt_options)
+        bolt = new_bolt(token=bot_token(settings))
         client = configure_client(bolt.client, settings, sleep=sleep)
     else:
-        bolt = AsyncApp(client=client, **bolt_options)
+        bolt = new_bolt(client=client)
     tasks = TaskTracker()
     deps = Deps(
         snowbot=snowbot,
@@ -78,8 +80,6 @@ def build_slack(
         suggestions=Suggestions(tasks, budget=suggest_budget),
         cards=AnomalyCards(snowbot, client),
     )
-    for register in (commands.register, modals.register, actions.register, options.register, home.register):
-        register(bolt, deps)
-    events.register(bolt, deps)
+    handlers.register(bolt, deps)
     bolt.error(on_error)
     return SlackSurface(bolt=bolt, client=client, deps=deps)

@@ -10,9 +10,10 @@ from bot.models import FormSpecification
 from bot.slack import blocks
 from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
 from qualytics_api import Anomaly
+from servicenow.kinds import INCIDENT
 from storage.integrations import Integration
 
-DEFAULT_CATEGORY = "inquiry"
+DEFAULT_CATEGORY = INCIDENT.default_category
 """ServiceNow's default incident category: the create modal starts with it when the instance has it."""
 
 RECONNECT_ADVICE = (

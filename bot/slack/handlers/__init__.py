@@ -1,1 +1,18 @@
-"""snowbot's Bolt listeners, one module per Slack surface; each module's `register(app, deps)` adds them."""
+"""snowbot's Bolt listeners, one module per feature: `create`, `link`, `chatops` (the anomaly card's
+buttons), `connect`, `tickets`, `home`, `watch` (anomaly cards in watched channels) and `commands` (`/snow`,
+dispatched to the features' subcommands). Each module lists its listeners in one table, `ROUTES`;
+`register` adds them all (`bot.slack.handlers.routes`)."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.slack.handlers import chatops, commands, connect, create, home, link, routes, tickets, watch
+from bot.slack.handlers.common import Deps
+
+FEATURES = (commands, create, link, chatops, connect, tickets, home, watch)
+
+
+def register(app: AsyncApp, deps: Deps) -> None:
+    for feature in FEATURES:
+        routes.register(app, deps, feature.ROUTES)

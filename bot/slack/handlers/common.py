@@ -1,4 +1,5 @@
-"""What every Slack listener shares: its dependencies, task tracking, and small Slack helpers.
+"""What the Slack listeners share: their dependencies (`Deps`), who the person is, and small Slack steps
+(open or update a modal, answer a submission on its field, post in a thread, answer a suggestion).
 
 A listener acknowledges first, then calls one use case and renders the result with `bot.slack.blocks`;
 the helpers here only make Slack Web API calls (no HTTP of their own, no SQL).
@@ -7,7 +8,6 @@ the helpers here only make Slack Web API calls (no HTTP of their own, no SQL).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -15,17 +15,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.settings import Settings
-from bot.slack.blocks import ModalMetadata, View
+from bot.slack import blocks, forms
+from bot.slack.blocks import ModalMetadata, View, ViewState
 from bot.slack.cards import AnomalyCards
-from bot.slack.handlers.errors import OPEN_VIEW, on_error
+from bot.slack.handlers.errors import OPEN_VIEW
+from bot.slack.ids import Subcommand, ViewId
 from bot.slack.suggest import Suggestions
 from bot.slack.tasks import TaskTracker
-from bot.usecases import Snowbot
+from bot.usecases import InvalidInput, SlackContext, Snowbot
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +38,6 @@ NOT_ADMIN = (
     "ServiceNow. Ask one of them to run `/snow connect`."
 )
 ADMIN_UNKNOWN = "Slack did not say in time whether you are a workspace admin; please try again."
-
-Listener = Callable[..., Awaitable[Any]]
 
 
 class SlackUsers:
@@ -68,6 +70,8 @@ class SlackUsers:
 
 @dataclass
 class Deps:
+    """What the listeners use, bound to each one when it is registered (`bot.slack.handlers.routes`)."""
+
     snowbot: Snowbot
     settings: Settings
     tasks: TaskTracker
@@ -83,38 +87,6 @@ class Deps:
 
     def now(self) -> datetime:
         return self.snowbot.clock()
-
-    def listener(self, func: Listener) -> Listener:
-        """`func` as a Bolt listener: counted by the task tracker while it runs, and a failure after its
-        ack goes to the error handler here (see `bot.slack.handlers.errors`), not back to Bolt."""
-        wanted = inspect.getfullargspec(func).args
-
-        async def listener(
-            ack: Any,
-            body: dict[str, Any],
-            context: AsyncBoltContext,
-            client: AsyncWebClient,
-            respond: Any,
-            command: Any,
-            shortcut: Any,
-            action: Any,
-            view: Any,
-            event: Any,
-            options: Any,
-            payload: Any,
-        ) -> Any:
-            given = locals()
-            self.tasks.track_current()
-            try:
-                return await func(**{name: given[name] for name in wanted})
-            except Exception as error:
-                if ack.response is None:
-                    raise  # not acknowledged: Bolt answers 500 and calls the error handler
-                await on_error(error, body, context, client, respond)
-
-        listener.__name__ = listener.__qualname__ = func.__name__
-        listener.__doc__ = func.__doc__
-        return listener
 
 
 def actor(user: Mapping[str, Any]) -> str:
@@ -176,16 +148,112 @@ async def update_modal(
         context[OPEN_VIEW] = None
 
 
-def message_metadata(body: Mapping[str, Any]) -> ModalMetadata:
-    """Where a message shortcut or a message button was used: the channel, the message, and its thread
-    (the message's own ts unless it is a reply)."""
-    container = body.get("container") or {}
-    message = body.get("message") or {}
-    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
-    message_ts = message.get("ts") or container.get("message_ts") or body.get("message_ts")
-    thread_ts = message.get("thread_ts") or container.get("thread_ts") or message_ts
-    return ModalMetadata(channel=channel, thread_ts=thread_ts, message_ts=message_ts)
+async def ack_only(deps: Deps, ack: AsyncAck) -> None:
+    """Buttons that open a URL in the browser: Slack still expects an acknowledgement."""
+    await ack()
 
 
-def anomaly_from_value(value: Any) -> int | None:
-    return int(value) if isinstance(value, str) and value.isdigit() and int(value) > 0 else None
+def progress(title: str, text: str) -> View:
+    return blocks.loading_modal(title, ViewId.MESSAGE, text)
+
+
+def result_modal(title: str, message: blocks.Message) -> View:
+    return blocks.modal(title, message["blocks"], callback_id=ViewId.MESSAGE, close="Close")
+
+
+async def field_error(ack: AsyncAck, err: InvalidInput, form: ViewState) -> None:
+    """Answer a submission with `err` on its field, or on top of the form when it has no such field."""
+    block_id = forms.block_for(err)
+    if block_id is not None and form.has_input(block_id):
+        await ack(response_action="errors", errors={block_id: err.message})
+    else:
+        await ack(response_action="update", view=blocks.refilled_modal(form.view, err.message))
+
+
+def anomaly_of(metadata: ModalMetadata) -> int:
+    if metadata.anomaly_id is None:
+        raise InvalidInput("This form lost its anomaly; open it again from the message.")
+    return metadata.anomaly_id
+
+
+def button_anomaly(action: Mapping[str, Any]) -> int:
+    found = blocks.anomaly_from_value(action.get("value"))
+    if found is None:
+        raise InvalidInput("This button does not name an anomaly; use `/snow` with the anomaly's id instead.")
+    return found
+
+
+def slack_context(metadata: ModalMetadata) -> SlackContext | None:
+    return SlackContext(metadata.channel, metadata.thread_ts) if metadata.channel else None
+
+
+async def quiet_update(client: AsyncWebClient, form: ViewState, updated: View) -> None:
+    """views.update guarded by the view's hash; a conflict means a newer update is on its way."""
+    try:
+        await client.views_update(view_id=form.id, hash=form.hash, view=updated)
+    except SlackApiError as err:
+        if err.response.get("error") != "hash_conflict":
+            raise
+        log.info("skipped a stale modal update (hash_conflict)")
+
+
+@dataclass(frozen=True)
+class Announced:
+    ts: str | None = None
+    """The posted message's ts; None when nothing was posted."""
+    error: str | None = None
+    """Slack's error when it refused (e.g. `not_in_channel`, `ratelimited`)."""
+
+
+async def announce(client: AsyncWebClient, metadata: ModalMetadata, message: blocks.Message) -> Announced:
+    """Post in the alert's thread (or the channel); Slack's refusal is logged and returned, not raised."""
+    if not metadata.channel:
+        return Announced()
+    kwargs: dict[str, Any] = {"channel": metadata.channel, **message}
+    if metadata.thread_ts:
+        kwargs["thread_ts"] = metadata.thread_ts
+    try:
+        posted = await client.chat_postMessage(**kwargs)
+    except SlackApiError as err:
+        error = str(err.response.get("error"))
+        log.warning("could not post in %s: %s", metadata.channel, error)
+        return Announced(error=error)
+    return Announced(ts=posted.get("ts"))
+
+
+SUGGESTIONS_LIMIT = 20
+Load = Callable[[str], Awaitable[list[dict[str, Any]]]]
+
+
+async def suggest(deps: Deps, ack: AsyncAck, payload: Mapping[str, Any], *, kind: str, load: Load) -> None:
+    """Answer a search-as-you-type select (block_suggestion) with the options in the ack itself. Slack
+    shows nothing after 3 seconds, so the answer is bounded by `bot.slack.suggest.Suggestions` (about
+    2 s, then cached or empty)."""
+    text = str(payload.get("value") or "")[:100]
+    options = await deps.suggestions.options(kind, text, lambda: load(text))
+    await ack(**blocks.options_response(options))
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One `/snow` call: the command payload, the words after the subcommand, and Bolt's tools."""
+
+    command: dict[str, Any]
+    args: list[str]
+    respond: AsyncRespond
+    client: AsyncWebClient
+    context: AsyncBoltContext
+
+    @property
+    def channel(self) -> str | None:
+        return self.command.get("channel_id") or None
+
+    async def reply(self, message: blocks.Message) -> None:
+        await self.respond(response_type="ephemeral", replace_original=False, **message)
+
+    async def usage(self, sub: Subcommand) -> None:
+        await self.reply(blocks.error_message(f"Usage: {blocks.usage(sub)}"))
+
+
+Subcommands = Mapping[str, Callable[[Deps, Invocation], Awaitable[None]]]
+"""A feature's `/snow` subcommands, by their first word (`bot.slack.handlers.commands` dispatches)."""

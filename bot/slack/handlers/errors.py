@@ -8,7 +8,7 @@ Where: in the modal the request opened or came from, else as an ephemeral reply 
 as an ephemeral message in the channel; an App Home or an event has nowhere to show it, so it is logged.
 
 Bolt calls it for a listener that raised before acknowledging (Slack then gets a 500). For a failure
-after the ack, `Deps.listener` calls it itself: Bolt's runner would otherwise replace the ack it is
+after the ack, the listener calls it itself (`bot.slack.handlers.routes.guarded`): Bolt's runner would otherwise replace the ack it is
 still about to send with nothing (a 404 to Slack) when the failure comes within its 10 ms polling step.
 """
 

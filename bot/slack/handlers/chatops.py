@@ -1,0 +1,113 @@
+"""Chat-ops on snowbot's anomaly card: Acknowledge, Archive (its modal), Comment (its modal), and the
+View in Qualytics link button. Slack sends an app the clicks on its own messages only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks
+from bot.slack.blocks import ViewState
+from bot.slack.handlers.common import (
+    OPEN_VIEW,
+    Deps,
+    ack_only,
+    actor,
+    anomaly_of,
+    button_anomaly,
+    field_error,
+    open_modal,
+    progress,
+    real_name,
+    update_modal,
+)
+from bot.slack.handlers.routes import Route
+from bot.slack.ids import ActionId, BlockId, ViewId
+from bot.usecases import InvalidInput
+
+DEFAULT_ARCHIVE_STATUS = "Resolved"
+
+
+async def on_acknowledge(deps: Deps, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
+    await ack()
+    changed = await deps.snowbot.acknowledge_anomaly(button_anomaly(action), actor(body["user"]))
+    await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
+
+
+async def on_archive(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    view = blocks.archive_modal(button_anomaly(action), blocks.message_metadata(body))
+    await open_modal(client, context, body["trigger_id"], view)
+
+
+async def on_comment(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    await ack()
+    view = blocks.comment_modal(button_anomaly(action), blocks.message_metadata(body))
+    await open_modal(client, context, body["trigger_id"], view)
+
+
+async def on_archive_submit(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    form = ViewState.of(view)
+    status = form.text(BlockId.ARCHIVE_STATUS, ActionId.ARCHIVE_STATUS) or DEFAULT_ARCHIVE_STATUS
+    await ack(response_action="update", view=progress("Archive anomaly", "Archiving in Qualytics…"))
+    context[OPEN_VIEW] = form.id
+    changed = await deps.snowbot.archive_anomaly(anomaly_of(form.metadata), status, actor(body["user"]))
+    await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
+    await update_modal(client, context, form.id, blocks.notice_modal("Archive anomaly", changed.message))
+
+
+async def on_comment_submit(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    form = ViewState.of(view)
+    text = (form.text(BlockId.COMMENT, ActionId.COMMENT_TEXT) or "").strip()
+    if not text:
+        await field_error(ack, InvalidInput("A comment needs some text.", field="comment"), form)
+        return
+    await ack(
+        response_action="update", view=progress("Comment on anomaly", "Adding the comment in Qualytics…")
+    )
+    context[OPEN_VIEW] = form.id
+    user = body["user"]
+    author = real_name(await deps.users.get(client, user["id"]), user.get("name") or user["id"])
+    changed = await deps.snowbot.comment_on_anomaly(anomaly_of(form.metadata), text, author)
+    await update_modal(client, context, form.id, blocks.notice_modal("Comment on anomaly", changed.message))
+
+
+ROUTES = (
+    Route("action", ActionId.ACKNOWLEDGE, on_acknowledge),
+    Route("action", ActionId.ARCHIVE, on_archive),
+    Route("action", ActionId.COMMENT, on_comment),
+    Route("action", ActionId.VIEW_ANOMALY, ack_only),
+    Route("view", ViewId.ARCHIVE, on_archive_submit),
+    Route("view", ViewId.COMMENT, on_comment_submit),
+)

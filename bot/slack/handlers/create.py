@@ -1,0 +1,304 @@
+"""Creating an incident for an anomaly: `/snow create`, the message shortcut, the card's button, the
+which-anomaly modal, the form's live parts (priority hint, subcategories, group and user search) and its
+submission.
+
+A submission is checked first without any I/O; a wrong field is answered on the field itself
+(`response_action="errors"`). Otherwise the modal is swapped at once for a progress view
+(`response_action="update"`), the use case runs, and the modal is updated with the outcome, or with the
+form again (what the person entered kept) and the reason at the top.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import blocks, forms, render
+from bot.slack.anomaly_ref import find_anomaly_id, parse_anomaly_arg
+from bot.slack.blocks import ModalMetadata, ViewState
+from bot.slack.handlers.common import (
+    OPEN_VIEW,
+    SUGGESTIONS_LIMIT,
+    Deps,
+    Invocation,
+    Subcommands,
+    actor,
+    announce,
+    anomaly_of,
+    button_anomaly,
+    email_of,
+    field_error,
+    open_modal,
+    progress,
+    quiet_update,
+    result_modal,
+    slack_context,
+    suggest,
+    update_modal,
+)
+from bot.slack.handlers.routes import Route
+from bot.slack.ids import ActionId, BlockId, Shortcut, Subcommand, ViewId
+from bot.usecases import InvalidInput, UseCaseError
+from servicenow.kinds import INCIDENT
+
+CREATE_TITLE = "Create incident"
+LOWEST_LEVEL = INCIDENT.levels[-1][0]
+"""The urgency and impact a new incident starts with ("3", Low)."""
+
+
+async def open_create(
+    deps: Deps,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    *,
+    trigger_id: str,
+    user_id: str,
+    anomaly_id: int,
+    metadata: ModalMetadata,
+) -> None:
+    """The create modal: a loading view at once (the trigger_id lives 3 s), then the form."""
+    view_id, view_hash = await open_modal(
+        client,
+        context,
+        trigger_id,
+        blocks.loading_modal(CREATE_TITLE, ViewId.MESSAGE, f"Loading anomaly {anomaly_id}…"),
+    )
+    await fill_create(
+        deps,
+        client,
+        context,
+        view_id=view_id,
+        view_hash=view_hash,
+        anomaly_id=anomaly_id,
+        metadata=metadata,
+        user_id=user_id,
+    )
+
+
+async def fill_create(
+    deps: Deps,
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+    *,
+    view_id: str,
+    view_hash: str | None,
+    anomaly_id: int,
+    metadata: ModalMetadata,
+    user_id: str,
+) -> None:
+    """Replace the loading view with the form: the anomaly's data, the instance's choices, and the
+    person as the caller when their Slack e-mail is a ServiceNow user's."""
+    context[OPEN_VIEW] = view_id  # a failure below is shown in this modal
+    email = email_of(await deps.users.get(client, user_id))
+    draft = await deps.snowbot.ticket_draft(anomaly_id, caller_email=email)
+    await update_modal(client, context, view_id, render.create_modal(draft, metadata), view_hash)
+
+
+# ------------------------------------------------------------------------------------ entry points
+
+
+async def snow_create(deps: Deps, call: Invocation) -> None:
+    anomaly_id = parse_anomaly_arg(" ".join(call.args), deps.qualytics_host)
+    if anomaly_id is None:
+        await call.usage(Subcommand.CREATE)
+        return
+    await open_create(
+        deps,
+        call.client,
+        call.context,
+        trigger_id=call.command["trigger_id"],
+        user_id=call.command["user_id"],
+        anomaly_id=anomaly_id,
+        metadata=ModalMetadata(channel=call.channel),
+    )
+
+
+async def on_create_shortcut(
+    deps: Deps, ack: AsyncAck, shortcut: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    await ack()
+    metadata = blocks.message_metadata(shortcut)
+    anomaly_id = find_anomaly_id(shortcut.get("message"), deps.qualytics_host)
+    if anomaly_id is None:
+        view = blocks.anomaly_id_modal(metadata, then="create")
+        await client.views_open(trigger_id=shortcut["trigger_id"], view=view)
+        return
+    await open_create(
+        deps,
+        client,
+        context,
+        trigger_id=shortcut["trigger_id"],
+        user_id=shortcut["user"]["id"],
+        anomaly_id=anomaly_id,
+        metadata=metadata,
+    )
+
+
+async def on_open_create(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    action: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The anomaly card's Create incident button."""
+    await ack()
+    await open_create(
+        deps,
+        client,
+        context,
+        trigger_id=body["trigger_id"],
+        user_id=body["user"]["id"],
+        anomaly_id=button_anomaly(action),
+        metadata=blocks.message_metadata(body),
+    )
+
+
+async def on_anomaly_id(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    """The which-anomaly modal (a shortcut found none in the message): then the link or create form."""
+    form = ViewState.of(view)
+    try:
+        anomaly_id = forms.anomaly_id(form, deps.qualytics_host)
+    except InvalidInput as err:
+        await field_error(ack, err, form)
+        return
+    if form.metadata.then == "link":
+        await ack(response_action="update", view=blocks.link_incident_modal(anomaly_id, form.metadata))
+        return
+    await ack(response_action="update", view=progress(CREATE_TITLE, f"Loading anomaly {anomaly_id}…"))
+    await fill_create(
+        deps,
+        client,
+        context,
+        view_id=form.id,
+        view_hash=None,
+        anomaly_id=anomaly_id,
+        metadata=form.metadata,
+        user_id=body["user"]["id"],
+    )
+
+
+# ------------------------------------------------------------------------------------ the form
+
+
+async def on_levels_changed(deps: Deps, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
+    """Urgency or impact changed: show the priority ServiceNow will compute."""
+    await ack()
+    form = ViewState.of(body["view"])
+    urgency = form.text(BlockId.URGENCY, ActionId.URGENCY) or LOWEST_LEVEL
+    impact = form.text(BlockId.IMPACT, ActionId.IMPACT) or LOWEST_LEVEL
+    await quiet_update(client, form, blocks.replace_block(form.view, blocks.priority_hint(urgency, impact)))
+
+
+async def on_category_changed(
+    deps: Deps, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """Category changed: offer that category's subcategories."""
+    await ack()
+    form = ViewState.of(body["view"])
+    category = form.text(BlockId.CATEGORY, ActionId.CATEGORY)
+    spec = await deps.snowbot.form_specification()
+    subcategories = render.choices(spec, "subcategory", category)
+    await quiet_update(client, form, blocks.replace_block(form.view, blocks.subcategory_input(subcategories)))
+
+
+async def on_groups(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
+    async def load(text: str) -> list[dict[str, Any]]:
+        found = await deps.snowbot.search_groups(text, SUGGESTIONS_LIMIT)
+        return [blocks.option(g.name or g.sys_id, g.sys_id) for g in found]
+
+    await suggest(deps, ack, payload, kind="groups", load=load)
+
+
+async def on_users(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
+    async def load(text: str) -> list[dict[str, Any]]:
+        found = await deps.snowbot.search_users(text, SUGGESTIONS_LIMIT)
+        return [blocks.option(u.name or u.user_name or u.sys_id, u.sys_id, u.email or None) for u in found]
+
+    await suggest(deps, ack, payload, kind="users", load=load)
+
+
+async def on_create_submit(
+    deps: Deps,
+    ack: AsyncAck,
+    body: dict[str, Any],
+    view: dict[str, Any],
+    client: AsyncWebClient,
+    context: AsyncBoltContext,
+) -> None:
+    form = ViewState.of(view)
+    metadata = form.metadata
+    try:
+        ticket = forms.ticket_form(form)
+    except InvalidInput as err:
+        await field_error(ack, err, form)
+        return
+    await ack(response_action="update", view=progress(CREATE_TITLE, "Creating the incident in ServiceNow…"))
+    context[OPEN_VIEW] = form.id
+    anomaly_id = anomaly_of(metadata)
+    try:
+        created = await deps.snowbot.create_ticket_for_anomaly(
+            anomaly_id, ticket, actor(body["user"]), slack_context(metadata)
+        )
+    except UseCaseError as err:
+        await update_modal(client, context, form.id, blocks.refilled_modal(form.view, err.message))
+        return
+    message = blocks.ticket_created_message(created.incident.number, created.incident.url, anomaly_id)
+    # an incident an interrupted request made may have been announced when snowbot restarted
+    announced = None if created.announced else await announce(client, metadata, message)
+    posted = announced.ts if announced is not None else None
+    # from the command: the announcement starts the thread
+    if posted and metadata.channel and not metadata.thread_ts:
+        await deps.snowbot.attach_thread(created.link.id, metadata.channel, posted)
+    outcome = {**message, "blocks": list(message["blocks"])}
+    if announced is not None and not posted:
+        failed = announced_failed(metadata, error=announced.error, number=created.incident.number)
+        outcome["blocks"].append(blocks.context(failed))
+    await update_modal(client, context, form.id, result_modal("Incident created", outcome))
+    if posted and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread
+        thread = metadata.thread_ts or posted
+        await deps.cards.ensure(channel_id=metadata.channel, thread_ts=thread, anomaly_id=anomaly_id)
+
+
+NOT_INVITED = ("not_in_channel", "channel_not_found")
+"""chat.postMessage's answers for a channel snowbot is not a member of (a private one it cannot see)."""
+
+
+def announced_failed(metadata: ModalMetadata, *, error: str | None, number: str) -> str:
+    """Why the thread got no announcement, and what (if anything) to do; the incident exists either way."""
+    if not metadata.channel:
+        return "snowbot did not know which channel to announce it in."
+    if error in NOT_INVITED:
+        return (
+            "snowbot could not post in that channel: invite it with `/invite @snowbot` to get thread updates."
+        )
+    if error == "ratelimited":
+        return f"Slack is busy and took no announcement in the channel; {number} exists and is linked all the same."
+    return f"Slack did not take the announcement in the channel ({error}); {number} exists and is linked."
+
+
+SUBCOMMANDS: Subcommands = {Subcommand.CREATE: snow_create}
+ROUTES = (
+    Route(
+        "shortcut", {"callback_id": Shortcut.CREATE_INCIDENT, "type": "message_action"}, on_create_shortcut
+    ),
+    Route("action", ActionId.OPEN_CREATE_MODAL, on_open_create),
+    Route("view", ViewId.ANOMALY_ID, on_anomaly_id),
+    Route("action", ActionId.URGENCY, on_levels_changed),
+    Route("action", ActionId.IMPACT, on_levels_changed),
+    Route("action", ActionId.CATEGORY, on_category_changed),
+    Route("options", ActionId.ASSIGNMENT_GROUP, on_groups),
+    Route("options", ActionId.ASSIGNED_TO, on_users),
+    Route("view", ViewId.CREATE_INCIDENT, on_create_submit),
+)
