@@ -17,7 +17,7 @@ from servicenow import ServiceNowClient
 from servicenow.errors import PermissionDeniedError
 from servicenow.kinds import INCIDENT
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
 PREFERRED_CLOSE_CODES = ("Solution provided", "Solved (Permanently)")
 """The resolution code, by value or label: Utah and later, then the legacy list; else the instance's first

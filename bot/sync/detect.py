@@ -31,7 +31,7 @@ from storage import atomic, links, sync
 from storage.links import Link
 from storage.sync import Event, SyncState
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
 DELETED_EVENT_KEY = "deleted"
 """The one outbox event of a link whose anomaly was deleted in Qualytics (unique per link: at most once)."""

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from bot.qualytics import QualyticsAuthError, QualyticsBadRequestError, QualyticsError, QualyticsNotFoundError
 from bot.sync.report import reason_of
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
 NATIVE_LINKS_RECHECK = timedelta(hours=1)
 """How often one anomaly's Qualytics-side ticket links are read again."""

@@ -58,7 +58,7 @@ from storage import links, sync
 from storage.links import Link
 from storage.sync import OutboxItem
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
 PERMANENT_ERRORS = (BadRequestError, PermissionDeniedError, NotFoundError, QueryError)
 """Answers that will not change by trying again (an ACL, a data policy, a deleted incident): the row fails

@@ -22,7 +22,7 @@ from servicenow.kinds import INCIDENT
 from storage import atomic, links, sync
 from storage.links import Link
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
 REFRESH_BATCH = 100
 
