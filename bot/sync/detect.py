@@ -62,10 +62,8 @@ async def detect(ctx: Context, run: Run) -> None:
             return
         run.report.anomalies_read += 1
         run.anomalies[anomaly_id] = anomaly
-        if await ctx.store.run(_observe_counted, ctx, run, anomaly):
-            await ctx.native_links.check(
-                ctx.qualytics, anomaly_id, now=ctx.clock()
-            )  # notes are about to be written
+        if await ctx.store.run(_observe_counted, ctx, run, anomaly):  # notes are about to be written
+            await ctx.native_links.check(ctx.qualytics, anomaly_id, now=ctx.clock())
 
     await ctx.each(list(run.groups), one)
     if ctx.native_links.checked_any:
