@@ -15,8 +15,8 @@ import httpx
 
 from benchmarks.common import Timer, save, serve_in_process
 from servicenow import ServiceNowClient, parse_credentials
-from servicenow.client import BASE_PARAMS
 from servicenow.models import WRITE_FIELDS
+from servicenow.transport import BASE_PARAMS
 
 PARAMS = {**BASE_PARAMS, "sysparm_fields": ",".join(WRITE_FIELDS)}
 """The bare loop sends exactly the query the client sends, so only the client's own work differs."""

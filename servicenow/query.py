@@ -10,8 +10,9 @@ record). The builder therefore accepts only whitelisted tables, fields and opera
 - a leading `javascript:` (ServiceNow evaluates it as a server-side script);
 - `,` inside an IN item and `@` inside a BETWEEN bound (their separators);
 - an empty value (`correlation_id=` would match every incident without one);
-- for `=`/`!=`/`IN`, an incident number that is not `INC` + 7 or more digits, and a sys_id (or a reference
-  to one) that is not 32 lowercase hex characters.
+- for `=`/`!=`/`IN`, a ticket number that is not its kind's prefix + 7 or more digits as ServiceNow writes it
+  (`INC0010001`: `servicenow.kinds`), and a sys_id (or a reference to one) that is not 32 lowercase hex
+  characters.
 
     Query("incident").like("short_description", text).or_starts_with("number", text)
         .order_by_desc("sys_created_on").build()
@@ -25,8 +26,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import cache
 
 from servicenow.errors import QueryError
+from servicenow.kinds import INCIDENT, KINDS, TicketKind
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -41,7 +44,7 @@ __all__ = [
 MAX_VALUE_LENGTH = 200
 
 TABLE_FIELDS: dict[str, frozenset[str]] = {
-    "incident": frozenset(
+    INCIDENT.table: frozenset(
         "sys_id number short_description description state priority urgency impact category subcategory "
         "assignment_group assigned_to caller_id active correlation_id close_code close_notes opened_at "
         "resolved_at closed_at sys_created_on sys_updated_on".split()
@@ -63,7 +66,7 @@ SYS_ID_FIELDS = frozenset({"sys_id", "element_id", "assignment_group", "assigned
 """Fields holding a sys_id: compared by equality, the value must look like one."""
 
 SYS_ID_PATTERN = re.compile(r"[0-9a-f]{32}")
-NUMBER_PATTERN = re.compile(r"INC\d{7,}")
+_KIND_OF_TABLE = {kind.table: kind for kind in KINDS.values()}
 _EXACT_OPERATORS = frozenset({"=", "!="})
 
 
@@ -92,17 +95,27 @@ def check_sys_id(value: str) -> str:
     return value
 
 
-def check_number(value: str) -> str:
-    """Return `value` if it is an incident number (`INC` + 7 or more digits), else raise `QueryError`."""
-    if not isinstance(value, str) or not NUMBER_PATTERN.fullmatch(value):
-        raise QueryError(f"{value!r} is not an incident number such as INC0010001")
+def check_number(value: str, kind: TicketKind = INCIDENT) -> str:
+    """Return `value` if it is a number of `kind` as ServiceNow writes it (`INC` + 7 or more digits, upper
+    case), else raise `QueryError`."""
+    if not isinstance(value, str) or not _number_pattern(kind.number_prefix).fullmatch(value):
+        label = kind.label.lower()
+        article = "an" if label[:1] in "aeiou" else "a"
+        raise QueryError(f"{value!r} is not {article} {label} number such as {kind.number_prefix}0010001")
     return value
+
+
+@cache
+def _number_pattern(prefix: str) -> re.Pattern[str]:
+    """A kind's prefix in upper case, then 7 or more digits: the form a query compares (`kind.number_pattern`
+    takes any case and at most 12 digits, for text people type)."""
+    return re.compile(rf"{re.escape(prefix)}\d{{7,}}")
 
 
 class Query:
     """Conditions and sort terms for one table, rendered by `build()`. Methods return the query itself."""
 
-    def __init__(self, table: str = "incident") -> None:
+    def __init__(self, table: str = INCIDENT.table) -> None:
         if table not in TABLE_FIELDS:
             raise QueryError(
                 f"table {table!r} cannot be queried; known tables: {', '.join(sorted(TABLE_FIELDS))}"
@@ -200,5 +213,6 @@ class Query:
         exact = operator in _EXACT_OPERATORS or operator == "IN"
         if exact and field in SYS_ID_FIELDS:
             check_sys_id(value)
-        if exact and self.table == "incident" and field == "number":
-            check_number(value)
+        kind = _KIND_OF_TABLE.get(self.table)
+        if exact and kind is not None and field == "number":
+            check_number(value, kind)

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import unicodedata
+from dataclasses import replace
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from servicenow.errors import ServiceNowError
-from servicenow.query import MAX_VALUE_LENGTH, Query, QueryError, safe_search_text
+from servicenow.kinds import INCIDENT
+from servicenow.query import MAX_VALUE_LENGTH, Query, QueryError, check_number, safe_search_text
 from tests.servicenow.samples import GROUP_ID, SYS_ID
 
 INJECTIONS = [
@@ -214,3 +216,13 @@ def test_any_in_list_is_refused_or_has_exactly_its_items(items: list[str]) -> No
     assert not any(refused(item) or "," in item for item in items)
     assert "^" not in built
     assert built.removeprefix("categoryIN").split(",") == items
+
+
+def test_a_number_is_checked_against_the_kind_of_its_table() -> None:
+    # A second kind, as Problem will be (servicenow.kinds): its numbers, its words, ServiceNow's upper case.
+    problem = replace(INCIDENT, name="problem", table="problem", label="Problem", number_prefix="PRB")
+    assert check_number("PRB0010001", problem) == "PRB0010001"
+    for wrong in ("INC0010001", "prb0010001", "PRB001"):
+        with pytest.raises(QueryError, match=rf"'{wrong}' is not a problem number such as PRB0010001"):
+            check_number(wrong, problem)
+    assert check_number("INC0010001") == "INC0010001"  # the default kind: incident

@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from bot.models import TicketLinkOut
 from bot.slack import blocks
-from bot.sync.engine import DELETED_EVENT_KEY
+from bot.sync.detect import DELETED_EVENT_KEY
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from storage import links, sync

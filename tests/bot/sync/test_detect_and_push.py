@@ -7,7 +7,9 @@ import asyncio
 import httpx
 from sqlite_utils import Database
 
-from bot.sync.engine import PassReport, SyncEngine, _Run
+from bot.sync.context import Run
+from bot.sync.detect import detect
+from bot.sync.engine import PassReport, SyncEngine
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from qualytics_api import Anomaly, QualyticsClient, QualyticsNotFoundError
@@ -275,9 +277,9 @@ async def test_the_pass_keeps_the_state_it_advanced_to(
     qe.add_comment(linked.anomaly_id, "on it", user=JANE)
     qe.set_status(linked.anomaly_id, "Acknowledged")
     engine = make_engine()
-    run = _Run(PassReport("pass", clock()), polling=True, groups={linked.anomaly_id: [linked.link]})
+    run = Run(PassReport("pass", clock()), polling=True, groups={linked.anomaly_id: [linked.link]})
 
-    await engine._detect(run)
+    await detect(engine.context(), run)
 
     stored = sync.get_state(db, linked.link.id)
     assert stored is not None and (stored.last_status, len(stored.seen_comment_ids)) == ("Acknowledged", 1)

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 import storage
 from bot.sync.engine import SyncEngine
+from bot.sync.push import retry_delay
 from emulators.faults import Faults
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
@@ -412,17 +413,13 @@ async def test_backoff_is_bounded_and_jittered(make_engine) -> None:
 
     engine = make_engine(base_delay=30, max_delay=600)
     error = ServerError("boom", status_code=500)
-    engine._jitter = lambda: 1.0
-    assert [engine._retry_delay(n, error).total_seconds() for n in (1, 2, 5, 6, 20)] == [
-        30,
-        60,
-        480,
-        600,
-        600,
-    ]
-    engine._jitter = lambda: 0.0
-    assert engine._retry_delay(20, error).total_seconds() == 300
-    assert engine._retry_delay(100_000, error).total_seconds() == 300  # months of retries: still capped
+
+    def delay(attempts: int, jitter: float) -> float:
+        return retry_delay(attempts, error, config=engine.config, jitter=lambda: jitter).total_seconds()
+
+    assert [delay(n, 1.0) for n in (1, 2, 5, 6, 20)] == [30, 60, 480, 600, 600]
+    assert delay(20, 0.0) == 300
+    assert delay(100_000, 0.0) == 300  # months of retries: still capped
 
 
 class Killed(BaseException):

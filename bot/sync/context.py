@@ -1,0 +1,139 @@
+"""What the steps of a sync pass share: the tuning, what the engine needs from its peers, one pass's context
+and working memory, and bounded concurrency.
+
+The steps (`bot.sync.detect`, `push`, `refresh`, `watch`) are functions of a `Context` (the engine's
+collaborators as they are when the pass starts, and the memories the engine keeps across passes) and a
+`Run` (what this pass has read and decided so far). This module never reads Qualytics, ServiceNow or the
+database itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from sqlite_utils import Database
+
+from bot.sync.close_codes import CloseCodes
+from bot.sync.native_links import NativeLinks
+from bot.sync.report import PassReport
+from qualytics_api import Anomaly
+from servicenow import Incident, ServiceNowClient
+from storage.links import Link
+from storage.store import Store
+from storage.sync import SyncState
+
+if TYPE_CHECKING:
+    from bot.settings import Settings
+
+T = TypeVar("T")
+
+
+class AnomalyReader(Protocol):
+    """What the engine needs from Qualytics (`qualytics_api.QualyticsClient` is one)."""
+
+    async def get_anomaly(self, anomaly_id: int) -> Anomaly: ...
+
+    async def whoami(self) -> object:
+        """Raises a `QualyticsError` when the API cannot be read with the token at all."""
+        ...
+
+
+class ServiceNowClients(Protocol):
+    """The ServiceNow client of an integration; raises a `ServiceNowError` when it cannot be built."""
+
+    def __call__(self, integration_id: int) -> Awaitable[ServiceNowClient]: ...
+
+
+class Notifier(Protocol):
+    """Told once when a linked incident becomes Resolved, Closed or Canceled (links with a Slack thread)."""
+
+    async def incident_closed(self, link: Link, incident: Incident) -> None: ...
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY and SNOWBOT_CLOSE_CODE."""
+
+    concurrency: int = 16
+    close_code: str | None = None
+    base_delay: float = 30.0
+    """Seconds before the first retry; doubles per attempt (with jitter) up to `max_delay`, and a row is
+    retried at that pace for as long as the failure lasts (only a definite refusal fails it)."""
+    max_delay: float = 1800.0
+    max_retry_after: float = 86400.0
+    settle_delay: float = 120.0
+    """Least wait, counted from the failure, after an outcome that may have applied the write (a timeout,
+    a dropped connection, a 5xx, an unreadable answer; `bot.sync.push.MAYBE_APPLIED_ERRORS`): the write may
+    still be running on the instance, and the journal is read only once it has surely finished."""
+    journal_lookback: int = 100
+    """Newest work notes read when looking for a marker (an incident would need more new notes than this
+    between an attempt and its retry to hide one)."""
+    outbox_batch: int = 500
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> SyncConfig:
+        values: dict[str, Any] = {
+            "concurrency": settings.sync_concurrency,
+            "close_code": (settings.close_code or "").strip() or None,
+        }
+        return cls(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the steps of one pass work with: the engine's collaborators as they are when the pass starts,
+    and the memories it keeps from pass to pass (Qualytics' own ticket links, the resolution codes)."""
+
+    db: Database
+    store: Store
+    qualytics: AnomalyReader
+    servicenow: ServiceNowClients
+    config: SyncConfig
+    clock: Callable[[], datetime]
+    jitter: Callable[[], float]
+    notifier: Notifier | None
+    native_links: NativeLinks
+    close_codes: CloseCodes
+
+    async def each(self, items: Iterable[T], work: Callable[[T], Awaitable[None]]) -> None:
+        """`work(item)` for every item, at most `concurrency` at a time. Expected remote failures are
+        handled inside `work`; anything else ends the pass (a TaskGroup cancels the other workers)."""
+        queue = iter(items)
+
+        async def worker() -> None:
+            for item in queue:  # one shared iterator: each item is taken by exactly one worker
+                await work(item)
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(self.config.concurrency):
+                group.create_task(worker())
+
+
+@dataclass
+class Run:
+    """The working memory of one pass."""
+
+    report: PassReport
+    polling: bool
+    """True for a scheduled pass (only watched links were loaded), False for named anomalies."""
+    groups: dict[int, list[Link]]
+    anomalies: dict[int, Anomaly] = field(default_factory=dict)
+    states: dict[int, SyncState] = field(default_factory=dict)
+    changed: set[int] = field(default_factory=set)
+    """Anomalies whose state or incidents' states changed this pass (the notifier's cards show both)."""
+    api_answers: asyncio.Task[bool] | None = None
+    """Whether Qualytics answers for the token (one `whoami` per pass, asked at the first 404)."""
+    _by_id: dict[int, Link] | None = None
+
+    def link(self, link_id: int) -> Link | None:
+        if self._by_id is None:  # built after detect, which is the only step that adds links
+            self._by_id = {link.id: link for group in self.groups.values() for link in group}
+        return self._by_id.get(link_id)
