@@ -54,12 +54,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from bot.app import build_app
+from bot.composition import compose
 from bot.logs import configure_logging
 from bot.qualytics import Anomaly, QualyticsClient, QualyticsError, anomaly_url
 from bot.settings import Settings
-from bot.slack.extension import slack_extension
 from bot.slack.ids import ActionId, BlockId, Shortcut, ViewId
-from bot.sync.wiring import sync_extension
 from bot.usecases import UseCaseError
 from emulators.qualytics import QualyticsEmulator
 from emulators.serve import serve_in_thread
@@ -198,7 +197,9 @@ async def demo_world(directory: Path, *, sync_interval: int = 3600) -> AsyncIter
             slack_token=slack_token,
             sync_interval=sync_interval,
         )
-        app = build_app(settings, extensions=[sync_extension, slack_extension])
+        process = compose(settings)  # the parts as `snowbot run` composes them
+        app = build_app(settings, process=process)
+        app.state.sync_engine = process.engine  # the demo's own handle on the engine (`sync_pass`)
         async with app.router.lifespan_context(app), _serve_here(app) as bot_url:
             yield DemoWorld(
                 servicenow=servicenow,

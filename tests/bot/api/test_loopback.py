@@ -12,8 +12,8 @@ import httpx
 from fastapi import APIRouter
 
 from bot.app import Extension, build_app
+from bot.composition import build_snowbot
 from bot.qualytics import RetryPolicy as QualyticsRetry
-from bot.services import build_snowbot
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator

@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from functools import partial
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,9 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from bot.app import build_app
+from bot.app import Extension, build_app
+from bot.composition import Outside, Process, compose
 from bot.settings import Settings
-from bot.slack.extension import slack_extension
+from bot.slack.extension import surface_extension
 from bot.slack.ids import BlockId
 from bot.usecases import Snowbot
 from emulators.serve import serve_in_thread
@@ -126,6 +126,8 @@ class Harness:
     world: SlackWorld
     snowbot: Snowbot
     sleeps: list[float] = field(default_factory=list)
+    process: Process | None = None
+    """What `bot.composition.compose` built (the engine, the Slack surface and its notifier)."""
     verifier: SignatureVerifier = field(default_factory=lambda: SignatureVerifier(SIGNING_SECRET))
 
     @property
@@ -400,25 +402,37 @@ def servicenow_transport() -> httpx.AsyncBaseTransport | None:
 @pytest.fixture
 async def harness(
     slack_settings: Settings,
-    make_snowbot: Callable[..., Snowbot],
+    outside: Outside,
     world: SlackWorld,
     servicenow_transport: httpx.AsyncBaseTransport | None,
 ) -> AsyncIterator[Harness]:
-    snowbot = make_snowbot(slack_settings, servicenow_transport=servicenow_transport)
+    """The parts as `snowbot run` composes them (the use cases' hooks reach the engine and Slack), served
+    with the Slack surface only: no scheduler runs a pass behind a test's back."""
     sleeps: list[float] = []
 
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    app = build_app(
-        slack_settings,
-        snowbot=snowbot,
-        extensions=[partial(slack_extension, sleep=record_sleep, suggest_budget=0.5)],
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://snowbot.test") as http:
-            yield Harness(http=http, app=app, world=world, snowbot=snowbot, sleeps=sleeps)
+    if servicenow_transport is not None:
+        outside = replace(outside, servicenow_transport=servicenow_transport)
+    process = compose(slack_settings, outside=outside, sleep=record_sleep, suggest_budget=0.5)
+    surface = process.slack
+    assert surface is not None
+
+    def slack_only(settings: Settings, snowbot: Snowbot) -> Extension:
+        return surface_extension(settings, surface, sleep=record_sleep)
+
+    app = build_app(slack_settings, snowbot=process.snowbot, extensions=[slack_only])
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://snowbot.test") as http:
+                yield Harness(
+                    http=http, app=app, world=world, snowbot=process.snowbot, sleeps=sleeps, process=process
+                )
+    finally:
+        await process.snowbot.aclose()
+        process.snowbot.db.close()
 
 
 @pytest.fixture
