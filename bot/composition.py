@@ -41,6 +41,7 @@ from bot.usecases import (
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.form import TicketForms
 from bot.usecases.intents import Intents
+from bot.usecases.reconcile import Reconciler
 from bot.usecases.tickets import Tickets
 from servicenow import Credentials, RetryPolicy, ServiceNowClient
 from storage import SecretBox, connect, migrate
@@ -127,7 +128,10 @@ def build_snowbot(
     )
     anomalies = Anomalies(qualytics_client(settings, transport=qualytics_transport, retry=qualytics_retry))
     forms = TicketForms(connections=connections, anomalies=anomalies, runtime=runtime)
-    intents = Intents(storage=storage, connections=connections, runtime=runtime, announcer=announcer)
+    intents = Intents(storage=storage, runtime=runtime)
+    reconciler = Reconciler(
+        storage=storage, connections=connections, intents=intents, runtime=runtime, announcer=announcer
+    )
     snowbot = Snowbot(
         settings=settings,
         storage=storage,
@@ -135,13 +139,14 @@ def build_snowbot(
         connections=connections,
         anomalies=anomalies,
         forms=forms,
-        intents=intents,
+        reconciler=reconciler,
         tickets=Tickets(
             storage=storage,
             connections=connections,
             anomalies=anomalies,
             forms=forms,
             intents=intents,
+            reconciler=reconciler,
             runtime=runtime,
         ),
         chatops=ChatOps(storage=storage, anomalies=anomalies, anomaly_changed=anomaly_changed),

@@ -7,7 +7,8 @@
     form          the ticket form, its choices and look-ups, the create form's draft
     tickets       create (exactly once), link, unlink, list, search, read
     exactly_once  the create that never makes two incidents
-    intents       intents recorded before each write, and their reconciling (and announcing)
+    intents       the intent recorded before each write, and the link stored from it
+    reconcile     what interrupted requests left: linked (and announced) or retired
     incidents     ticket ids and reading one incident
     description   the incident description text
     chatops       acknowledge, archive, comment; what an anomaly card shows
@@ -44,7 +45,7 @@ from bot.usecases.errors import (
 from bot.usecases.facade import Snowbot
 from bot.usecases.form import CHOICES_REFUSED_HINT, CHOICES_UNAVAILABLE_HINT, TicketDraft, TicketForm
 from bot.usecases.incidents import parse_ticket_id
-from bot.usecases.intents import LinkAnnouncer
+from bot.usecases.reconcile import LinkAnnouncer
 from bot.usecases.status import Overview, Status, SyncHealth
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 

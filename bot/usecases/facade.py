@@ -1,6 +1,6 @@
 """`Snowbot`: the thin facade the surfaces (Slack, the REST API, the CLI) call, one method per use case,
 each handing over to the service of its domain (connections, tickets, the form, chat-ops, status,
-intents). Built by the composition root (`bot.composition`), never by a surface.
+reconcile). Built by the composition root (`bot.composition`), never by a surface.
 
 Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) are the shared
 `Runtime`'s, so a test that drives time sets them once for every service.
@@ -24,7 +24,7 @@ from bot.usecases.base import Runtime, Storage
 from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
 from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
-from bot.usecases.intents import Intents
+from bot.usecases.reconcile import Reconciler
 from bot.usecases.status import Overview, Status
 from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
@@ -68,7 +68,7 @@ class Snowbot:
         connections: Connections,
         anomalies: Anomalies,
         forms: TicketForms,
-        intents: Intents,
+        reconciler: Reconciler,
         tickets: Tickets,
         chatops: ChatOps,
     ) -> None:
@@ -78,7 +78,7 @@ class Snowbot:
         self.connections = connections
         self.anomalies = anomalies
         self.forms = forms
-        self.intents = intents
+        self.reconciler = reconciler
         self.tickets = tickets
         self.chatops = chatops
 
@@ -153,10 +153,10 @@ class Snowbot:
         return await self.tickets.get(ticket_id=ticket_id)
 
     async def reconcile_intents(self) -> dict[str, int]:
-        return await self.intents.reconcile_all()
+        return await self.reconciler.reconcile_all()
 
     async def keep_reconciled(self) -> None:
-        await self.intents.keep_reconciled()
+        await self.reconciler.keep_reconciled()
 
     # --------------------------------------------------------------------------------------- the form
 

@@ -36,6 +36,7 @@ from bot.usecases.exactly_once import create_exactly_once
 from bot.usecases.form import TicketForm, TicketForms
 from bot.usecases.incidents import find_incident, parse_ticket_id
 from bot.usecases.intents import Intents
+from bot.usecases.reconcile import Reconciler
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import ServiceNowError
@@ -55,6 +56,7 @@ class Tickets:
         anomalies: Anomalies,
         forms: TicketForms,
         intents: Intents,
+        reconciler: Reconciler,
         runtime: Runtime,
     ) -> None:
         self.storage = storage
@@ -62,6 +64,7 @@ class Tickets:
         self.anomalies = anomalies
         self.forms = forms
         self.intents = intents
+        self.reconciler = reconciler
         self.runtime = runtime
         self._link_locks: WeakValueDictionary[tuple[int, str], asyncio.Lock] = WeakValueDictionary()
 
@@ -77,7 +80,7 @@ class Tickets:
         client = await self.connections.client(integration)
         await self.forms.check_choices(form)
         async with self.intents.anomaly_lock(anomaly_id):
-            earlier = await self.intents.earlier_create(client, anomaly_id=anomaly_id, slack=slack)
+            earlier = await self.reconciler.earlier_create(client, anomaly_id=anomaly_id, slack=slack)
             if earlier is not None:
                 return earlier
             url = self.anomalies.url(anomaly)
@@ -120,7 +123,7 @@ class Tickets:
         # two anomalies) must not both read the description and each write back only their own block.
         async with self._link_lock(integration.id, incident.sys_id), self.intents.anomaly_lock(anomaly_id):
             await self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
-            link = await self.intents.earlier_link(anomaly_id=anomaly_id, sys_id=incident.sys_id)
+            link = await self.reconciler.earlier_link(anomaly_id=anomaly_id, sys_id=incident.sys_id)
             if link is None:
                 incident, link = await self._link_once(integration, client, incident, anomaly, actor, slack)
         return TicketLinked(

@@ -135,4 +135,4 @@ async def test_with_the_sync_extension_slack_becomes_its_notifier_and_hook(
         assert process.engine is not None and isinstance(process.engine.notifier, SlackNotifier)
         assert process.engine.notifier is process.notifier
         assert process.snowbot.chatops.anomaly_changed is not None
-        assert process.snowbot.intents.announcer is not None
+        assert process.snowbot.reconciler.announcer is not None
