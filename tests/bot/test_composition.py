@@ -5,10 +5,14 @@ time, and the use cases' modules and classes small enough to read."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.composition import Outside, compose
+from bot.settings import Settings
+from servicenow.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "servicenow", "storage")
@@ -131,3 +135,20 @@ def test_links_and_the_rest_api_read_incident_facts_from_the_ticket_kind() -> No
     assert models.STATE_LABELS == dict(INCIDENT.states)
     assert models.state_label("7") == INCIDENT.state_label("7") == "Closed"
     assert models.TICKET_ID_PATTERN == r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12})$"
+
+
+async def test_the_engine_takes_its_clients_from_the_connections(
+    make_settings: Callable[..., Settings], outside: Outside
+) -> None:
+    """No detour through the facade: the engine's client getter is the connections' own, and a missing
+    integration is a `ConfigurationError` the engine retries later (the operator can fix it)."""
+    process = compose(make_settings(), outside=outside)
+    try:
+        engine, connections = process.engine, process.snowbot.connections
+        assert engine is not None and engine.servicenow == connections.sync_client
+        [env] = await connections.list_integrations()
+        assert await engine.servicenow(env.id) is await connections.servicenow_client(env.id)
+        with pytest.raises(ConfigurationError, match="ServiceNow is not connected"):
+            await engine.servicenow(env.id + 1)
+    finally:
+        await process.aclose()
