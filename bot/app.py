@@ -1,64 +1,56 @@
-"""The process `snowbot run` serves: the REST API now; the Slack endpoint, the Qualytics webhook and the
-sync scheduler plug in through `Extension`s (routers to include, lifespans to run) without editing here."""
+"""The ASGI app `snowbot run` serves: the REST API over the use cases, plus the extensions (routers to
+include, lifespans to run) of what the composition root built (`bot.composition.compose`: the Qualytics
+webhook and the sync scheduler, the Slack endpoint or Socket Mode), and the reconciling of interrupted
+creates and links in the background. Builds nothing but the app (and, given no parts, the use cases).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from bot import shutdown
 from bot.api import create_api
 from bot.bodylimit import BodyLimitMiddleware, MiB
+from bot.composition import Process, build_snowbot, compose
+from bot.extension import Extension, ExtensionFactory, Lifespan
 from bot.logs import configure_logging
-from bot.services import build_snowbot
 from bot.settings import Settings, load_settings
-from bot.slack.extension import slack_extension
 from bot.startup import check_settings, listen
-from bot.sync.wiring import sync_extension
 from bot.usecases import Snowbot
 
 log = logging.getLogger(__name__)
 
-Lifespan = Callable[[FastAPI, Snowbot], AbstractAsyncContextManager[None]]
-"""Runs for the life of the server, e.g. a scheduler started on enter and stopped on exit."""
-
-
-@dataclass(frozen=True)
-class Extension:
-    """A surface added to the app: its routes (e.g. `POST /slack/events`) and its background work."""
-
-    routers: Sequence[APIRouter] = ()
-    lifespans: Sequence[Lifespan] = ()
-
-
-ExtensionFactory = Callable[[Settings, Snowbot], Extension]
-"""Builds an extension once the `Snowbot` exists (Slack handlers and jobs call its use cases)."""
+__all__ = ["Extension", "ExtensionFactory", "Lifespan", "build_app", "serve"]
 
 MAX_BODY = MiB
 """The largest request body any route reads (Slack's payloads, a modal's state included, are far smaller)."""
 BODY_LIMITS = (("/api/", 64 * 1024),)
 """REST API bodies are small: a create request's description is at most 4,000 characters."""
 
-DEFAULT_EXTENSIONS: tuple[ExtensionFactory, ...] = (sync_extension, slack_extension)
-"""What `snowbot run` serves besides the REST API (the Slack surface and the scheduler register here)."""
-
 
 def build_app(
     settings: Settings,
     *,
+    process: Process | None = None,
     snowbot: Snowbot | None = None,
     extensions: Sequence[ExtensionFactory] = (),
 ) -> FastAPI:
-    """The ASGI app: the REST API plus `extensions`. A `snowbot` passed in is not closed on shutdown."""
-    owned = snowbot is None
-    bot = snowbot if snowbot is not None else build_snowbot(settings)
-    built = [make(settings, bot) for make in extensions]
+    """The ASGI app: the REST API, the extensions of a composed `process` (closed on shutdown: it is the
+    app's), and `extensions` built over the use cases. A `snowbot` passed in instead is not closed;
+    with neither, the use cases alone are built (and closed)."""
+    if process is not None:
+        bot, owned, built = process.snowbot, True, process.extensions()
+    else:
+        owned = snowbot is None
+        bot = snowbot if snowbot is not None else build_snowbot(settings)
+        built = []
+    built += [make(settings, bot) for make in extensions]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -93,9 +85,7 @@ async def _reconciling(bot: Snowbot) -> AsyncIterator[None]:
             await task
 
 
-def serve(
-    settings: Settings | None = None, extensions: Sequence[ExtensionFactory] = DEFAULT_EXTENSIONS
-) -> int:
+def serve(settings: Settings | None = None) -> int:
     """`snowbot run`: serve on SNOWBOT_HOST:SNOWBOT_PORT until interrupted; clients close on shutdown,
     which takes at most SNOWBOT_SHUTDOWN_TIMEOUT seconds (`bot.shutdown`). Returns the exit code."""
     import uvicorn
@@ -106,7 +96,7 @@ def serve(
     sock = listen(settings.host, settings.port)  # before the app starts: a busy port never runs a pass
     if settings.api_token is None:
         log.warning("SNOWBOT_API_TOKEN is not set: every /api call will be refused with 503")
-    app = build_app(settings, extensions=extensions)
+    app = build_app(settings, process=compose(settings))
     # log_config=None: uvicorn's loggers go through configure_logging's handler (text or JSON)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(), log_config=None

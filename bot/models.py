@@ -10,6 +10,7 @@ the zone to guesswork). Nothing here does I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from math import ceil
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -27,30 +28,40 @@ from pydantic import (
 
 from servicenow.config import parse_credentials
 from servicenow.errors import ConfigurationError
+from servicenow.kinds import INCIDENT, KINDS
 
 if TYPE_CHECKING:
     from servicenow import Incident, Reference
     from storage.integrations import Integration
     from storage.links import Link
 
-STATE_LABELS: dict[str, str] = {
-    "1": "New",
-    "2": "In Progress",
-    "3": "On Hold",
-    "6": "Resolved",
-    "7": "Closed",
-    "8": "Canceled",
-}
-"""ServiceNow incident state codes and their labels (the spec's "ServiceNow State Mappings")."""
+STATE_LABELS: dict[str, str] = dict(INCIDENT.states)
+"""ServiceNow incident state codes and their labels (the spec's "ServiceNow State Mappings", `INCIDENT`)."""
+
+
+def _any_case(text: str) -> str:
+    """A regex matching `text` in any case (`INC` -> `[Ii][Nn][Cc]`), as JSON Schema has no flags."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in text)
+
+
+def _levels(labels: Iterable[tuple[object, str]]) -> str:
+    """`1 (High), 2 (Medium), 3 (Low)` from a kind's `("1", "1 - High")` pairs."""
+    return ", ".join(f"{code} ({label.split(' - ', 1)[-1]})" for code, label in labels)
+
 
 SHORT_DESCRIPTION_MAX = 160
 SYS_ID_PATTERN = r"^[0-9a-fA-F]{32}$"
-TICKET_ID_PATTERN = r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12})$"
+TICKET_ID_PATTERN = (
+    r"^([0-9a-fA-F]{32}|"
+    + "|".join(f"{_any_case(kind.number_prefix)}[0-9]{{7,12}}" for kind in KINDS.values())
+    + ")$"
+)
+"""A sys_id or the number of a known ticket kind (`servicenow.kinds.KINDS`)."""
 SEARCH_PATTERN = r"^[^\^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 """Search text may not hold `^` (it would add conditions to ServiceNow's encoded query) or control characters."""
 
-PRIORITY_HELP = "ServiceNow's priority code: 1 (Critical), 2 (High), 3 (Moderate), 4 (Low), 5 (Planning)."
-LEVEL_HELP = "ServiceNow's code: 1 (High), 2 (Medium), 3 (Low)."
+PRIORITY_HELP = f"ServiceNow's priority code: {_levels(INCIDENT.priorities.items())}."
+LEVEL_HELP = f"ServiceNow's code: {_levels(INCIDENT.levels)}."
 CREDENTIALS_PATTERN = r"^[^:\s](?:[^:\r\n]*[^:\s])?:[^\r\n]+$"
 """`username:password` as `servicenow.config.parse_credentials` accepts it: a user name without a colon,
 line breaks or surrounding spaces, then a non-empty password without line breaks (it may hold colons)."""
@@ -90,7 +101,7 @@ UtcTimestamp = Annotated[
 
 def state_label(code: str, fallback: str | None = None) -> str:
     """`"1"` -> `"New"`; an unknown code keeps the instance's own label (or `Unknown (<code>)`)."""
-    return STATE_LABELS.get(code) or fallback or f"Unknown ({code})"
+    return INCIDENT.state_label(code, fallback)
 
 
 def iso_utc(value: datetime | None) -> datetime | None:
@@ -122,9 +133,7 @@ class Ticket(BaseModel):
     ticket_number: str = Field(description="The incident number, e.g. INC0010006.")
     title: str
     description: str
-    status: str = Field(
-        description="The state's label: New, In Progress, On Hold, Resolved, Closed, Canceled."
-    )
+    status: str = Field(description=f"The state's label: {', '.join(INCIDENT.states.values())}.")
     priority: str = Field(description=PRIORITY_HELP)
     urgency: str = Field(description=LEVEL_HELP)
     impact: str = Field(description=LEVEL_HELP)

@@ -36,7 +36,7 @@ def keep_running_help(world: DemoWorld) -> str:
     secret = world.settings.webhook_secret.get_secret_value()
     person = f"Authorization: Bearer {world.person_token}"
     comment = json.dumps({"anomaly_id": ANOMALY_ID, "message": "Checked again by hand."})
-    db = world.app.state.snowbot.db
+    db = world.process.snowbot.db
     return "\n".join(
         [
             "",

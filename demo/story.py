@@ -55,7 +55,8 @@ class DemoSlack(SlackDriver):
         self._hooks = 0
 
     async def _idle(self) -> None:
-        if not await self.world.app.state.slack.idle(WAIT):
+        surface = self.world.process.slack
+        if surface is None or not await surface.idle(WAIT):
             raise StepFailed(f"the bot's Slack work was still running after {WAIT:.0f} s")
 
     async def post(self, body: str, content_type: str, **kw: Any) -> httpx.Response:
@@ -174,7 +175,8 @@ class Story:
         """One pass of the engine the app runs (the one its scheduler and webhook drive), bounded."""
         try:
             async with asyncio.timeout(3 * WAIT):
-                await self.world.app.state.sync_engine.run_pass()
+                assert self.world.process.engine is not None  # the demo always has Qualytics
+                await self.world.process.engine.run_pass()
         except TimeoutError:
             raise StepFailed(f"the sync pass did not finish within {3 * WAIT:.0f} s") from None
 

@@ -19,9 +19,8 @@ import uvicorn
 from fastapi import FastAPI
 
 from bot.app import build_app
+from bot.composition import Process, compose
 from bot.settings import Settings
-from bot.slack.extension import slack_extension
-from bot.sync.wiring import sync_extension
 from emulators.qualytics import QualyticsEmulator
 from emulators.serve import serve_in_thread
 from emulators.servicenow import ServiceNowEmulator
@@ -47,6 +46,8 @@ class DemoWorld:
     hooks: ResponseUrls
     settings: Settings
     app: FastAPI
+    process: Process
+    """The bot's parts as `bot.composition.compose` built them (the engine, the Slack surface)."""
     bot_url: str
     servicenow_url: str
     qualytics_url: str
@@ -124,7 +125,8 @@ async def demo_world(directory: Path, *, sync_interval: int = 3600) -> AsyncIter
             slack_token=slack_token,
             sync_interval=sync_interval,
         )
-        app = build_app(settings, extensions=[sync_extension, slack_extension])
+        process = compose(settings)  # as `snowbot run` builds it
+        app = build_app(settings, process=process)
         async with app.router.lifespan_context(app), _serve_here(app) as bot_url:
             yield DemoWorld(
                 servicenow=servicenow,
@@ -133,6 +135,7 @@ async def demo_world(directory: Path, *, sync_interval: int = 3600) -> AsyncIter
                 hooks=hooks,
                 settings=settings,
                 app=app,
+                process=process,
                 bot_url=bot_url,
                 servicenow_url=servicenow_url,
                 qualytics_url=qualytics_url,

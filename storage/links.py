@@ -1,4 +1,5 @@
-"""Links between Qualytics anomalies and ServiceNow incidents.
+"""Links between Qualytics anomalies and ServiceNow tickets (each link names its `ticket_kind`,
+`servicenow.kinds`; every link so far is an incident).
 
 One anomaly may link to many incidents and one incident to many anomalies; the same (anomaly,
 integration, incident) twice raises `DuplicateLinkError`. Deleting a link deletes its sync state and
@@ -15,6 +16,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlite_utils import Database
 
+from servicenow.kinds import INCIDENT, TicketKind, kind_named
 from storage.db import atomic, db_table, iso
 
 
@@ -24,6 +26,8 @@ class Link(BaseModel):
     integration_id: int
     ticket_sys_id: str
     ticket_number: str
+    ticket_kind: str = INCIDENT.name
+    """The kind of ticket (`servicenow.kinds.KINDS`): its table, number prefix and states."""
     status: str
     url: str
     created_by: str
@@ -33,6 +37,11 @@ class Link(BaseModel):
     thread_ts: str | None
     anomaly_deleted_at: datetime | None = None
     """When the sync found the anomaly deleted in Qualytics; None while it exists."""
+
+    @property
+    def kind(self) -> TicketKind:
+        """The link's `TicketKind` (KeyError for a kind this snowbot does not know)."""
+        return kind_named(self.ticket_kind)
 
 
 class DuplicateLinkError(ValueError):
@@ -66,6 +75,7 @@ def add(
     status: str,
     url: str,
     created_by: str,
+    ticket_kind: str = INCIDENT.name,
     channel_id: str | None = None,
     thread_ts: str | None = None,
     now: datetime | None = None,
@@ -77,6 +87,7 @@ def add(
         "integration_id": integration_id,
         "ticket_sys_id": ticket_sys_id,
         "ticket_number": ticket_number,
+        "ticket_kind": kind_named(ticket_kind).name,
         "status": status,
         "url": url,
         "created_by": created_by,

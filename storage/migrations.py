@@ -219,6 +219,12 @@ def m008_links_anomaly_deleted(db: Database) -> None:
     _run(db, "ALTER TABLE links ADD COLUMN anomaly_deleted_at TEXT")
 
 
+@migration
+def m009_links_ticket_kind(db: Database) -> None:
+    # The link's kind of ticket (`servicenow.kinds.TicketKind.name`); every link before it is an incident.
+    _run(db, "ALTER TABLE links ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'")
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from bot.app import build_app
-from bot.services import build_snowbot
+from bot.composition import Outside, build_snowbot
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator
@@ -74,11 +75,21 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
-async def make_snowbot(
-    sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator
-) -> AsyncIterator[Callable[..., Snowbot]]:
+def outside(sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator) -> Outside:
+    """The emulators in-process, with retries that never sleep (`bot.composition.compose(outside=...)`)."""
+    return Outside(
+        servicenow_transport=sn_emulator.transport(),
+        qualytics_transport=q_emulator.transport(),
+        servicenow_retry=RetryPolicy(sleep=no_sleep, jitter=lambda: 0.0),
+        qualytics_retry=QualyticsRetry(sleep=no_sleep),
+    )
+
+
+@pytest.fixture
+async def make_snowbot(outside: Outside) -> AsyncIterator[Callable[..., Snowbot]]:
     """`make_snowbot(settings, servicenow_transport=...)`: a bot wired to the emulators in-process (or to the
-    transports given, e.g. one that loses answers); every bot built is closed after the test."""
+    transports given, e.g. one that loses answers; `announcer=` and `anomaly_changed=` go to
+    `build_snowbot`); every bot built is closed after the test."""
     built: list[Snowbot] = []
 
     def make(
@@ -86,13 +97,15 @@ async def make_snowbot(
         *,
         servicenow_transport: httpx.AsyncBaseTransport | None = None,
         qualytics_transport: httpx.AsyncBaseTransport | None = None,
+        **hooks: Any,
     ) -> Snowbot:
         bot = build_snowbot(
             settings,
-            servicenow_transport=servicenow_transport or sn_emulator.transport(),
-            qualytics_transport=qualytics_transport or q_emulator.transport(),
-            servicenow_retry=RetryPolicy(sleep=no_sleep, jitter=lambda: 0.0),
-            qualytics_retry=QualyticsRetry(sleep=no_sleep),
+            servicenow_transport=servicenow_transport or outside.servicenow_transport,
+            qualytics_transport=qualytics_transport or outside.qualytics_transport,
+            servicenow_retry=outside.servicenow_retry,
+            qualytics_retry=outside.qualytics_retry,
+            **hooks,
         )
         built.append(bot)
         return bot

@@ -8,12 +8,11 @@ Socket Mode (SLACK_APP_TOKEN set): no route; `bot.slack.socket_mode` holds the W
 background (its state is `slack` in /healthz), and a refused SLACK_APP_TOKEN stops the process through
 `app.state.request_exit` (set by `snowbot run`'s server) with one line naming it.
 
-Either way the lifespan puts the surface at `app.state.slack`, points the `Snowbot`'s `anomaly_changed`
-hook at the sync engine (`app.state.sync_engine`, when the sync extension runs) so a Slack chat-ops
-change is pushed at once, gives the engine the Slack notifier when it has none, sets the `announcer` that
-announces creates and links finished after an interruption, and on shutdown lets in-flight listeners
-finish (at most SHUTDOWN_GRACE seconds, and half of SNOWBOT_SHUTDOWN_TIMEOUT), then cancels them. The
-Web API client shares one aiohttp session while the app runs.
+Either way the lifespan puts the surface at `app.state.slack` (tests and the demo wait on it), shares one
+aiohttp session for the Web API client while the app runs, and on shutdown lets in-flight listeners
+finish (at most SHUTDOWN_GRACE seconds, and half of SNOWBOT_SHUTDOWN_TIMEOUT), then cancels them. What
+the surface is told about the rest (the sync engine, the announcer) is given by the composition root
+(`bot.composition`) when it builds the parts: nothing is set here at run time.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 import aiohttp
@@ -33,15 +32,13 @@ from fastapi.responses import JSONResponse
 from slack_bolt.adapter.starlette.async_handler import to_starlette_response
 from slack_bolt.async_app import AsyncBoltRequest
 
+from bot.extension import Extension
 from bot.settings import Settings
 from bot.slack import inbound
 from bot.slack.app import SlackSurface, build_slack
-from bot.slack.notifier import SlackNotifier
+from bot.slack.client import Sleep
 from bot.slack.socket_mode import AppTokenRefused, SocketModeLink
-from bot.usecases import AnomalyChangedHook, Snowbot
-
-if TYPE_CHECKING:
-    from bot.app import Extension
+from bot.usecases import Snowbot
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +57,8 @@ def missing_settings(settings: Settings) -> list[str]:
     return missing
 
 
-def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Extension:
-    """An `ExtensionFactory` (`bot.app.DEFAULT_EXTENSIONS`); `options` go to `build_slack` (tests), and
-    its `sleep` also paces Socket Mode's reconnects."""
-    from bot.app import Extension  # here, not at the top: bot/app.py imports this module
-
+def slack_enabled(settings: Settings) -> bool:
+    """Whether Slack is served; when it is not, one warning says which settings are missing."""
     missing = missing_settings(settings)
     if missing:
         log.warning(
@@ -73,14 +67,26 @@ def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Ext
             "is" if len(missing) == 1 else "are",
             "it" if len(missing) == 1 else "them",
         )
+    return not missing
+
+
+def slack_extension(settings: Settings, snowbot: Snowbot, **options: Any) -> Extension:
+    """The Slack surface over a `Snowbot` built already, as a `bot.extension.ExtensionFactory`;
+    `options` go to `build_slack` (tests), and its `sleep` also paces Socket Mode's reconnects."""
+    if not slack_enabled(settings):
         return Extension()
     surface = build_slack(settings, snowbot, **options)
+    return surface_extension(settings, surface, sleep=options.get("sleep", asyncio.sleep))
+
+
+def surface_extension(
+    settings: Settings, surface: SlackSurface, *, sleep: Sleep = asyncio.sleep
+) -> Extension:
+    """Serve a built surface: the events route (HTTP mode) or the Socket Mode link, and the lifespan."""
     grace = min(SHUTDOWN_GRACE, settings.shutdown_timeout / 2)
     if settings.slack_app_token is not None:
         token = settings.slack_app_token.get_secret_value()
-        link = partial(
-            SocketModeLink, surface.bolt, surface.client, token, sleep=options.get("sleep", asyncio.sleep)
-        )
+        link = partial(SocketModeLink, surface.bolt, surface.client, token, sleep=sleep)
         return Extension(lifespans=[partial(_lifespan, surface, link, grace)])
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     return Extension(
@@ -101,7 +107,9 @@ def events_router(surface: SlackSurface, signing_secret: str) -> APIRouter:
             return JSONResponse({"error": "invalid request"}, status_code=401)  # Bolt's own 401 body
         try:
             text = body.decode("utf-8")
-            bolt_request = AsyncBoltRequest(body=text, query=request.query_params, headers=request.headers)
+            # Starlette's multi-dicts, as Bolt's own Starlette adapter passes them
+            query, headers = cast(Any, request.query_params), cast(Any, request.headers)
+            bolt_request = AsyncBoltRequest(body=text, query=query, headers=headers)
         except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as err:
             # Bolt parses the body and reads ids from it in its constructor: what it cannot read is not
             # one of Slack's payloads
@@ -164,15 +172,6 @@ async def _lifespan(
     surface: SlackSurface, link: LinkFactory | None, grace: float, app: FastAPI, snowbot: Snowbot
 ) -> AsyncIterator[None]:
     app.state.slack = surface
-    hook = _anomaly_changed(surface, app)
-    own_hook = snowbot.anomaly_changed is None
-    if own_hook:
-        snowbot.anomaly_changed = hook
-    _give_notifier(surface, app)
-    announcer = SlackNotifier(surface.client, cards=surface.deps.cards).ticket_linked
-    own_announcer = snowbot.announcer is None
-    if own_announcer:
-        snowbot.announcer = announcer
     # one connection pool for every Web API call (slack_sdk opens a session per call otherwise)
     async with aiohttp.ClientSession() as session:
         surface.client.session = session
@@ -180,10 +179,6 @@ async def _lifespan(
             async with _socket_mode(link, app) if link else nullcontext():
                 yield
         finally:
-            if own_hook and snowbot.anomaly_changed is hook:
-                snowbot.anomaly_changed = None
-            if own_announcer and snowbot.announcer == announcer:
-                snowbot.announcer = None
             if not await surface.idle(grace):
                 log.warning("Slack work was still running after %.0fs at shutdown: cancelled", grace)
                 await surface.tasks.cancel_all()
@@ -211,20 +206,3 @@ async def _socket_mode(make_link: LinkFactory, app: FastAPI) -> AsyncIterator[No
     finally:
         await link.close()
         checks.pop("slack", None)
-
-
-def _give_notifier(surface: SlackSurface, app: FastAPI) -> None:
-    engine = getattr(app.state, "sync_engine", None)
-    if engine is not None and getattr(engine, "notifier", None) is None:
-        engine.notifier = SlackNotifier(surface.client, cards=surface.deps.cards)
-
-
-def _anomaly_changed(surface: SlackSurface, app: FastAPI) -> AnomalyChangedHook:
-    async def push_now(anomaly_id: int) -> None:
-        """Start a sync of the anomaly in the background (the person's action is done already)."""
-        _give_notifier(surface, app)
-        engine = getattr(app.state, "sync_engine", None)
-        if engine is not None:
-            surface.tasks.spawn(engine.sync_anomalies([anomaly_id]), name=f"sync-anomaly-{anomaly_id}")
-
-    return push_now

@@ -5,13 +5,15 @@ snowbot's anomaly cards kept current.
 Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread), and
 `anomaly_changed(anomaly)` when a pass saw the anomaly or one of its incidents change: its cards
 (`bot.slack.cards`) are updated then.
-`ticket_linked(link, kind)` is the use cases' `announcer`: the announcement a create or link made from
-Slack would have posted, for one an interrupted request left and snowbot finished (`bot.usecases`).
+`ticket_linked(link, kind)` is the use cases' `announcer` (given by `bot.composition`): the announcement
+a create or link made from Slack would have posted, for one an interrupted request left and snowbot
+finished (`bot.usecases.intents`).
 """
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -56,7 +58,7 @@ class SlackNotifier:
             message = blocks.ticket_created_message(link.ticket_number, link.url, link.anomaly_id)
         else:
             message = blocks.tickets_linked_message([(link.ticket_number, link.url)], link.anomaly_id)
-        thread = {"thread_ts": link.thread_ts} if link.thread_ts else {}
+        thread: dict[str, Any] = {"thread_ts": link.thread_ts} if link.thread_ts else {}
         posted = await self.client.chat_postMessage(channel=link.channel_id, **thread, **message)
         log.info("announced %s (finished after an interruption) in %s", link.ticket_number, link.channel_id)
         ts = posted.get("ts")
@@ -69,7 +71,8 @@ class SlackNotifier:
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:
-    """The notifier for `bot.sync.wiring.sync_extension(..., notifier=...)`; None without SLACK_BOT_TOKEN."""
+    """A notifier of its own client, e.g. for `bot.sync.wiring.build_engine(..., notifier=...)`; None without
+    SLACK_BOT_TOKEN."""
     if settings.slack_bot_token is None:
         return None
     return SlackNotifier(web_client(settings))

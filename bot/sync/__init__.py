@@ -8,7 +8,7 @@
 - `bot.sync.notes`: the work-note and resolution texts.
 - `bot.sync.scheduler`: the APScheduler job inside `snowbot run`.
 - `bot.sync.webhook`: `POST /webhooks/qualytics` (Qualytics Flow notifications).
-- `bot.sync.wiring`: `sync_extension` for `bot.app`, `build_engine` for the CLI.
+- `bot.sync.wiring`: the engine (`build_engine`, also for the CLI) and its extension, for `bot.composition`.
 - `bot.sync.cli`: `snowbot sync --once` (one pass) and `snowbot sync --requeue` (failed notes back to pending).
 """
 

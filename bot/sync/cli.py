@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 
-from bot.services import build_snowbot
+from bot.composition import build_snowbot
 from bot.settings import Settings, load_settings
 from bot.sync.wiring import NO_QUALYTICS, build_engine
 from bot.usecases import Snowbot, UseCaseError

@@ -1,13 +1,10 @@
-"""Plugs the sync into `snowbot run` through `bot.app`'s extension points, and builds engines for the CLI.
+"""The sync's parts, for the composition root (`bot.composition`) and the CLI: the engine over the use
+cases' database, Qualytics client and ServiceNow connections (`build_engine`), and its extension: the
+router serving `POST /webhooks/qualytics` and the lifespan running the scheduler (a pass every
+SNOWBOT_SYNC_INTERVAL seconds). Without QUALYTICS_URL / QUALYTICS_TOKEN there is nothing to poll: the
+webhook answers 503 and no scheduler starts.
 
-    from bot.sync.wiring import sync_extension
-    DEFAULT_EXTENSIONS = (..., sync_extension)      # in bot/app.py
-
-`sync_extension(settings, snowbot)` is an `ExtensionFactory`: its router serves `POST /webhooks/qualytics`
-and its lifespan runs the scheduler (a pass every SNOWBOT_SYNC_INTERVAL seconds) and puts the engine at
-`app.state.sync_engine`, where the Slack part finds `sync_anomalies` for its buttons and may set
-`engine.notifier`. Without QUALYTICS_URL / QUALYTICS_TOKEN there is nothing to poll: the webhook answers
-503 and no scheduler starts.
+Never reaches into another part: what the engine needs (its notifier) is given when it is built.
 """
 
 from __future__ import annotations
@@ -15,61 +12,38 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from bot.extension import Extension, Lifespan
 from bot.settings import Settings
-from bot.sync.engine import Notifier, ServiceNowClients, SyncConfig, SyncEngine
+from bot.sync.engine import Notifier, SyncConfig, SyncEngine
 from bot.sync.scheduler import scheduled
 from bot.sync.webhook import webhook_router
-from bot.usecases import NotConfigured, Snowbot, UseCaseError
-from servicenow import ServiceNowClient
-from servicenow.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from bot.app import Extension, Lifespan
+from bot.usecases import NotConfigured, Snowbot
 
 log = logging.getLogger(__name__)
 
 NO_QUALYTICS = "Qualytics is not configured: set QUALYTICS_URL and QUALYTICS_TOKEN to run the sync."
 
 
-def servicenow_clients(snowbot: Snowbot) -> ServiceNowClients:
-    """The engine's way to a ServiceNow client: the Snowbot's cached client of each integration.
-
-    A missing integration or secret (a `UseCaseError`) becomes a `ConfigurationError`, which the engine
-    treats as a failed attempt to retry later: an operator can fix the setting without losing notes.
-    """
-
-    async def client_for(integration_id: int) -> ServiceNowClient:
-        try:
-            return await snowbot.servicenow_client(integration_id)
-        except UseCaseError as err:
-            raise ConfigurationError(err.message) from err
-
-    return client_for
-
-
 def build_engine(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> SyncEngine:
-    """An engine over the Snowbot's database and clients; `NotConfigured` without Qualytics."""
+    """An engine over the Snowbot's database, Qualytics client and ServiceNow connections (their cached
+    client of each integration, `Connections.sync_client`); `NotConfigured` without Qualytics."""
     if snowbot.qualytics is None:
         raise NotConfigured(NO_QUALYTICS)
     return SyncEngine(
         snowbot.db,
         snowbot.qualytics,
-        servicenow_clients(snowbot),
+        snowbot.connections.sync_client,
         config=SyncConfig.from_settings(settings),
         clock=snowbot.clock,
         notifier=notifier,
     )
 
 
-def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> Extension:
-    """The webhook route and the scheduler, as a `bot.app.ExtensionFactory`."""
-    from bot.app import Extension  # here, not at the top: bot/app.py imports this module
-
-    engine = build_engine(settings, snowbot, notifier=notifier) if snowbot.qualytics is not None else None
+def engine_extension(settings: Settings, engine: SyncEngine | None) -> Extension:
+    """The webhook route and, with an engine, the scheduler."""
     router = webhook_router(
         engine.sync_anomalies if engine else None,
         settings.webhook_secret,
@@ -83,10 +57,16 @@ def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier |
     return Extension(routers=[router], lifespans=[scheduler_lifespan(engine, settings.sync_interval)])
 
 
+def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> Extension:
+    """The sync over a `Snowbot` built already, as a `bot.extension.ExtensionFactory` (its engine has the
+    notifier given, none by default; `bot.composition.compose` gives it Slack's)."""
+    engine = build_engine(settings, snowbot, notifier=notifier) if snowbot.qualytics is not None else None
+    return engine_extension(settings, engine)
+
+
 def scheduler_lifespan(engine: SyncEngine, interval: int) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI, snowbot: Snowbot) -> AsyncIterator[None]:
-        app.state.sync_engine = engine
         async with scheduled(engine.run_pass, interval):
             yield
 

@@ -174,9 +174,15 @@ class LockAfterPost(httpx.AsyncBaseTransport):
 async def test_a_link_refused_after_the_post_is_finished_from_the_intent(
     make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
 ) -> None:
+    announced: list[tuple[Link, str]] = []
+
+    async def announce(link: Link, kind: str) -> str:
+        announced.append((link, kind))
+        return "1700000000.000200"
+
     holder: list[Snowbot] = []
     transport = LockAfterPost(sn_emulator.transport(), lambda: hold_write_lock(holder[0], settings))
-    bot = make_snowbot(settings, servicenow_transport=transport)
+    bot = make_snowbot(settings, servicenow_transport=transport, announcer=announce)
     holder.append(bot)
     with pytest.raises(DatabaseBusy, match="Do not create or link it again") as refused:
         await bot.create_ticket_for_anomaly(824, FORM, "U1", SlackContext("C1", "1700000000.000100"))
@@ -185,13 +191,6 @@ async def test_a_link_refused_after_the_post_is_finished_from_the_intent(
     assert transport.other is not None
     transport.other.execute("ROLLBACK")
     transport.other.close()
-    announced: list[tuple[Link, str]] = []
-
-    async def announce(link: Link, kind: str) -> str:
-        announced.append((link, kind))
-        return "1700000000.000200"
-
-    bot.announcer = announce
     assert (await bot.reconcile_intents())["linked"] == 1
     assert await bot.reconcile_intents() == {"linked": 0, "retired": 0, "undecided": 0, "announced": 0}
 
@@ -210,15 +209,14 @@ async def test_a_link_refused_after_the_post_is_finished_from_the_intent(
 async def test_an_announcement_outside_a_thread_becomes_the_links_thread(
     make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
 ) -> None:
-    held = HeldWrite(sn_emulator.transport())
-    bot = make_snowbot(settings, servicenow_transport=held)
-    await interrupted(bot, held, lambda: bot.create_ticket_for_anomaly(824, FORM, "U1", SlackContext("C1")))
-    await held.applied()
-
     async def announce(link: Link, kind: str) -> str:
         return "1700000000.000300"
 
-    bot.announcer = announce
+    held = HeldWrite(sn_emulator.transport())
+    bot = make_snowbot(settings, servicenow_transport=held, announcer=announce)
+    await interrupted(bot, held, lambda: bot.create_ticket_for_anomaly(824, FORM, "U1", SlackContext("C1")))
+    await held.applied()
+
     assert (await bot.reconcile_intents())["announced"] == 1
     [link] = links.for_anomaly(bot.db, 824)
     assert (link.channel_id, link.thread_ts) == ("C1", "1700000000.000300")

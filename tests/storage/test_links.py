@@ -3,11 +3,15 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from sqlite_utils import Database
 
-from storage import links, sync
+import storage
+from servicenow.kinds import INCIDENT
+from storage import SecretBox, integrations, links, migrations, sync
 from storage.integrations import Integration
 from storage.links import DuplicateLinkError, Link
 
@@ -89,3 +93,45 @@ def test_watched_skips_links_turned_off_but_not_new_ones(db: Database, make_link
     assert sync.get_state(db, fresh.id) is None  # the sync records its baseline first
     sync.set_watch(db, off.id, True)
     assert links.watched(db) == [on, off, fresh]
+
+
+def test_a_link_names_its_ticket_kind_incident_by_default(db: Database, make_link) -> None:  # type: ignore[no-untyped-def]
+    link = make_link()
+
+    assert link.ticket_kind == "incident" and link.kind is INCIDENT
+    assert links.get(db, link.id).ticket_kind == "incident"  # type: ignore[union-attr]
+    assert db.execute("SELECT ticket_kind FROM links WHERE id = ?", [link.id]).fetchone() == ("incident",)
+
+
+def test_a_link_of_an_unknown_ticket_kind_is_refused(make_link) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(KeyError):
+        make_link(ticket_kind="spaceship")
+
+
+def test_links_stored_before_the_column_are_incidents(
+    tmp_path: Path, box: SecretBox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = storage.connect(tmp_path / "old.db")
+    before = [m for m in migrations.MIGRATIONS if m[0] != "m009_links_ticket_kind"]
+    monkeypatch.setattr(migrations, "MIGRATIONS", before)
+    storage.migrate(db)
+    integration = integrations.save(
+        db, box, instance_url="https://acme.service-now.com", username="svc", password=SecretStr("pw")
+    )
+    db["links"].insert(  # a row as snowbot stored it before m009: no ticket_kind
+        {
+            "anomaly_id": 1,
+            "integration_id": integration.id,
+            "ticket_sys_id": "s1",
+            "ticket_number": "INC0000001",
+            "status": "New",
+            "url": "u",
+            "created_by": "U1",
+            "created_at": "2026-01-01T00:00:00+00:00",
+        }
+    )
+    monkeypatch.undo()
+
+    assert storage.migrate(db) == ["m009_links_ticket_kind"]
+    [link] = links.for_anomaly(db, 1)
+    assert link.ticket_kind == "incident"

@@ -17,6 +17,7 @@ NAMES = [
     "m006_slack_cards",
     "m007_intents",
     "m008_links_anomaly_deleted",
+    "m009_links_ticket_kind",
 ]
 
 

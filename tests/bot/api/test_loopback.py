@@ -12,7 +12,7 @@ import httpx
 from fastapi import APIRouter
 
 from bot.app import Extension, build_app
-from bot.services import build_snowbot
+from bot.composition import build_snowbot
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator

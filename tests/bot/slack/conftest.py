@@ -10,16 +10,16 @@ the ack (the surface's task tracker), never a fixed time.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
 
-from bot.app import build_app
+from bot.app import Extension, build_app
+from bot.composition import Outside, Process, compose
 from bot.settings import Settings
-from bot.slack.extension import slack_extension
+from bot.slack.extension import surface_extension
 from bot.slack.ids import BlockId
 from bot.usecases import Snowbot
 from emulators.serve import serve_in_thread
@@ -71,7 +71,14 @@ class Harness(SlackDriver):
     test reads back: the emulator, the app, the wired `Snowbot`, the sleeps the surface asked for."""
 
     def __init__(
-        self, *, http: httpx.AsyncClient, app: Any, world: SlackWorld, snowbot: Snowbot, sleeps: list[float]
+        self,
+        *,
+        http: httpx.AsyncClient,
+        app: Any,
+        world: SlackWorld,
+        snowbot: Snowbot,
+        sleeps: list[float],
+        process: Process,
     ) -> None:
         super().__init__(
             http=http,
@@ -84,13 +91,16 @@ class Harness(SlackDriver):
         self.world = world
         self.snowbot = snowbot
         self.sleeps = sleeps
+        self.process = process
+        """What `bot.composition.compose` built (the engine, the Slack surface and its notifier)."""
 
     @property
     def slack(self) -> SlackEmulator:
         return self.world.slack
 
     async def _idle(self) -> None:
-        assert await self.app.state.slack.idle(10), "Slack work still running after 10 s"
+        assert self.process.slack is not None
+        assert await self.process.slack.idle(10), "Slack work still running after 10 s"
 
     def card_in(self, channel: str, thread_ts: str) -> dict[str, Any]:
         """The one anomaly card the bot posted in a thread (its chat-ops buttons are what a person clicks)."""
@@ -127,25 +137,37 @@ def servicenow_transport() -> httpx.AsyncBaseTransport | None:
 @pytest.fixture
 async def harness(
     slack_settings: Settings,
-    make_snowbot: Callable[..., Snowbot],
+    outside: Outside,
     world: SlackWorld,
     servicenow_transport: httpx.AsyncBaseTransport | None,
 ) -> AsyncIterator[Harness]:
-    snowbot = make_snowbot(slack_settings, servicenow_transport=servicenow_transport)
+    """The parts as `snowbot run` composes them (the use cases' hooks reach the engine and Slack), served
+    with the Slack surface only: no scheduler runs a pass behind a test's back."""
     sleeps: list[float] = []
 
     async def record_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    app = build_app(
-        slack_settings,
-        snowbot=snowbot,
-        extensions=[partial(slack_extension, sleep=record_sleep, suggest_budget=0.5)],
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://snowbot.test") as http:
-            yield Harness(http=http, app=app, world=world, snowbot=snowbot, sleeps=sleeps)
+    if servicenow_transport is not None:
+        outside = replace(outside, servicenow_transport=servicenow_transport)
+    process = compose(slack_settings, outside=outside, sleep=record_sleep, suggest_budget=0.5)
+    surface = process.slack
+    assert surface is not None
+
+    def slack_only(settings: Settings, snowbot: Snowbot) -> Extension:
+        return surface_extension(settings, surface, sleep=record_sleep)
+
+    app = build_app(slack_settings, snowbot=process.snowbot, extensions=[slack_only])
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://snowbot.test") as http:
+                yield Harness(
+                    http=http, app=app, world=world, snowbot=process.snowbot, sleeps=sleeps, process=process
+                )
+    finally:
+        await process.snowbot.aclose()
+        process.snowbot.db.close()
 
 
 @pytest.fixture

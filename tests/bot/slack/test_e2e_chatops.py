@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import httpx
+import pytest
 
 from bot.slack.ids import ActionId, BlockId, ViewId
 from bot.slack.notifier import SlackNotifier, slack_notifier
@@ -22,11 +23,17 @@ NIGHTLY_LOAD = "INC0000002"
 
 
 class RecordingEngine:
-    """Stands in for the sync engine at `app.state.sync_engine`."""
+    """Records the syncs the use cases ask the composed engine for (in place of running them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+        assert h.process is not None and h.process.engine is not None
+        self.engine = h.process.engine
         self.synced: list[list[int]] = []
-        self.notifier: Any = None
+        monkeypatch.setattr(self.engine, "sync_anomalies", self.sync_anomalies)
+
+    @property
+    def notifier(self) -> Any:
+        return self.engine.notifier
 
     async def sync_anomalies(self, anomaly_ids: Iterable[int]) -> None:
         self.synced.append(list(anomaly_ids))
@@ -51,9 +58,9 @@ def button(message: dict[str, Any], action_id: str) -> dict[str, Any]:
 
 
 async def test_acknowledge_changes_qualytics_refreshes_the_message_and_asks_for_a_sync(
-    h: Harness, q_emulator: QualyticsEmulator
+    h: Harness, q_emulator: QualyticsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = h.app.state.sync_engine = RecordingEngine()
+    engine = RecordingEngine(h, monkeypatch)
     alert = await our_card(h)
 
     response = await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ACKNOWLEDGE)))
@@ -65,13 +72,13 @@ async def test_acknowledge_changes_qualytics_refreshes_the_message_and_asks_for_
     assert "(Acknowledged)" in update.args["text"]
     assert ActionId.ACKNOWLEDGE not in json.dumps(update.args["blocks"])
     assert engine.synced == [[824]]
-    assert isinstance(engine.notifier, SlackNotifier)  # the engine had none: Slack's is given
+    assert isinstance(engine.notifier, SlackNotifier)  # the composed engine has Slack's notifier
 
 
 async def test_archive_opens_a_modal_and_archives_with_the_chosen_status(
-    h: Harness, q_emulator: QualyticsEmulator
+    h: Harness, q_emulator: QualyticsEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = h.app.state.sync_engine = RecordingEngine()
+    engine = RecordingEngine(h, monkeypatch)
     alert = await our_card(h, 825)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ARCHIVE)))
@@ -85,8 +92,10 @@ async def test_archive_opens_a_modal_and_archives_with_the_chosen_status(
     assert engine.synced == [[825]]
 
 
-async def test_comment_is_added_as_the_slack_user(h: Harness, q_emulator: QualyticsEmulator) -> None:
-    h.app.state.sync_engine = RecordingEngine()
+async def test_comment_is_added_as_the_slack_user(
+    h: Harness, q_emulator: QualyticsEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    RecordingEngine(h, monkeypatch)
     alert = await our_card(h)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.COMMENT)))
@@ -115,7 +124,6 @@ async def test_acknowledge_reaches_servicenow_at_once_through_the_sync(
     h: Harness, sn_emulator: ServiceNowEmulator
 ) -> None:
     linked = await h.snowbot.link_existing_ticket(824, NIGHTLY_LOAD, "test")
-    h.app.state.sync_engine = build_engine(h.snowbot.settings, h.snowbot)
     alert = await our_card(h)
 
     await h.interact(h.block_actions_on_message(alert, button(alert, ActionId.ACKNOWLEDGE)))

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.app import DEFAULT_EXTENSIONS, build_app
+from bot.app import build_app
+from bot.composition import Outside, compose
 from bot.settings import Settings
 from bot.slack.extension import slack_extension
 from bot.slack.ids import Shortcut
@@ -87,8 +88,13 @@ async def test_a_stale_but_correctly_signed_request_is_refused(h: Harness) -> No
     assert response.status_code == 401
 
 
-def test_snowbot_run_serves_the_slack_extension() -> None:
-    assert slack_extension in DEFAULT_EXTENSIONS
+async def test_snowbot_run_serves_the_slack_extension(slack_settings: Settings, outside: Outside) -> None:
+    process = compose(slack_settings, outside=outside)  # what `snowbot run` serves (`bot.app.serve`)
+    try:
+        assert process.slack is not None and process.notifier is not None
+        assert any(extension.routers for extension in process.extensions()[1:])  # POST /slack/events
+    finally:
+        await process.aclose()
 
 
 @pytest.mark.parametrize(
@@ -118,15 +124,15 @@ async def test_without_slack_settings_the_api_runs_and_one_warning_says_why(
 
 
 async def test_with_the_sync_extension_slack_becomes_its_notifier_and_hook(
-    slack_settings: Settings, make_snowbot: Callable[..., Snowbot]
+    slack_settings: Settings, outside: Outside
 ) -> None:
     from bot.slack.notifier import SlackNotifier
-    from bot.sync.wiring import sync_extension
 
-    snowbot = make_snowbot(slack_settings)
-    app = build_app(slack_settings, snowbot=snowbot, extensions=[sync_extension, slack_extension])
+    process = compose(slack_settings, outside=outside)
+    app = build_app(slack_settings, process=process)
 
     async with app.router.lifespan_context(app):
-        assert isinstance(app.state.sync_engine.notifier, SlackNotifier)
-        assert snowbot.anomaly_changed is not None
-    assert snowbot.anomaly_changed is None
+        assert process.engine is not None and isinstance(process.engine.notifier, SlackNotifier)
+        assert process.engine.notifier is process.notifier
+        assert process.snowbot.chatops.anomaly_changed is not None
+        assert process.snowbot.reconciler.announcer is not None

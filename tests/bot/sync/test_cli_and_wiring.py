@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 import storage
 from bot.app import build_app
+from bot.composition import Outside, compose
 from bot.settings import Settings
 from bot.sync.cli import run_sync, run_sync_once
 from bot.sync.engine import SyncEngine
@@ -143,7 +145,7 @@ async def test_sync_once_without_servicenow_exits_1_and_says_why(
 
 
 async def test_the_extension_serves_the_webhook_and_runs_the_scheduler_for_the_life_of_the_app(
-    make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot]
+    make_settings: Callable[..., Settings], make_snowbot: Callable[..., Snowbot], outside: Outside
 ) -> None:
     settings = make_settings(webhook_secret="s3cret")
     snowbot = make_snowbot(settings)
@@ -152,9 +154,12 @@ async def test_the_extension_serves_the_webhook_and_runs_the_scheduler_for_the_l
     assert [route.path for router in extension.routers for route in router.routes] == ["/webhooks/qualytics"]
     assert len(extension.lifespans) == 1
 
-    app = build_app(settings, snowbot=snowbot, extensions=[sync_extension])
+    process = compose(settings, outside=outside)
+    assert isinstance(process.engine, SyncEngine) and process.engine.notifier is None  # no Slack settings
+    app = build_app(settings, process=process)
     async with app.router.lifespan_context(app):
-        assert isinstance(app.state.sync_engine, SyncEngine)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            assert (await client.post("/webhooks/qualytics", json={})).status_code == 401  # served, unsigned
 
 
 async def test_without_qualytics_there_is_no_scheduler_and_no_engine(

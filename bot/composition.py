@@ -1,0 +1,220 @@
+"""The one composition root: settings -> database -> clients -> use cases -> sync engine -> Slack surface
+and notifier, built here in that order and nowhere else. `bot.app` serves what `compose` built; the CLI,
+the tests and the demo build through here too (transports and retry policies are injectable, so they run
+on emulators).
+
+Two arrows point back up the graph: a chat-ops change made from Slack asks the engine for a sync of the
+anomaly at once, and a create or link an interrupted request left is announced in Slack once reconciled.
+Both are given to the use cases as hooks (`anomaly_changed`, `announcer`) that are closures over the
+engine and the notifier built after them, here: nothing is set on a built part, at start-up or later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bot.extension import Extension
+from bot.settings import Settings
+from bot.slack.app import SlackSurface, build_slack
+from bot.slack.client import Sleep
+from bot.slack.extension import slack_enabled, surface_extension
+from bot.slack.notifier import SlackNotifier
+from bot.sync.engine import SyncEngine
+from bot.sync.wiring import build_engine, engine_extension
+from bot.usecases import (
+    AnomalyChangedHook,
+    ChatOps,
+    Connections,
+    LinkAnnouncer,
+    NotConfigured,
+    Runtime,
+    ServiceNowFactory,
+    Snowbot,
+    Storage,
+)
+from bot.usecases.anomalies import Anomalies
+from bot.usecases.form import TicketForms
+from bot.usecases.intents import Intents
+from bot.usecases.reconcile import Reconciler
+from bot.usecases.tickets import Tickets
+from qualytics_api import QualyticsClient, QualyticsConfigError, QualyticsRetry
+from servicenow import Credentials, RetryPolicy, ServiceNowClient
+from storage import SecretBox, connect, migrate
+from storage.links import Link
+
+
+@dataclass(frozen=True)
+class Outside:
+    """How snowbot reaches ServiceNow and Qualytics: the transports (None: the network) and the retry
+    policies (None: the clients' own). Tests and the demo pass the emulators' in-process transports."""
+
+    servicenow_transport: httpx.AsyncBaseTransport | None = None
+    qualytics_transport: httpx.AsyncBaseTransport | None = None
+    servicenow_retry: RetryPolicy | None = None
+    qualytics_retry: QualyticsRetry | None = None
+
+
+def servicenow_factory(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: RetryPolicy | None = None,
+) -> ServiceNowFactory:
+    def build(instance_url: str, credentials: Credentials) -> ServiceNowClient:
+        return ServiceNowClient.connect(
+            instance_url,
+            credentials,
+            transport=transport,
+            timeout=settings.http_timeout,
+            retry=retry,
+            allow_insecure=settings.allow_insecure_instance,
+            allow_private=settings.allow_private_instance,
+        )
+
+    return build
+
+
+def qualytics_client(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    retry: QualyticsRetry | None = None,
+) -> QualyticsClient | None:
+    """The Qualytics client, or None when QUALYTICS_URL / QUALYTICS_TOKEN are not both set."""
+    if not settings.qualytics_url or settings.qualytics_token is None:
+        return None
+    try:
+        return QualyticsClient.connect(
+            settings.qualytics_url,
+            settings.qualytics_token,
+            transport=transport,
+            timeout=settings.http_timeout,
+            retry=retry,
+        )
+    except QualyticsConfigError as err:
+        raise NotConfigured(err.message) from None
+
+
+def build_snowbot(
+    settings: Settings,
+    *,
+    servicenow_transport: httpx.AsyncBaseTransport | None = None,
+    qualytics_transport: httpx.AsyncBaseTransport | None = None,
+    servicenow_retry: RetryPolicy | None = None,
+    qualytics_retry: QualyticsRetry | None = None,
+    announcer: LinkAnnouncer | None = None,
+    anomaly_changed: AnomalyChangedHook | None = None,
+) -> Snowbot:
+    """Open (and migrate) the database, build the clients and the use cases, and record the environment's
+    integration, if any.
+
+    Without SNOWBOT_SECRET_KEY there is no SecretBox: connecting ServiceNow through the bot is refused
+    (an integration from SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS still works).
+    """
+    db = connect(settings.db_path)
+    migrate(db)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+    storage, runtime = Storage(db), Runtime()
+    connections = Connections(
+        storage=storage,
+        settings=settings,
+        box=SecretBox(secret) if secret else None,
+        factory=servicenow_factory(settings, transport=servicenow_transport, retry=servicenow_retry),
+    )
+    anomalies = Anomalies(qualytics_client(settings, transport=qualytics_transport, retry=qualytics_retry))
+    forms = TicketForms(connections=connections, anomalies=anomalies, runtime=runtime)
+    intents = Intents(storage=storage, runtime=runtime)
+    reconciler = Reconciler(
+        storage=storage, connections=connections, intents=intents, runtime=runtime, announcer=announcer
+    )
+    snowbot = Snowbot(
+        settings=settings,
+        storage=storage,
+        runtime=runtime,
+        connections=connections,
+        anomalies=anomalies,
+        forms=forms,
+        reconciler=reconciler,
+        tickets=Tickets(
+            storage=storage,
+            connections=connections,
+            anomalies=anomalies,
+            forms=forms,
+            intents=intents,
+            reconciler=reconciler,
+            runtime=runtime,
+        ),
+        chatops=ChatOps(storage=storage, anomalies=anomalies, anomaly_changed=anomaly_changed),
+    )
+    connections.ensure_env_integration()
+    return snowbot
+
+
+@dataclass(frozen=True)
+class Process:
+    """Everything `snowbot run` serves, built: the use cases, the sync engine (None without Qualytics),
+    the Slack surface and its notifier (None without Slack's settings)."""
+
+    settings: Settings
+    snowbot: Snowbot
+    engine: SyncEngine | None = None
+    slack: SlackSurface | None = None
+    notifier: SlackNotifier | None = None
+    slack_sleep: Sleep = field(default=asyncio.sleep, repr=False)
+
+    def extensions(self) -> list[Extension]:
+        """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack."""
+        built = [engine_extension(self.settings, self.engine)]
+        if self.slack is not None:
+            built.append(surface_extension(self.settings, self.slack, sleep=self.slack_sleep))
+        return built
+
+    async def aclose(self) -> None:
+        await self.snowbot.aclose()
+        await self.snowbot.store.aclose()
+
+
+def compose(
+    settings: Settings,
+    *,
+    outside: Outside = Outside(),
+    sleep: Sleep = asyncio.sleep,
+    suggest_budget: float = 2.0,
+    **slack_options: Any,
+) -> Process:
+    """Build every part of the process from the settings (`sleep` paces Slack's retries and Socket Mode's
+    reconnects; `suggest_budget` and `slack_options` go to `build_slack`)."""
+    slack_on = slack_enabled(settings)
+    engine: SyncEngine | None = None
+    surface: SlackSurface | None = None
+    notifier: SlackNotifier | None = None
+
+    async def sync_soon(anomaly_id: int) -> None:
+        """Start a sync of the anomaly in the background (the person's action is done already)."""
+        if engine is not None and surface is not None:
+            surface.tasks.spawn(engine.sync_anomalies([anomaly_id]), name=f"sync-anomaly-{anomaly_id}")
+
+    async def announce(link: Link, kind: str) -> str | None:
+        return await notifier.ticket_linked(link, kind) if notifier is not None else None
+
+    snowbot = build_snowbot(
+        settings,
+        servicenow_transport=outside.servicenow_transport,
+        qualytics_transport=outside.qualytics_transport,
+        servicenow_retry=outside.servicenow_retry,
+        qualytics_retry=outside.qualytics_retry,
+        announcer=announce if slack_on else None,
+        anomaly_changed=sync_soon if slack_on else None,
+    )
+    if slack_on:
+        surface = build_slack(settings, snowbot, sleep=sleep, suggest_budget=suggest_budget, **slack_options)
+        notifier = SlackNotifier(surface.client, cards=surface.deps.cards)
+    if snowbot.qualytics is not None:
+        engine = build_engine(settings, snowbot, notifier=notifier)
+    return Process(
+        settings=settings, snowbot=snowbot, engine=engine, slack=surface, notifier=notifier, slack_sleep=sleep
+    )

@@ -1,0 +1,206 @@
+"""`Snowbot`: the thin facade the surfaces (Slack, the REST API, the CLI) call, one method per use case,
+each handing over to the service of its domain (connections, tickets, the form, chat-ops, status,
+reconcile). Built by the composition root (`bot.composition`), never by a surface.
+
+Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) are the shared
+`Runtime`'s, so a test that drives time sets them once for every service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Generic, TypeVar
+
+from pydantic import SecretStr
+from sqlite_utils import Database
+
+from bot.models import FormSpecification
+from bot.settings import Settings
+from bot.usecases import status as status_
+from bot.usecases.anomalies import Anomalies
+from bot.usecases.base import Runtime, Storage
+from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
+from bot.usecases.connections import Connected, Connections
+from bot.usecases.form import TicketDraft, TicketForm, TicketForms
+from bot.usecases.reconcile import Reconciler
+from bot.usecases.status import Overview, Status
+from bot.usecases.tickets import Tickets
+from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
+from qualytics_api import Anomaly, QualyticsClient
+from servicenow import Group, Incident, ServiceNowClient, User
+from storage.integrations import Integration
+from storage.links import Link
+from storage.store import Store
+
+T = TypeVar("T")
+
+
+class _Tuning(Generic[T]):
+    """A `Runtime` attribute seen through the facade (read and set)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, bot: Snowbot, owner: type | None = None) -> T:
+        value: T = getattr(bot.runtime, self.name)
+        return value
+
+    def __set__(self, bot: Snowbot, value: T) -> None:
+        setattr(bot.runtime, self.name, value)
+
+
+class Snowbot:
+    """The use cases. One instance per process (and per event loop); `aclose()` releases the clients."""
+
+    clock: _Tuning[Callable[[], datetime]] = _Tuning()
+    sleep: _Tuning[Callable[[float], Awaitable[object]]] = _Tuning()
+    create_attempts: _Tuning[int] = _Tuning()
+    create_settle: _Tuning[tuple[float, ...]] = _Tuning()
+    intent_settle: _Tuning[float] = _Tuning()
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        storage: Storage,
+        runtime: Runtime,
+        connections: Connections,
+        anomalies: Anomalies,
+        forms: TicketForms,
+        reconciler: Reconciler,
+        tickets: Tickets,
+        chatops: ChatOps,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.runtime = runtime
+        self.connections = connections
+        self.anomalies = anomalies
+        self.forms = forms
+        self.reconciler = reconciler
+        self.tickets = tickets
+        self.chatops = chatops
+
+    @property
+    def db(self) -> Database:
+        return self.storage.db
+
+    @property
+    def store(self) -> Store:
+        """The database's thread: every storage call goes through it."""
+        return self.storage.store
+
+    @property
+    def qualytics(self) -> QualyticsClient | None:
+        return self.anomalies.qualytics
+
+    def check_database(self) -> None:
+        """`DatabaseGone` when the database file was deleted or replaced (one `stat`, no waiting)."""
+        self.storage.check()
+
+    async def aclose(self) -> None:
+        await self.connections.aclose()
+        await self.anomalies.aclose()
+
+    # ---------------------------------------------------------------------------------- connections
+
+    async def connect(
+        self, instance_url: str, credentials: str | SecretStr, actor: str | None = None
+    ) -> Connected:
+        return await self.connections.connect(instance_url=instance_url, credentials=credentials, actor=actor)
+
+    def ensure_env_integration(self) -> Integration | None:
+        return self.connections.ensure_env_integration()
+
+    async def check_connection(self, integration_id: int | None = None) -> Integration:
+        return await self.connections.check_connection(integration_id=integration_id)
+
+    async def list_integrations(self) -> list[Integration]:
+        return await self.connections.list_integrations()
+
+    async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
+        """The cached ServiceNow client of an integration."""
+        return await self.connections.servicenow_client(integration_id)
+
+    # -------------------------------------------------------------------------------------- tickets
+
+    async def create_ticket_for_anomaly(
+        self, anomaly_id: int, form: TicketForm, actor: str | None, slack_context: SlackContext | None = None
+    ) -> TicketCreated:
+        return await self.tickets.create(anomaly_id=anomaly_id, form=form, actor=actor, slack=slack_context)
+
+    async def link_existing_ticket(
+        self, anomaly_id: int, ticket_id: str, actor: str | None, slack_context: SlackContext | None = None
+    ) -> TicketLinked:
+        return await self.tickets.link(
+            anomaly_id=anomaly_id, ticket_id=ticket_id, actor=actor, slack=slack_context
+        )
+
+    async def list_links(self, anomaly_id: int) -> list[Link]:
+        return await self.tickets.list_links(anomaly_id=anomaly_id)
+
+    async def attach_thread(self, link_id: int, channel_id: str, thread_ts: str) -> None:
+        await self.tickets.attach_thread(link_id=link_id, channel_id=channel_id, thread_ts=thread_ts)
+
+    async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
+        await self.tickets.unlink(anomaly_id=anomaly_id, link_id=link_id, actor=actor)
+
+    async def search_tickets(self, query: str = "", page: int = 1, size: int = 20) -> TicketPage:
+        return await self.tickets.search(query=query, page=page, size=size)
+
+    async def get_ticket(self, ticket_id: str) -> Incident:
+        return await self.tickets.get(ticket_id=ticket_id)
+
+    async def reconcile_intents(self) -> dict[str, int]:
+        return await self.reconciler.reconcile_all()
+
+    async def keep_reconciled(self) -> None:
+        await self.reconciler.keep_reconciled()
+
+    # --------------------------------------------------------------------------------------- the form
+
+    async def form_specification(self) -> FormSpecification:
+        return await self.forms.specification()
+
+    async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
+        return await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email)
+
+    async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
+        return await self.forms.search_groups(text=text, limit=limit)
+
+    async def search_users(self, text: str, limit: int = 20) -> list[User]:
+        return await self.forms.search_users(text=text, limit=limit)
+
+    async def caller_for_email(self, email: str) -> User | None:
+        return await self.forms.caller_for_email(email)
+
+    # --------------------------------------------------------------------------------------- chat-ops
+
+    async def acknowledge_anomaly(self, anomaly_id: int, actor: str | None = None) -> AnomalyChanged:
+        return await self.chatops.acknowledge(anomaly_id=anomaly_id, actor=actor)
+
+    async def archive_anomaly(
+        self, anomaly_id: int, status: str = "Resolved", actor: str | None = None
+    ) -> AnomalyChanged:
+        return await self.chatops.archive(anomaly_id=anomaly_id, status=status, actor=actor)
+
+    async def comment_on_anomaly(
+        self, anomaly_id: int, text: str, author: str, via: str = "Slack"
+    ) -> AnomalyChanged:
+        return await self.chatops.comment(anomaly_id=anomaly_id, text=text, author=author, via=via)
+
+    async def anomaly_card(self, anomaly_id: int, anomaly: Anomaly | None = None) -> AnomalyCard:
+        return await self.chatops.card(anomaly_id=anomaly_id, anomaly=anomaly)
+
+    # ----------------------------------------------------------------------------------------- status
+
+    async def status(self) -> Status:
+        return await status_.status(storage=self.storage, connections=self.connections)
+
+    async def overview(self, recent: int = 10) -> Overview:
+        """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
+        return await status_.overview(storage=self.storage, connections=self.connections, recent=recent)
+
+
+__all__ = ["Snowbot"]
