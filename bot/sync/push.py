@@ -53,7 +53,6 @@ from servicenow.errors import (
     ServiceNowConnectionError,
     ServiceNowError,
 )
-from servicenow.kinds import INCIDENT
 from storage import links, sync
 from storage.links import Link
 from storage.sync import OutboxItem
@@ -113,7 +112,7 @@ async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
                 link.ticket_number,
                 item.marker,
             )
-        if not noted and link.status in INCIDENT.no_journal_labels:  # as the last refresh saw it: no write
+        if not noted and link.status in link.kind.no_journal_labels:  # as the last refresh saw it: no write
             sent = _Sent(closed=link.status)
         else:
             sent = await _send(ctx, client, link, item, note, noted=noted)
@@ -143,14 +142,12 @@ async def _send(
     """The row's write: the note (unless `noted`: already in the journal), and for an archive the
     resolution, in the same PATCH. A refused resolve PATCH wrote nothing, so the note then goes alone
     and the refusal is returned. No note is written to a Closed or Canceled incident."""
-    sys_id = link.ticket_sys_id
+    sys_id, kind = link.ticket_sys_id, link.kind
     if item.kind == "resolve":
         incident = await client.get_incident(sys_id)
-        if incident.state in INCIDENT.no_journal_states:  # nothing to resolve; a note would be dropped
-            return (
-                _Sent() if noted else _Sent(closed=INCIDENT.state_label(incident.state, incident.state_label))
-            )
-        if incident.state not in INCIDENT.resolved_states:
+        if incident.state in kind.no_journal_states:  # nothing to resolve; a note would be dropped
+            return _Sent() if noted else _Sent(closed=kind.state_label(incident.state, incident.state_label))
+        if incident.state not in kind.resolved_states:
             status = item.payload["status"]
             code = await ctx.close_codes.code_for(
                 client, integration_id=link.integration_id, status=status, configured=ctx.config.close_code
@@ -173,10 +170,10 @@ async def _note(ctx: Context, client: ServiceNowClient, link: Link, note: str, m
     """Write one work note. The PATCH answers with the incident's state: on a Closed or Canceled
     incident the note may have been dropped silently, so it counts only if the journal shows it."""
     updated = await client.add_work_note(link.ticket_sys_id, note, retry_safe=False)
-    if updated.state in INCIDENT.no_journal_states and not await _in_journal(
+    if updated.state in link.kind.no_journal_states and not await _in_journal(
         ctx, client, link.ticket_sys_id, marker
     ):
-        return _Sent(closed=INCIDENT.state_label(updated.state, updated.state_label))
+        return _Sent(closed=link.kind.state_label(updated.state, updated.state_label))
     return _Sent()
 
 

@@ -18,7 +18,6 @@ from bot.sync.context import Context, Run
 from bot.sync.report import reason_of
 from servicenow import Incident
 from servicenow.errors import ServiceNowError
-from servicenow.kinds import INCIDENT
 from storage import atomic, links, sync
 from storage.links import Link
 
@@ -64,7 +63,7 @@ async def refresh(ctx: Context, run: Run) -> None:
         with atomic(ctx.db):
             for link, incident in found:
                 state = run.states.get(link.id) or sync.get_state(ctx.db, link.id)
-                is_closed = incident.state in INCIDENT.resolved_states
+                is_closed = incident.state in link.kind.resolved_states
                 if state is None or state.resolved == is_closed:
                     continue
                 sync.set_resolved(ctx.db, link.id, is_closed, now=now)
@@ -74,7 +73,7 @@ async def refresh(ctx: Context, run: Run) -> None:
                     if link.channel_id and link.thread_ts:
                         closed.append((link, incident))
             statuses = {
-                link.id: INCIDENT.state_label(incident.state, incident.state_label)
+                link.id: link.kind.state_label(incident.state, incident.state_label)
                 for link, incident in found
             }
             links.update_statuses(ctx.db, statuses, synced_at=now)
