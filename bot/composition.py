@@ -1,5 +1,5 @@
-"""The one composition root: settings -> database -> clients -> use cases -> sync engine -> Slack surface
-and notifier, built here in that order and nowhere else. `bot.app` serves what `compose` built; the CLI,
+"""The one composition root: settings -> database -> clients -> use cases -> Slack surface and notifier ->
+sync engine (it is given the notifier), built here in that order and nowhere else. `bot.app` serves what `compose` built; the CLI,
 the tests and the demo build through here too (transports and retry policies are injectable, so they run
 on emulators).
 

@@ -3,8 +3,9 @@
 A `TicketKind` holds a ticket table's facts: its table, number prefix, state codes and their labels, which
 states count as resolved and which drop journal writes, how it is resolved (the state and fields of the
 resolve PATCH), the urgency/impact levels and the priority lookup. The client, storage, the sync and the
-Slack surface read these facts from here rather than spelling them out again; a new kind (Problem,
-Defect, Enhancement) is one more `TicketKind` in `KINDS`.
+Slack surface read these facts from here rather than spelling them out again. A new kind (Problem,
+Defect, Enhancement) starts as one more `TicketKind` in `KINDS`; docs/architecture.md ("Adding things")
+lists what still assumes the incident table.
 
 Incident facts: ServiceNow's incident state model (New 1, In Progress 2, On Hold 3, Resolved 6, Closed 7,
 Canceled 8; the spec's "ServiceNow State Mappings"), the resolve rule (state 6 with close_code and

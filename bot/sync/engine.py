@@ -65,8 +65,8 @@ log = logging.getLogger(__name__)
 class SyncEngine:
     """Runs sync passes over one database. See the module docstring for the steps.
 
-    Public surface: `run_pass()`, `sync_anomalies(ids)`, and the `notifier` attribute (assignable after
-    construction, e.g. by the Slack part). `qualytics`, `servicenow` and `notifier` are read when a pass
+    Public surface: `run_pass()`, `sync_anomalies(ids)`; the notifier is given at construction
+    (`bot.composition`). `qualytics`, `servicenow` and `notifier` are read when a pass
     starts (`context()`).
     """
 
