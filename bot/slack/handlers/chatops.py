@@ -12,7 +12,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks
 from bot.slack.blocks import ViewState
 from bot.slack.handlers.common import (
-    OPEN_VIEW,
     Deps,
     ack_only,
     actor,
@@ -20,8 +19,8 @@ from bot.slack.handlers.common import (
     button_anomaly,
     field_error,
     open_modal,
-    progress,
     real_name,
+    show_progress,
     update_modal,
 )
 from bot.slack.handlers.routes import Route
@@ -73,8 +72,7 @@ async def on_archive_submit(
 ) -> None:
     form = ViewState.of(view)
     status = form.text(BlockId.ARCHIVE_STATUS, ActionId.ARCHIVE_STATUS) or DEFAULT_ARCHIVE_STATUS
-    await ack(response_action="update", view=progress("Archive anomaly", "Archiving in Qualytics…"))
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, "Archive anomaly", "Archiving in Qualytics…")
     changed = await deps.snowbot.archive_anomaly(anomaly_of(form.metadata), status, actor(body["user"]))
     await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
     await update_modal(client, context, form.id, blocks.notice_modal("Archive anomaly", changed.message))
@@ -93,10 +91,7 @@ async def on_comment_submit(
     if not text:
         await field_error(ack, InvalidInput("A comment needs some text.", field="comment"), form)
         return
-    await ack(
-        response_action="update", view=progress("Comment on anomaly", "Adding the comment in Qualytics…")
-    )
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, "Comment on anomaly", "Adding the comment in Qualytics…")
     user = body["user"]
     author = real_name(await deps.users.get(client, user["id"]), user.get("name") or user["id"])
     changed = await deps.snowbot.comment_on_anomaly(anomaly_of(form.metadata), text, author)

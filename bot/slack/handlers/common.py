@@ -157,6 +157,15 @@ def progress(title: str, text: str) -> View:
     return blocks.loading_modal(title, ViewId.MESSAGE, text)
 
 
+async def show_progress(
+    ack: AsyncAck, context: AsyncBoltContext, form: ViewState, title: str, text: str
+) -> None:
+    """Answer a submission by swapping its modal for a progress view; a failure from here on is shown in
+    that modal (the error handler's `OPEN_VIEW`)."""
+    await ack(response_action="update", view=progress(title, text))
+    context[OPEN_VIEW] = form.id
+
+
 def result_modal(title: str, message: blocks.Message) -> View:
     return blocks.modal(title, message["blocks"], callback_id=ViewId.MESSAGE, close="Close")
 

@@ -14,7 +14,6 @@ from bot.slack.blocks import ViewState
 from bot.slack.handlers.common import (
     ADMIN_UNKNOWN,
     NOT_ADMIN,
-    OPEN_VIEW,
     Deps,
     Invocation,
     Subcommands,
@@ -22,7 +21,7 @@ from bot.slack.handlers.common import (
     field_error,
     is_admin,
     open_modal,
-    progress,
+    show_progress,
     update_modal,
 )
 from bot.slack.handlers.routes import Route
@@ -85,8 +84,7 @@ async def on_connect_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await ack(response_action="update", view=progress(CONNECT_TITLE, "Testing the connection…"))
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, CONNECT_TITLE, "Testing the connection…")
     allowed = await is_admin(deps, client, body["user"]["id"])
     if not allowed:
         refusal = ADMIN_UNKNOWN if allowed is None else NOT_ADMIN

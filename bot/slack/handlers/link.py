@@ -14,7 +14,6 @@ from bot.slack import blocks, forms
 from bot.slack.anomaly_ref import find_anomaly_id, parse_anomaly_arg
 from bot.slack.blocks import ModalMetadata, ViewState
 from bot.slack.handlers.common import (
-    OPEN_VIEW,
     SUGGESTIONS_LIMIT,
     Deps,
     Invocation,
@@ -24,8 +23,8 @@ from bot.slack.handlers.common import (
     button_anomaly,
     field_error,
     open_modal,
-    progress,
     result_modal,
+    show_progress,
     slack_context,
     suggest,
     update_modal,
@@ -142,8 +141,7 @@ async def on_link_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await ack(response_action="update", view=progress(LINK_TITLE, "Linking in ServiceNow…"))
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, LINK_TITLE, "Linking in ServiceNow…")
     linked: list[tuple[str, str]] = []
     problems: list[str] = []
     for sys_id, label in chosen:
