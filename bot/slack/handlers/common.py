@@ -120,6 +120,15 @@ async def is_admin(deps: Deps, client: AsyncWebClient, user_id: str) -> bool | N
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 
+async def admin_refusal(deps: Deps, client: AsyncWebClient, user_id: str) -> str | None:
+    """Why the person may not connect snowbot (`NOT_ADMIN`, or `ADMIN_UNKNOWN` when Slack did not say);
+    None for an admin."""
+    allowed = await is_admin(deps, client, user_id)
+    if not allowed:
+        return ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
+    return None
+
+
 async def open_modal(
     client: AsyncWebClient, context: AsyncBoltContext, trigger_id: str, view: View
 ) -> tuple[str, str]:

@@ -12,14 +12,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks, forms, render
 from bot.slack.blocks import ViewState
 from bot.slack.handlers.common import (
-    ADMIN_UNKNOWN,
-    NOT_ADMIN,
     Deps,
     Invocation,
     Subcommands,
     actor,
+    admin_refusal,
     field_error,
-    is_admin,
     open_modal,
     show_progress,
     update_modal,
@@ -36,9 +34,9 @@ async def open_connect(
 ) -> str | None:
     """The connect modal for an admin; otherwise the explanation to show the person (the caller decides
     where: ephemeral in a channel, a notice modal on the App Home)."""
-    allowed = await is_admin(deps, client, user_id)
-    if not allowed:
-        return ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
+    refused = await admin_refusal(deps, client, user_id)
+    if refused:
+        return refused
     await open_modal(client, context, trigger_id, blocks.connect_modal())
     return None
 
@@ -85,10 +83,9 @@ async def on_connect_submit(
         await field_error(ack, err, form)
         return
     await show_progress(ack, context, form, CONNECT_TITLE, "Testing the connection…")
-    allowed = await is_admin(deps, client, body["user"]["id"])
-    if not allowed:
-        refusal = ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
-        await update_modal(client, context, form.id, blocks.notice_modal(CONNECT_TITLE, refusal))
+    refused = await admin_refusal(deps, client, body["user"]["id"])
+    if refused:
+        await update_modal(client, context, form.id, blocks.notice_modal(CONNECT_TITLE, refused))
         return
     try:
         connected = await deps.snowbot.connect(entered.instance_url, entered.credentials, actor(body["user"]))
