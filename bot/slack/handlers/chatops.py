@@ -36,7 +36,11 @@ async def on_acknowledge(deps: Deps, ack: AsyncAck, body: dict[str, Any], action
     await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
 
 
-async def on_archive(
+CARD_MODALS = {ActionId.ARCHIVE: blocks.archive_modal, ActionId.COMMENT: blocks.comment_modal}
+"""The card's buttons that open a modal for its anomaly, and that modal."""
+
+
+async def on_card_modal(
     deps: Deps,
     ack: AsyncAck,
     body: dict[str, Any],
@@ -44,21 +48,10 @@ async def on_archive(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
+    """Archive or Comment: its modal, remembering the card's message."""
     await ack()
-    view = blocks.archive_modal(button_anomaly(action), blocks.message_metadata(body))
-    await open_modal(client, context, body["trigger_id"], view)
-
-
-async def on_comment(
-    deps: Deps,
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    view = blocks.comment_modal(button_anomaly(action), blocks.message_metadata(body))
+    build = CARD_MODALS[action["action_id"]]
+    view = build(button_anomaly(action), blocks.message_metadata(body))
     await open_modal(client, context, body["trigger_id"], view)
 
 
@@ -100,8 +93,8 @@ async def on_comment_submit(
 
 ROUTES = (
     Route("action", ActionId.ACKNOWLEDGE, on_acknowledge),
-    Route("action", ActionId.ARCHIVE, on_archive),
-    Route("action", ActionId.COMMENT, on_comment),
+    Route("action", ActionId.ARCHIVE, on_card_modal),
+    Route("action", ActionId.COMMENT, on_card_modal),
     Route("action", ActionId.VIEW_ANOMALY, ack_only),
     Route("view", ViewId.ARCHIVE, on_archive_submit),
     Route("view", ViewId.COMMENT, on_comment_submit),
