@@ -84,6 +84,15 @@ def _valid_items(model: type[BaseModel], value: Any) -> list[Any]:
     return kept
 
 
+def _names(value: Any) -> list[str]:
+    """The API sends `[{"name": "total_amount"}, ...]` (fields, tags); keep just the names (malformed entries
+    left out)."""
+    if not isinstance(value, list):
+        return []
+    names = (item.get("name") if isinstance(item, Mapping) else item for item in value)
+    return [name for name in names if isinstance(name, str)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -110,11 +119,7 @@ class QualityCheck(_Model):
     @field_validator("fields", mode="before")
     @classmethod
     def _field_names(cls, value: Any) -> Any:
-        """The API sends `[{"name": "total_amount"}, ...]`; keep just the names (malformed entries left out)."""
-        if not isinstance(value, list):
-            return []
-        names = (item.get("name") if isinstance(item, Mapping) else item for item in value)
-        return [name for name in names if isinstance(name, str)]
+        return _names(value)
 
 
 class FailedCheck(_Model):
@@ -180,10 +185,7 @@ class Anomaly(_Model):
     @field_validator("tags", mode="before")
     @classmethod
     def _tag_names(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return []
-        names = (item.get("name") if isinstance(item, Mapping) else item for item in value)
-        return [name for name in names if isinstance(name, str)]
+        return _names(value)
 
     @field_validator("failed_checks", mode="before")
     @classmethod

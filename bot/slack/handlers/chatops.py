@@ -12,7 +12,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks
 from bot.slack.blocks import ViewState
 from bot.slack.handlers.common import (
-    OPEN_VIEW,
     Deps,
     ack_only,
     actor,
@@ -20,8 +19,8 @@ from bot.slack.handlers.common import (
     button_anomaly,
     field_error,
     open_modal,
-    progress,
     real_name,
+    show_progress,
     update_modal,
 )
 from bot.slack.handlers.routes import Route
@@ -37,7 +36,11 @@ async def on_acknowledge(deps: Deps, ack: AsyncAck, body: dict[str, Any], action
     await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
 
 
-async def on_archive(
+CARD_MODALS = {ActionId.ARCHIVE: blocks.archive_modal, ActionId.COMMENT: blocks.comment_modal}
+"""The card's buttons that open a modal for its anomaly, and that modal."""
+
+
+async def on_card_modal(
     deps: Deps,
     ack: AsyncAck,
     body: dict[str, Any],
@@ -45,21 +48,10 @@ async def on_archive(
     client: AsyncWebClient,
     context: AsyncBoltContext,
 ) -> None:
+    """Archive or Comment: its modal, remembering the card's message."""
     await ack()
-    view = blocks.archive_modal(button_anomaly(action), blocks.message_metadata(body))
-    await open_modal(client, context, body["trigger_id"], view)
-
-
-async def on_comment(
-    deps: Deps,
-    ack: AsyncAck,
-    body: dict[str, Any],
-    action: dict[str, Any],
-    client: AsyncWebClient,
-    context: AsyncBoltContext,
-) -> None:
-    await ack()
-    view = blocks.comment_modal(button_anomaly(action), blocks.message_metadata(body))
+    build = CARD_MODALS[action["action_id"]]
+    view = build(button_anomaly(action), blocks.message_metadata(body))
     await open_modal(client, context, body["trigger_id"], view)
 
 
@@ -73,8 +65,7 @@ async def on_archive_submit(
 ) -> None:
     form = ViewState.of(view)
     status = form.text(BlockId.ARCHIVE_STATUS, ActionId.ARCHIVE_STATUS) or DEFAULT_ARCHIVE_STATUS
-    await ack(response_action="update", view=progress("Archive anomaly", "Archiving in Qualytics…"))
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, "Archive anomaly", "Archiving in Qualytics…")
     changed = await deps.snowbot.archive_anomaly(anomaly_of(form.metadata), status, actor(body["user"]))
     await deps.cards.refresh(changed.anomaly.id, changed.anomaly)
     await update_modal(client, context, form.id, blocks.notice_modal("Archive anomaly", changed.message))
@@ -93,10 +84,7 @@ async def on_comment_submit(
     if not text:
         await field_error(ack, InvalidInput("A comment needs some text.", field="comment"), form)
         return
-    await ack(
-        response_action="update", view=progress("Comment on anomaly", "Adding the comment in Qualytics…")
-    )
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, "Comment on anomaly", "Adding the comment in Qualytics…")
     user = body["user"]
     author = real_name(await deps.users.get(client, user["id"]), user.get("name") or user["id"])
     changed = await deps.snowbot.comment_on_anomaly(anomaly_of(form.metadata), text, author)
@@ -105,8 +93,8 @@ async def on_comment_submit(
 
 ROUTES = (
     Route("action", ActionId.ACKNOWLEDGE, on_acknowledge),
-    Route("action", ActionId.ARCHIVE, on_archive),
-    Route("action", ActionId.COMMENT, on_comment),
+    Route("action", ActionId.ARCHIVE, on_card_modal),
+    Route("action", ActionId.COMMENT, on_card_modal),
     Route("action", ActionId.VIEW_ANOMALY, ack_only),
     Route("view", ViewId.ARCHIVE, on_archive_submit),
     Route("view", ViewId.COMMENT, on_comment_submit),

@@ -120,6 +120,15 @@ async def is_admin(deps: Deps, client: AsyncWebClient, user_id: str) -> bool | N
     return bool(user.get("is_admin") or user.get("is_owner") or user.get("is_primary_owner"))
 
 
+async def admin_refusal(deps: Deps, client: AsyncWebClient, user_id: str) -> str | None:
+    """Why the person may not connect snowbot (`NOT_ADMIN`, or `ADMIN_UNKNOWN` when Slack did not say);
+    None for an admin."""
+    allowed = await is_admin(deps, client, user_id)
+    if not allowed:
+        return ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
+    return None
+
+
 async def open_modal(
     client: AsyncWebClient, context: AsyncBoltContext, trigger_id: str, view: View
 ) -> tuple[str, str]:
@@ -155,6 +164,15 @@ async def ack_only(deps: Deps, ack: AsyncAck) -> None:
 
 def progress(title: str, text: str) -> View:
     return blocks.loading_modal(title, ViewId.MESSAGE, text)
+
+
+async def show_progress(
+    ack: AsyncAck, context: AsyncBoltContext, form: ViewState, title: str, text: str
+) -> None:
+    """Answer a submission by swapping its modal for a progress view; a failure from here on is shown in
+    that modal (the error handler's `OPEN_VIEW`)."""
+    await ack(response_action="update", view=progress(title, text))
+    context[OPEN_VIEW] = form.id
 
 
 def result_modal(title: str, message: blocks.Message) -> View:

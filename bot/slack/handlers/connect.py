@@ -12,17 +12,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks, forms, render
 from bot.slack.blocks import ViewState
 from bot.slack.handlers.common import (
-    ADMIN_UNKNOWN,
-    NOT_ADMIN,
-    OPEN_VIEW,
     Deps,
     Invocation,
     Subcommands,
     actor,
+    admin_refusal,
     field_error,
-    is_admin,
     open_modal,
-    progress,
+    show_progress,
     update_modal,
 )
 from bot.slack.handlers.routes import Route
@@ -37,9 +34,9 @@ async def open_connect(
 ) -> str | None:
     """The connect modal for an admin; otherwise the explanation to show the person (the caller decides
     where: ephemeral in a channel, a notice modal on the App Home)."""
-    allowed = await is_admin(deps, client, user_id)
-    if not allowed:
-        return ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
+    refused = await admin_refusal(deps, client, user_id)
+    if refused:
+        return refused
     await open_modal(client, context, trigger_id, blocks.connect_modal())
     return None
 
@@ -85,12 +82,10 @@ async def on_connect_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await ack(response_action="update", view=progress(CONNECT_TITLE, "Testing the connection…"))
-    context[OPEN_VIEW] = form.id
-    allowed = await is_admin(deps, client, body["user"]["id"])
-    if not allowed:
-        refusal = ADMIN_UNKNOWN if allowed is None else NOT_ADMIN
-        await update_modal(client, context, form.id, blocks.notice_modal(CONNECT_TITLE, refusal))
+    await show_progress(ack, context, form, CONNECT_TITLE, "Testing the connection…")
+    refused = await admin_refusal(deps, client, body["user"]["id"])
+    if refused:
+        await update_modal(client, context, form.id, blocks.notice_modal(CONNECT_TITLE, refused))
         return
     try:
         connected = await deps.snowbot.connect(entered.instance_url, entered.credentials, actor(body["user"]))

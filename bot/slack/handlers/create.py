@@ -35,6 +35,7 @@ from bot.slack.handlers.common import (
     progress,
     quiet_update,
     result_modal,
+    show_progress,
     slack_context,
     suggest,
     update_modal,
@@ -244,8 +245,7 @@ async def on_create_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await ack(response_action="update", view=progress(CREATE_TITLE, "Creating the incident in ServiceNow…"))
-    context[OPEN_VIEW] = form.id
+    await show_progress(ack, context, form, CREATE_TITLE, "Creating the incident in ServiceNow…")
     anomaly_id = anomaly_of(metadata)
     try:
         created = await deps.snowbot.create_ticket_for_anomaly(

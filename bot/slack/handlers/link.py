@@ -4,6 +4,7 @@ is answered)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -14,7 +15,6 @@ from bot.slack import blocks, forms
 from bot.slack.anomaly_ref import find_anomaly_id, parse_anomaly_arg
 from bot.slack.blocks import ModalMetadata, ViewState
 from bot.slack.handlers.common import (
-    OPEN_VIEW,
     SUGGESTIONS_LIMIT,
     Deps,
     Invocation,
@@ -24,8 +24,8 @@ from bot.slack.handlers.common import (
     button_anomaly,
     field_error,
     open_modal,
-    progress,
     result_modal,
+    show_progress,
     slack_context,
     suggest,
     update_modal,
@@ -49,6 +49,25 @@ async def open_link(
     await open_modal(client, context, trigger_id, blocks.link_incident_modal(anomaly_id, metadata))
 
 
+async def link_each(
+    deps: Deps, anomaly_id: int, tickets: Iterable[tuple[str, str]], by: str, where: SlackContext | None
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """Link each ticket (its sys_id or number, and the name a problem with it is told under) to the
+    anomaly, one after the other: the (number, url) of those linked, and what went wrong with the others."""
+    linked: list[tuple[str, str]] = []
+    problems: list[str] = []
+    for ticket, name in tickets:
+        try:
+            done = await deps.snowbot.link_existing_ticket(anomaly_id, ticket, by, where)
+        except AlreadyLinked as err:
+            problems.append(err.message)
+        except UseCaseError as err:
+            problems.append(f"{name}: {err.message}")
+        else:
+            linked.append((done.incident.number, done.incident.url))
+    return linked, problems
+
+
 async def snow_link(deps: Deps, call: Invocation) -> None:
     """`/snow link <anomaly>` opens the modal; with numbers it links them at once."""
     anomaly_id = parse_anomaly_arg(call.args[0], deps.qualytics_host) if call.args else None
@@ -64,18 +83,9 @@ async def snow_link(deps: Deps, call: Invocation) -> None:
             metadata=ModalMetadata(channel=call.channel),
         )
         return
-    linked: list[tuple[str, str]] = []
-    problems: list[str] = []
     where = SlackContext(channel_id=call.channel) if call.channel else None
-    for ticket in dict.fromkeys(call.args[1:]):
-        try:
-            done = await deps.snowbot.link_existing_ticket(anomaly_id, ticket, actor(call.command), where)
-        except AlreadyLinked as err:
-            problems.append(err.message)
-        except UseCaseError as err:
-            problems.append(f"{ticket[:40]}: {err.message}")
-        else:
-            linked.append((done.incident.number, done.incident.url))
+    tickets = ((ticket, ticket[:40]) for ticket in dict.fromkeys(call.args[1:]))
+    linked, problems = await link_each(deps, anomaly_id, tickets, actor(call.command), where)
     await call.reply(blocks.link_results_message(anomaly_id, linked, problems))
     if linked:  # the anomaly's cards list the new incidents
         await deps.cards.refresh(anomaly_id)
@@ -142,21 +152,11 @@ async def on_link_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await ack(response_action="update", view=progress(LINK_TITLE, "Linking in ServiceNow…"))
-    context[OPEN_VIEW] = form.id
-    linked: list[tuple[str, str]] = []
-    problems: list[str] = []
-    for sys_id, label in chosen:
-        try:
-            done = await deps.snowbot.link_existing_ticket(
-                anomaly_id, sys_id, actor(body["user"]), slack_context(metadata)
-            )
-        except AlreadyLinked as err:
-            problems.append(err.message)
-        except UseCaseError as err:
-            problems.append(f"{forms.incident_number(label)}: {err.message}")
-        else:
-            linked.append((done.incident.number, done.incident.url))
+    await show_progress(ack, context, form, LINK_TITLE, "Linking in ServiceNow…")
+    tickets = ((sys_id, forms.incident_number(label)) for sys_id, label in chosen)
+    linked, problems = await link_each(
+        deps, anomaly_id, tickets, actor(body["user"]), slack_context(metadata)
+    )
     announced = None
     if linked and metadata.channel and metadata.thread_ts:
         announced = await announce(client, metadata, blocks.tickets_linked_message(linked, anomaly_id))

@@ -43,19 +43,25 @@ def channel_arg(args: list[str], here: str | None) -> str | None:
     return word if CHANNEL_ID.fullmatch(word) else None
 
 
-async def snow_watch(deps: Deps, call: Invocation) -> None:
+async def channel_or_usage(call: Invocation, sub: Subcommand) -> str | None:
+    """The channel `sub` names (`channel_arg`), or None once the person has been told how to name one."""
     channel = channel_arg(call.args, call.channel)
     if channel is None:
-        await call.reply(blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.WATCH)}"))
+        await call.reply(blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(sub)}"))
+    return channel
+
+
+async def snow_watch(deps: Deps, call: Invocation) -> None:
+    channel = await channel_or_usage(call, Subcommand.WATCH)
+    if channel is None:
         return
     added = await deps.cards.watch(channel, actor(call.command))
     await call.reply(blocks.watch_message(channel, watching=True, changed=added))
 
 
 async def snow_unwatch(deps: Deps, call: Invocation) -> None:
-    channel = channel_arg(call.args, call.channel)
+    channel = await channel_or_usage(call, Subcommand.UNWATCH)
     if channel is None:
-        await call.reply(blocks.error_message(f"{CHANNEL_HELP} Usage: {blocks.usage(Subcommand.UNWATCH)}"))
         return
     removed = await deps.cards.unwatch(channel, actor(call.command))
     await call.reply(blocks.watch_message(channel, watching=False, changed=removed))
