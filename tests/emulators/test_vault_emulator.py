@@ -76,9 +76,9 @@ def test_approle_login_gives_a_token_that_reads_and_looks_itself_up(addr: str, v
     assert client.is_authenticated()
     me = client.auth.token.lookup_self()["data"]
     assert me["ttl"] > 0 and "snowbot" in me["policies"]
-    assert client.secrets.kv.v2.read_secret_version(path="a", raise_on_deleted_version=True)["data"]["data"] == {
-        "k": "v"
-    }
+    assert client.secrets.kv.v2.read_secret_version(path="a", raise_on_deleted_version=True)["data"][
+        "data"
+    ] == {"k": "v"}
     vault.revoke(token)
     with pytest.raises(hvac.exceptions.Forbidden):
         client.secrets.kv.v2.read_secret_version(path="a", raise_on_deleted_version=True)
