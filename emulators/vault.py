@@ -127,6 +127,11 @@ class VaultEmulator:
         versions.append(_Version(data=dict(data)))
         return len(versions)
 
+    def latest(self, mount: str, path: str) -> dict[str, Any]:
+        """The latest version's data of a secret ({} when there is none)."""
+        versions = self._kv.get((mount, path.strip("/")), [])
+        return dict(versions[-1].data) if versions else {}
+
     def revoke(self, token: str) -> None:
         """End a token's life: Vault answers 403 to it from now on."""
         self._tokens.pop(token, None)
