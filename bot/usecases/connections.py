@@ -15,11 +15,11 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
 from servicenow import Credentials, ServiceNowClient, parse_credentials, validate_instance_url
-from servicenow.errors import ConfigurationError, ServiceNowError
+from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
 from storage import SecretBox, integrations
 from storage.crypto import SecretKeyMismatchError
 from storage.integrations import Integration
@@ -131,11 +131,16 @@ class Connections:
         )
 
     async def check_connection(self, *, integration_id: int | None = None) -> Integration:
-        """Test an integration again and record Connected or Error (with the reason)."""
+        """Test an integration again and record Connected or Error (with the reason). A 401 reads the
+        credentials again (`reread`: rotated in Vault or their file) and, when they changed, tests once more."""
         integration = await self.integration(integration_id)
         try:
-            client = await self.client(integration)
-            await client.check_connection()
+            try:
+                await (await self.client(integration)).check_connection()
+            except AuthenticationError:
+                if not await self.reread(integration):
+                    raise
+                await (await self.client(integration)).check_connection()
         except ServiceNowError as err:
             failure = servicenow_failure(err, "testing the connection")
             await self.storage.run(integrations.set_status, integration.id, "Error", failure.message)
@@ -199,6 +204,21 @@ class Connections:
             client = self.factory(integration.instance_url, creds)
             self._clients[integration.id] = (fingerprint, client)
             return client
+
+    async def reread(self, integration: Integration) -> bool:
+        """The hook for a 401: read the integration's secret again from where it lives (a `_FILE` or Vault,
+        `Settings.refresh_secret`); True when it changed, and the next `client()` then uses it. A secret
+        given as a plain value or stored encrypted cannot have changed: False."""
+        if integration.source != "env":
+            return False
+        try:
+            changed = await asyncio.to_thread(self.settings.refresh_secret, "servicenow_credentials")
+        except SettingsError as err:
+            raise NotConfigured(str(err)) from None
+        if changed:
+            log.info("ServiceNow credentials of integration %s were read again: they changed", integration.id)
+            await self.forget(integration.id)
+        return changed
 
     def generation(self, integration_id: int) -> int:
         """Counts the integration's client replacements (new credentials): what was read with an older
