@@ -121,6 +121,10 @@ class Vault:
         import hvac
 
         login = self.login
+        if login.token is None and (login.role_id is None or login.secret_id is None):
+            raise SecretError(
+                "snowbot cannot log in to Vault: set VAULT_TOKEN, or VAULT_ROLE_ID and VAULT_SECRET_ID"
+            )
         client = hvac.Client(url=login.addr, token=login.token, timeout=login.timeout)
         if login.token is None:
             # POST /v1/auth/approle/login {"role_id", "secret_id"} (Vault API docs, AppRole "Login with
@@ -191,6 +195,12 @@ class Sources:
         if self.vault is None:
             raise SecretError("is a Vault reference but VAULT_ADDR is not set: set VAULT_ADDR (and a login)")
         return self.vault.read(ref)
+
+    def read_reference(self, value: str) -> str:
+        """What a `vault:` reference given at run time (a connected integration's) points at."""
+        if self.vault is None:
+            raise SecretError("is a Vault reference but VAULT_ADDR is not set: set VAULT_ADDR (and a login)")
+        return self.vault.read(VaultReference.parse(value))
 
     def refresh(self, name: str) -> str | None:
         """Read the secret setting `name` again from its file or Vault (None: it came as a plain value and

@@ -143,6 +143,15 @@ class Settings(BaseSettings):
         """The clear `username:password`, computed on each use so it never sits in the instance's dict."""
         return self.servicenow_credentials.get_secret_value() if self.servicenow_credentials else None
 
+    def read_reference(self, reference: str) -> str:
+        """The secret a `vault:<mount>/<path>#<key>` reference points at (a connected integration's
+        credentials); `SettingsError` saying what to do when it cannot be read."""
+        sources = self._sources or Sources(origins={}, vault=None)
+        try:
+            return sources.read_reference(reference)
+        except SecretError as err:
+            raise SettingsError(f"{reference.strip()}: {err}") from None
+
     def refresh_secret(self, name: str) -> bool:
         """Read the secret setting `name` (`servicenow_credentials`) again from its `_FILE` or Vault, as
         after a 401 (the secret may have been rotated); True when its value changed. A plain value from the
@@ -215,7 +224,7 @@ def _secret_sources(settings: Settings, environ: Mapping[str, str]) -> Sources |
                 origins[name] = Origin(vault=VaultReference.parse(value.get_secret_value()))
             except SecretError as err:
                 raise SettingsError(f"{variable(name)} {err}") from None
-    if not origins:
+    if not origins and not settings.vault_addr:
         return None
     local = Sources(origins={n: o for n, o in origins.items() if n in _VAULT_LOGIN}, vault=None)
     login = {name: _read_secret(local, name) for name in local.origins}  # VAULT_TOKEN_FILE, ...
