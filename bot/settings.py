@@ -186,7 +186,8 @@ def load_settings(**overrides: object) -> Settings:
         if sources is None:
             return settings
         values = {name: _read_secret(sources, name) for name in sources.origins}
-        settings = Settings(**{**overrides, **values})  # type: ignore[arg-type]
+        if values:  # validated like any value (SNOWBOT_SECRET_KEY's length, ...)
+            settings = Settings(**{**overrides, **values})  # type: ignore[arg-type]
     except ValidationError as err:
         raise SettingsError("\n".join(_explain(error) for error in err.errors())) from None
     settings._sources = sources
