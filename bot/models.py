@@ -273,7 +273,8 @@ class ConnectRequest(BaseModel):
         StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=INSTANCE_URL_PATTERN),
     ] = Field(description="https://<instance>.service-now.com, without a path or a trailing slash.")
     credentials: Annotated[SecretStr, Field(json_schema_extra={"pattern": CREDENTIALS_PATTERN})] = Field(
-        description="The service account as username:password. Never returned."
+        description="The service account as username:password, or a Vault reference "
+        "vault:<mount>/<path>#<key> whose value is that (stored instead of the password). Never returned."
     )
 
     @field_validator("credentials")

@@ -5,13 +5,25 @@ Everything else receives a `Settings` instance (or the values it needs) as an ar
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.secrets import (
+    Origin,
+    SecretError,
+    Sources,
+    Vault,
+    VaultLogin,
+    VaultReference,
+    file_origins,
+    is_vault_reference,
+)
 
 MIN_SECRET_KEY = 16
 """Shortest SNOWBOT_SECRET_KEY accepted (a generated key has 44 characters; a passphrase needs 16)."""
@@ -84,7 +96,19 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=20.0, gt=0, validation_alias="SNOWBOT_SHUTDOWN_TIMEOUT")
     """Seconds `snowbot run` may take to stop on SIGTERM; work still running then is cancelled (logged)."""
 
-    @field_validator("qualytics_url", "slack_api_url", "servicenow_instance_url")
+    # HashiCorp Vault (bot/secrets.py): any secret setting may be `vault:<mount>/<path>#<key>`
+    vault_addr: str | None = Field(default=None, validation_alias="VAULT_ADDR")
+    """Vault's address (`https://vault.example.com:8200`), for secret settings written `vault:<mount>/<path>#<key>`."""
+    vault_token: SecretStr | None = Field(default=None, validation_alias="VAULT_TOKEN")
+    """A Vault token that may read those secrets (or log in with VAULT_ROLE_ID and VAULT_SECRET_ID)."""
+    vault_role_id: SecretStr | None = Field(default=None, validation_alias="VAULT_ROLE_ID")
+    """AppRole role id (with VAULT_SECRET_ID), instead of VAULT_TOKEN."""
+    vault_secret_id: SecretStr | None = Field(default=None, validation_alias="VAULT_SECRET_ID")
+    """AppRole secret id (with VAULT_ROLE_ID)."""
+
+    _sources: Sources | None = PrivateAttr(default=None)
+
+    @field_validator("qualytics_url", "slack_api_url", "servicenow_instance_url", "vault_addr")
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         if value is None:
@@ -119,6 +143,31 @@ class Settings(BaseSettings):
         """The clear `username:password`, computed on each use so it never sits in the instance's dict."""
         return self.servicenow_credentials.get_secret_value() if self.servicenow_credentials else None
 
+    def read_reference(self, reference: str) -> str:
+        """The secret a `vault:<mount>/<path>#<key>` reference points at (a connected integration's
+        credentials); `SettingsError` saying what to do when it cannot be read."""
+        sources = self._sources or Sources(origins={}, vault=None)
+        try:
+            return sources.read_reference(reference)
+        except SecretError as err:
+            raise SettingsError(f"{reference.strip()}: {err}") from None
+
+    def refresh_secret(self, name: str) -> bool:
+        """Read the secret setting `name` (`servicenow_credentials`) again from its `_FILE` or Vault, as
+        after a 401 (the secret may have been rotated); True when its value changed. A plain value from the
+        environment cannot change: False. `SettingsError` when it cannot be read."""
+        if self._sources is None:
+            return False
+        try:
+            value = self._sources.refresh(name)
+        except SecretError as err:
+            raise SettingsError(_secret_problem(self._sources, name, err)) from None
+        current = getattr(self, name)
+        if value is None or (current is not None and current.get_secret_value() == value):
+            return False
+        setattr(self, name, SecretStr(value))
+        return True
+
 
 class SettingsError(ValueError):
     """A setting has a value snowbot cannot use; `str()` gives one line per bad variable, each naming it,
@@ -128,11 +177,101 @@ class SettingsError(ValueError):
 def load_settings(**overrides: object) -> Settings:
     """Read the settings from the environment; keyword overrides win (tests, the demo).
 
-    A bad value raises `SettingsError` (not pydantic's `ValidationError`)."""
+    Each secret setting may instead come from the file named by `<VARIABLE>_FILE`, or be a Vault reference
+    `vault:<mount>/<path>#<key>` (bot/secrets.py). A bad value raises `SettingsError` (not pydantic's
+    `ValidationError`)."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        sources = _secret_sources(settings, _environment())
+        if sources is None:
+            return settings
+        values = {name: _read_secret(sources, name) for name in sources.origins}
+        if values:  # validated like any value (SNOWBOT_SECRET_KEY's length, ...)
+            settings = Settings(**{**overrides, **values})  # type: ignore[arg-type]
     except ValidationError as err:
         raise SettingsError("\n".join(_explain(error) for error in err.errors())) from None
+    settings._sources = sources
+    return settings
+
+
+def _environment() -> dict[str, str]:
+    """The environment and `.env` (the environment wins), for the `<VARIABLE>_FILE` variables."""
+    from dotenv import dotenv_values
+
+    env_file = Path(".env")
+    found = dotenv_values(env_file) if env_file.is_file() else {}
+    return {**{k: v for k, v in found.items() if v is not None}, **os.environ}
+
+
+def secret_fields() -> list[str]:
+    """The settings that hold secrets (SecretStr): each may come from a `_FILE` or Vault."""
+    return [name for name, spec in Settings.model_fields.items() if "SecretStr" in str(spec.annotation)]
+
+
+_VAULT_LOGIN = ("vault_token", "vault_role_id", "vault_secret_id")
+
+
+def _secret_sources(settings: Settings, environ: Mapping[str, str]) -> Sources | None:
+    """Where the secrets that are not plain values come from, and the Vault client they need."""
+    names = secret_fields()
+    try:
+        origins = file_origins(variables={name: variable(name) for name in names}, environ=environ)
+    except SecretError as err:
+        raise SettingsError(str(err)) from None
+    for name in names:
+        value = getattr(settings, name)
+        if value is not None and is_vault_reference(value.get_secret_value()):
+            try:
+                origins[name] = Origin(vault=VaultReference.parse(value.get_secret_value()))
+            except SecretError as err:
+                raise SettingsError(f"{variable(name)} {err}") from None
+    if not origins and not settings.vault_addr:
+        return None
+    local = Sources(origins={n: o for n, o in origins.items() if n in _VAULT_LOGIN}, vault=None)
+    login = {name: _read_secret(local, name) for name in local.origins}  # VAULT_TOKEN_FILE, ...
+    for name in _VAULT_LOGIN:
+        if name not in login and getattr(settings, name) is not None:
+            login[name] = getattr(settings, name).get_secret_value()
+    return Sources(origins=origins, vault=_vault(settings, login, origins))
+
+
+def _vault(settings: Settings, login: Mapping[str, str], origins: Mapping[str, Origin]) -> Vault | None:
+    if not settings.vault_addr:
+        return None
+    token, role_id, secret_id = (login.get(name) or None for name in _VAULT_LOGIN)
+    if token is None and (role_id is None or secret_id is None):
+        if any(o.vault is not None for o in origins.values()):
+            raise SettingsError(
+                "VAULT_ADDR is set but snowbot cannot log in to Vault: set VAULT_TOKEN, or VAULT_ROLE_ID and "
+                "VAULT_SECRET_ID (AppRole)"
+            )
+    return Vault(
+        VaultLogin(
+            addr=settings.vault_addr,
+            token=token,
+            role_id=role_id,
+            secret_id=secret_id,
+            timeout=settings.http_timeout,
+        )
+    )
+
+
+def _read_secret(sources: Sources, name: str) -> str:
+    try:
+        value = sources.read(name)
+    except SecretError as err:
+        raise SettingsError(_secret_problem(sources, name, err)) from None
+    if name in _VAULT_LOGIN and is_vault_reference(value):
+        raise SettingsError(f"{variable(name)} cannot come from Vault itself: give it as a value or a _FILE")
+    return value
+
+
+def _secret_problem(sources: Sources, name: str, err: SecretError) -> str:
+    """One line naming the variable (and the file or reference), never the value."""
+    origin = sources.origins[name]
+    if origin.file is not None and str(err).startswith("names "):
+        return f"{variable(name)}_FILE {err}"
+    return f"{variable(name)} ({sources.describe(name)}): {err}"
 
 
 def variable(name: str) -> str:

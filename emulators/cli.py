@@ -1,4 +1,4 @@
-"""`snowbot emulate servicenow|qualytics|slack`: serve one emulator on a local port with uvicorn.
+"""`snowbot emulate servicenow|qualytics|slack|vault`: serve one emulator on a local port with uvicorn.
 
 The port is bound before anything is served (a port in use is one line naming `--port`; `--port 0` picks
 a free one and the banner names it). The banner says who may log in; the Qualytics and Slack tokens are
@@ -15,8 +15,8 @@ from typing import Any
 
 from emulators.qualytics import DEMO_TOKEN
 
-DEFAULT_PORTS = {"servicenow": 8081, "qualytics": 8082, "slack": 8083}
-DEFAULT_TOKENS = {"qualytics": DEMO_TOKEN, "slack": "xoxb-emulator-token"}  # noqa: S105 - emulator defaults
+DEFAULT_PORTS = {"servicenow": 8081, "qualytics": 8082, "slack": 8083, "vault": 8200}  # 8200: Vault's own
+DEFAULT_TOKENS = {"qualytics": DEMO_TOKEN, "slack": "xoxb-emulator-token", "vault": "root"}  # noqa: S105
 
 
 def parse_user(spec: str) -> tuple[str, str, tuple[str, ...]]:
@@ -39,18 +39,43 @@ def parse_property(spec: str) -> tuple[str, str]:
     return name.strip(), value.strip()
 
 
+def parse_approle(spec: str) -> tuple[str, str]:
+    """`ROLE_ID:SECRET_ID` -> an AppRole the Vault emulator accepts."""
+    role_id, _, secret_id = spec.partition(":")
+    if not role_id or not secret_id:
+        raise ValueError(f"--approle wants ROLE_ID:SECRET_ID, got {role_id!r}:…")
+    return role_id, secret_id
+
+
+def parse_secret(spec: str) -> tuple[str, str, str, str]:
+    """`mount/path#key=value` -> (mount, path, key, value): one key of a KV v2 secret in the Vault emulator."""
+    location, _, rest = spec.partition("#")
+    key, equals, value = rest.partition("=")
+    mount, _, path = location.strip("/").partition("/")
+    if not mount or not path or not key or not equals:
+        raise ValueError(f"--secret wants MOUNT/PATH#KEY=VALUE, got {location!r}#…")
+    return mount, path.strip("/"), key, value
+
+
 def check_options(args: argparse.Namespace) -> None:
     """Refuse options that would be silently ignored or silently replaced (ValueError, one line)."""
     if args.token is not None:
         if args.service == "servicenow":
             raise ValueError(
-                "--token is for qualytics and slack; ServiceNow logs in with --user NAME:PASSWORD"
+                "--token is for qualytics, slack and vault; ServiceNow logs in with --user NAME:PASSWORD"
             )
         if not args.token.strip():
             default = DEFAULT_TOKENS[args.service]
             raise ValueError(f"--token is empty: give a token, or leave --token out to use {default}")
     if args.user and args.service != "servicenow":
         raise ValueError(f"--user is for servicenow; the {args.service} emulator takes --token")
+    for option in ("approle", "secret"):
+        if getattr(args, option, None) and args.service != "vault":
+            raise ValueError(f"--{option} is for vault")
+    for spec in getattr(args, "approle", None) or ():
+        parse_approle(spec)
+    for spec in getattr(args, "secret", None) or ():
+        parse_secret(spec)
 
 
 def well_known_default(args: argparse.Namespace) -> str | None:
@@ -86,6 +111,14 @@ def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
         from emulators.qualytics import QualyticsEmulator
 
         return QualyticsEmulator(base_url=base_url, token=token), f"bearer token {token} ({given})"
+    if args.service == "vault":
+        from emulators.vault import VaultEmulator
+
+        vault = VaultEmulator(token=token, approles=dict(parse_approle(s) for s in args.approle or ()))
+        for mount, path, key, value in (parse_secret(spec) for spec in args.secret or ()):
+            vault.put(mount, path, {**vault.latest(mount, path), key: value})
+        roles = f", AppRole role ids {', '.join(vault.approles)}" if vault.approles else ""
+        return vault, f"VAULT_ADDR={base_url}, token {token} ({given}){roles}"
     if args.service == "slack":
         from emulators.slack import SlackEmulator
 

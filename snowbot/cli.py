@@ -68,10 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     emulate = sub.add_parser("emulate", help="run a local emulator on a loopback port")
-    emulate.add_argument("service", choices=["servicenow", "qualytics", "slack"])
+    emulate.add_argument("service", choices=["servicenow", "qualytics", "slack", "vault"])
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument(
-        "--port", type=port_number, default=None, help="default 8081, 8082, 8083; 0 picks a free port"
+        "--port", type=port_number, default=None, help="default 8081, 8082, 8083, 8200; 0 picks a free port"
     )
     emulate.add_argument(
         "--user",
@@ -84,7 +84,22 @@ def _parser() -> argparse.ArgumentParser:
         "--token",
         default=None,
         help="the bearer token the Qualytics emulator accepts (default: its JWT-shaped demo token, printed at "
-        "start), or the bot token the Slack emulator accepts (default xoxb-emulator-token)",
+        "start), the bot token the Slack emulator accepts (default xoxb-emulator-token), or the Vault "
+        "emulator's root token (default root)",
+    )
+    emulate.add_argument(
+        "--approle",
+        action="append",
+        default=None,
+        metavar="ROLE_ID:SECRET_ID",
+        help="an AppRole the Vault emulator accepts (repeatable)",
+    )
+    emulate.add_argument(
+        "--secret",
+        action="append",
+        default=None,
+        metavar="MOUNT/PATH#KEY=VALUE",
+        help="a KV v2 secret key in the Vault emulator (repeatable), e.g. secret/snowbot#credentials=admin:admin",
     )
     emulate.add_argument(
         "--property",

@@ -1,7 +1,8 @@
 """ServiceNow integrations: where to connect, as whom, and whether the last check worked.
 
 Several may exist; while any exists exactly one is the default. Saving an instance URL that is already
-stored updates that row. A password is stored only as a `SecretBox` token; for `source="env"` nothing
+stored updates that row. A password is stored only as a `SecretBox` token, or not at all when the
+credentials live in Vault (`credentials_ref`, a reference the caller resolves); for `source="env"` nothing
 secret is stored at all and the caller takes the password from its settings.
 """
 
@@ -62,16 +63,20 @@ def save(
     source: Source = "user",
     make_default: bool = True,
     now: datetime | None = None,
+    credentials_ref: str | None = None,
 ) -> Integration:
     """Insert or update (matched on instance URL) an integration; its status goes back to "Unchecked".
 
     `make_default=True` makes it the default and clears the old one. With `make_default=False` it still
     becomes the default when there is none, and a row that already was the default stays so. `box` may be
-    None for `source="env"`, which stores nothing secret.
+    None for `source="env"`, which stores nothing secret, and with `credentials_ref` (a Vault reference
+    stored instead of the password).
     """
-    if source == "user" and password is None:
+    if credentials_ref is not None:
+        password = None
+    elif source == "user" and password is None:
         raise ValueError("a password is required unless the credentials come from the environment")
-    if source == "user" and box is None:
+    elif source == "user" and box is None:
         raise ValueError("a SecretBox is required to store a password")
     instance_url = instance_url.strip().rstrip("/")
     stamp = iso(now)
@@ -84,6 +89,7 @@ def save(
         "auth_type": auth_type,
         "username": username,
         "password_encrypted": encrypted,
+        "credentials_ref": credentials_ref,
         "source": source,
         "status": "Unchecked",
         "last_error": None,
@@ -142,6 +148,12 @@ def set_status(
             "last_checked_at": iso(now),
         },
     )
+
+
+def credentials_ref(db: Database, integration: Integration) -> str | None:
+    """The Vault reference its credentials are read from, or None (stored encrypted, or from the env)."""
+    row = db.execute("SELECT credentials_ref FROM integrations WHERE id = ?", [integration.id]).fetchone()
+    return row[0] if row else None
 
 
 def password(db: Database, box: SecretBox, integration: Integration) -> SecretStr:

@@ -225,6 +225,13 @@ def m009_links_ticket_kind(db: Database) -> None:
     _run(db, "ALTER TABLE links ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'")
 
 
+@migration
+def m010_integrations_credentials_ref(db: Database) -> None:
+    # A Vault reference (`vault:<mount>/<path>#<key>`, bot/secrets.py) stored instead of the encrypted
+    # credentials; NULL for every integration stored before it.
+    _run(db, "ALTER TABLE integrations ADD COLUMN credentials_ref TEXT")
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -1,5 +1,6 @@
 """Connections: ServiceNow integrations (connect, the environment's integration, check, list), their
-credentials (decrypted through the SecretBox, or read from the settings for "env") and the cache of one
+credentials (decrypted through the SecretBox, read from Vault for a stored reference, or read from the
+settings for "env"; read again after a 401, `reread`) and the cache of one
 `ServiceNowClient` per integration, which the sync engine takes directly (`sync_client`).
 
 Never reads Qualytics, never writes a ticket.
@@ -15,11 +16,13 @@ from typing import Protocol
 
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from bot.secrets import is_vault_reference
+from bot.settings import Settings, SettingsError
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
+from bot.usecases.referenced import ReferencedSecrets
 from servicenow import Credentials, ServiceNowClient, parse_credentials, validate_instance_url
-from servicenow.errors import ConfigurationError, ServiceNowError
+from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
 from storage import SecretBox, integrations
 from storage.crypto import SecretKeyMismatchError
 from storage.integrations import Integration
@@ -60,6 +63,7 @@ class Connections:
         self._retired: list[ServiceNowClient] = []
         self._generations: dict[int, int] = {}
         """Clients replaced (new credentials) while requests may still be using them: closed by `aclose()`."""
+        self._referenced = ReferencedSecrets(settings)
 
     async def connect(
         self, *, instance_url: str, credentials: str | SecretStr, actor: str | None = None
@@ -67,11 +71,14 @@ class Connections:
         """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration."""
         secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
         url = self.instance_url(instance_url)
+        reference = secret.strip() if is_vault_reference(secret) else None  # stored instead of the secret
+        if reference is not None:
+            secret = await self._referenced.read(reference, field="credentials")
         try:
             creds = parse_credentials(secret)
         except ConfigurationError as err:
             raise InvalidInput(err.message, field="credentials") from None
-        if self.box is None:
+        if self.box is None and reference is None:
             raise NotConfigured(
                 "SNOWBOT_SECRET_KEY is not set, so snowbot will not store ServiceNow credentials. Set it to a long "
                 "random string, or configure SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS in the environment."
@@ -94,9 +101,11 @@ class Connections:
             username=creds.username,
             password=creds.password,
             source="user",
+            credentials_ref=reference,
         )
         await self.storage.run(integrations.set_status, saved.id, "Connected")
         await self.forget(saved.id)
+        self._referenced.remember(saved.id, reference, secret)
         log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")
         current: Integration | None = await self.storage.run(integrations.get, saved.id)
         return Connected(integration=current or saved)
@@ -131,11 +140,16 @@ class Connections:
         )
 
     async def check_connection(self, *, integration_id: int | None = None) -> Integration:
-        """Test an integration again and record Connected or Error (with the reason)."""
+        """Test an integration again and record Connected or Error (with the reason). A 401 reads the
+        credentials again (`reread`: rotated in Vault or their file) and, when they changed, tests once more."""
         integration = await self.integration(integration_id)
         try:
-            client = await self.client(integration)
-            await client.check_connection()
+            try:
+                await (await self.client(integration)).check_connection()
+            except AuthenticationError:
+                if not await self.reread(integration):
+                    raise
+                await (await self.client(integration)).check_connection()
         except ServiceNowError as err:
             failure = servicenow_failure(err, "testing the connection")
             await self.storage.run(integrations.set_status, integration.id, "Error", failure.message)
@@ -200,6 +214,22 @@ class Connections:
             self._clients[integration.id] = (fingerprint, client)
             return client
 
+    async def reread(self, integration: Integration) -> bool:
+        """The hook for a 401: read the integration's secret again from where it lives (a `_FILE` or Vault,
+        `Settings.refresh_secret`); True when it changed, and the next `client()` then uses it. A secret
+        given as a plain value or stored encrypted cannot have changed: False."""
+        if integration.source != "env":
+            changed = await self._referenced.reread(integration.id)
+        else:
+            try:
+                changed = await asyncio.to_thread(self.settings.refresh_secret, "servicenow_credentials")
+            except SettingsError as err:
+                raise NotConfigured(str(err)) from None
+        if changed:
+            log.info("ServiceNow credentials of integration %s were read again: they changed", integration.id)
+            await self.forget(integration.id)
+        return changed
+
     def generation(self, integration_id: int) -> int:
         """Counts the integration's client replacements (new credentials): what was read with an older
         client (the form's choice lists) is read again."""
@@ -229,6 +259,12 @@ class Connections:
                     "set it again or connect ServiceNow with POST /api/integrations/ticketing."
                 )
             return parse_credentials(secret)
+        reference = await self.storage.run(integrations.credentials_ref, integration)
+        if reference is not None:
+            try:
+                return parse_credentials(await self._referenced.get(integration.id, reference))
+            except ConfigurationError as err:
+                raise NotConfigured(f"{reference}: {err.message}") from None
         if self.box is None:
             raise NotConfigured(
                 "SNOWBOT_SECRET_KEY is not set, so the stored ServiceNow credentials cannot be decrypted; set it to "

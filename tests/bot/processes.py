@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
-PREFIXES = ("SNOWBOT_", "SLACK_", "QUALYTICS_", "SERVICENOW_")
+PREFIXES = ("SNOWBOT_", "SLACK_", "QUALYTICS_", "SERVICENOW_", "VAULT_")
 
 
 def clean_env(tmp_path: Path, **settings: str) -> dict[str, str]:

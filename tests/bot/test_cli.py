@@ -168,7 +168,7 @@ def test_every_setting_has_a_description_and_a_row_in_the_readme() -> None:
         (["emulate", "slack", "--port", "eighty"], "argument --port: 'eighty' is not a port number"),
         (["emulate", "qualytics", "--token", ""], "--token is empty: give a token, or leave --token out"),
         (["emulate", "slack", "--token", "  "], "--token is empty"),
-        (["emulate", "servicenow", "--token", "x"], "--token is for qualytics and slack"),
+        (["emulate", "servicenow", "--token", "x"], "--token is for qualytics, slack and vault"),
     ],
 )
 def test_emulate_refuses_a_bad_option_in_one_line(
