@@ -225,6 +225,18 @@ def m009_links_ticket_kind(db: Database) -> None:
     _run(db, "ALTER TABLE links ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'")
 
 
+@migration
+def m010_integrations_oauth(db: Database) -> None:
+    # OAuth 2.0 (`servicenow.auth`): the OAuth application's client id, and its secret as a SecretBox token
+    # (NULL for basic and for source 'env'). auth_type says which: basic, oauth_password,
+    # oauth_client_credentials. Access and refresh tokens are never stored.
+    _run(
+        db,
+        "ALTER TABLE integrations ADD COLUMN client_id TEXT",
+        "ALTER TABLE integrations ADD COLUMN client_secret_encrypted TEXT",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

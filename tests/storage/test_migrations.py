@@ -18,6 +18,7 @@ NAMES = [
     "m007_intents",
     "m008_links_anomaly_deleted",
     "m009_links_ticket_kind",
+    "m010_integrations_oauth",
 ]
 
 
