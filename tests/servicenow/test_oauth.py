@@ -223,3 +223,34 @@ async def test_the_emulator_wants_a_form_body_and_knows_its_grants(sn: ServiceNo
         "expires_in": 1799,
     }
     assert body["access_token"] and body["refresh_token"]
+
+
+def test_snowbot_emulate_servicenow_takes_oauth_clients() -> None:
+    from emulators import cli
+    from snowbot.cli import _parser
+
+    args = _parser().parse_args(
+        [
+            "emulate",
+            "servicenow",
+            "--oauth-client",
+            "app1:s1",
+            "--oauth-client",
+            "app2:s2:admin",
+            "--oauth-client-credentials",
+            "--token-lifetime",
+            "300",
+        ]
+    )
+    cli.check_options(args)
+    emulator, who = cli.build_emulator(args, "http://127.0.0.1:1")
+    assert (
+        sorted(emulator.oauth.clients) == ["app1", "app2"] and emulator.oauth.clients["app2"].user == "admin"
+    )
+    assert emulator.properties[CLIENT_CREDENTIALS_PROPERTY] == "true" and emulator.oauth.lifetime == 300
+    assert "OAuth clients app1, app2" in who and "client_credentials" in who and "s1" not in who
+    lone = _parser().parse_args(["emulate", "servicenow", "--oauth-client-credentials"])
+    with pytest.raises(ValueError, match="needs an --oauth-client"):
+        cli.check_options(lone)
+    with pytest.raises(ValueError, match="ID:SECRET"):
+        cli.check_options(_parser().parse_args(["emulate", "servicenow", "--oauth-client", "nosecret"]))
