@@ -24,6 +24,7 @@ from pydantic import (
     StringConstraints,
     WithJsonSchema,
     field_validator,
+    model_validator,
 )
 
 from servicenow.config import parse_credentials
@@ -272,19 +273,52 @@ class ConnectRequest(BaseModel):
         str,
         StringConstraints(strip_whitespace=True, min_length=1, max_length=300, pattern=INSTANCE_URL_PATTERN),
     ] = Field(description="https://<instance>.service-now.com, without a path or a trailing slash.")
-    credentials: Annotated[SecretStr, Field(json_schema_extra={"pattern": CREDENTIALS_PATTERN})] = Field(
-        description="The service account as username:password, or a Vault reference "
-        "vault:<mount>/<path>#<key> whose value is that (stored instead of the password). Never returned."
+    auth: Literal["basic", "oauth_password", "oauth_client_credentials"] = Field(
+        default="basic",
+        description="How snowbot logs in: basic (credentials), oauth_password (credentials, client_id and "
+        "client_secret: OAuth 2.0 password grant) or oauth_client_credentials (client_id and client_secret "
+        "only; Washington DC and later, with glide.oauth.inbound.client.credential.grant_type.enabled).",
+    )
+    credentials: Annotated[SecretStr | None, Field(json_schema_extra={"pattern": CREDENTIALS_PATTERN})] = (
+        Field(
+            default=None,
+            description="The service account as username:password (basic and oauth_password), or a Vault "
+            "reference vault:<mount>/<path>#<key> whose value is that (stored instead of the password). "
+            "Never returned.",
+        )
+    )
+    client_id: Annotated[
+        str | None, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)
+    ] = Field(default=None, description="The OAuth application's client id (both OAuth kinds).")
+    client_secret: SecretStr | None = Field(
+        default=None, description="The OAuth application's client secret (both OAuth kinds). Never returned."
     )
 
     @field_validator("credentials")
     @classmethod
-    def _username_colon_password(cls, value: SecretStr) -> SecretStr:
+    def _username_colon_password(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
         try:
             parse_credentials(value)
         except ConfigurationError as err:
             raise ValueError(err.message) from None
         return value
+
+    @model_validator(mode="after")
+    def _what_the_auth_needs(self) -> ConnectRequest:
+        if self.auth == "oauth_client_credentials":
+            if self.credentials is not None:
+                raise ValueError(
+                    "oauth_client_credentials takes client_id and client_secret only: leave out credentials"
+                )
+        elif self.credentials is None:
+            raise ValueError(f"auth {self.auth} needs credentials (username:password)")
+        if self.auth != "basic" and (not self.client_id or self.client_secret is None):
+            raise ValueError(
+                f"auth {self.auth} needs client_id and client_secret (the instance's OAuth application)"
+            )
+        return self
 
 
 # ------------------------------------------------------------------------------------------------ responses
@@ -358,6 +392,8 @@ class IntegrationOut(BaseModel):
     is_default: bool
     source: str
     created_at: UtcTimestamp | None
+    client_id: str | None = None
+    """The OAuth application's client id (OAuth kinds; not a secret)."""
 
     @classmethod
     def from_integration(cls, integration: Integration) -> IntegrationOut:
@@ -372,6 +408,7 @@ class IntegrationOut(BaseModel):
             is_default=integration.is_default,
             source=integration.source,
             created_at=iso_utc(integration.created_at),
+            client_id=integration.client_id,
         )
 
 

@@ -53,6 +53,17 @@ class Settings(BaseSettings):
     """`https://<instance>.service-now.com`, no path, no trailing slash."""
     servicenow_credentials: SecretStr | None = Field(default=None, validation_alias="SERVICENOW_CREDENTIALS")
     """`username:password` of the ServiceNow service account."""
+    servicenow_auth: Literal["basic", "oauth_password", "oauth_client_credentials"] = Field(
+        default="basic", validation_alias="SERVICENOW_AUTH"
+    )
+    """How snowbot logs in: basic (SERVICENOW_CREDENTIALS), oauth_password (SERVICENOW_CREDENTIALS plus the
+    OAuth client) or oauth_client_credentials (the OAuth client only; Washington DC and later)."""
+    servicenow_client_id: str | None = Field(default=None, validation_alias="SERVICENOW_CLIENT_ID")
+    """The client id of the instance's OAuth application (System OAuth > Application Registry)."""
+    servicenow_client_secret: SecretStr | None = Field(
+        default=None, validation_alias="SERVICENOW_CLIENT_SECRET"
+    )
+    """The client secret of that OAuth application."""
     allow_insecure_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_INSECURE_INSTANCE")
     """Accept `http://` instance URLs on loopback (emulators only)."""
     allow_private_instance: bool = Field(default=False, validation_alias="SNOWBOT_ALLOW_PRIVATE_INSTANCE")
@@ -108,13 +119,20 @@ class Settings(BaseSettings):
 
     _sources: Sources | None = PrivateAttr(default=None)
 
-    @field_validator("qualytics_url", "slack_api_url", "servicenow_instance_url", "vault_addr")
+    @field_validator(
+        "qualytics_url", "slack_api_url", "servicenow_instance_url", "servicenow_client_id", "vault_addr"
+    )
     @classmethod
     def _strip(cls, value: str | None) -> str | None:
         if value is None:
             return None
         value = value.strip()
         return value or None
+
+    @field_validator("servicenow_auth", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod

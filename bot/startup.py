@@ -40,6 +40,14 @@ def check_settings(settings: Settings) -> None:
             parse_credentials(credentials)
         except ConfigurationError as err:
             raise StartupError(f"SERVICENOW_CREDENTIALS: {err.message}") from None
+    auth = settings.servicenow_auth
+    if auth != "basic" and url and not (settings.servicenow_client_id and settings.servicenow_client_secret):
+        raise StartupError(
+            f"SERVICENOW_AUTH={auth} needs SERVICENOW_CLIENT_ID and SERVICENOW_CLIENT_SECRET (the instance's OAuth "
+            "application, System OAuth > Application Registry): set both, or set SERVICENOW_AUTH=basic"
+        )
+    if auth == "oauth_client_credentials" and url:
+        return  # the OAuth client alone logs in: SERVICENOW_CREDENTIALS is not needed
     if bool(url) != (credentials is not None):
         given, missing = (
             ("SERVICENOW_INSTANCE_URL", "SERVICENOW_CREDENTIALS")

@@ -76,6 +76,18 @@ def check_options(args: argparse.Namespace) -> None:
         parse_approle(spec)
     for spec in getattr(args, "secret", None) or ():
         parse_secret(spec)
+    oauth = getattr(args, "oauth_client", None)
+    if (oauth or getattr(args, "oauth_client_credentials", False)) and args.service != "servicenow":
+        raise ValueError("--oauth-client and --oauth-client-credentials are for servicenow")
+    if getattr(args, "oauth_client_credentials", False) and not oauth:
+        raise ValueError("--oauth-client-credentials needs an --oauth-client ID:SECRET to log in with")
+    lifetime = getattr(args, "token_lifetime", None)
+    if lifetime is not None and lifetime < 1:
+        raise ValueError(f"--token-lifetime must be at least 1 second, got {lifetime}")
+    for spec in oauth or ():
+        from emulators.servicenow_oauth import parse_client
+
+        parse_client(spec)
 
 
 def well_known_default(args: argparse.Namespace) -> str | None:
@@ -101,10 +113,37 @@ def build_emulator(args: argparse.Namespace, base_url: str) -> tuple[Any, str]:
 
         users = [parse_user(spec) for spec in args.user] if args.user else None
         properties = dict(parse_property(spec) for spec in getattr(args, "property", None) or ())
-        emulator = ServiceNowEmulator(base_url=base_url, users=users, properties=properties)
-        if users is None:
-            return emulator, "user admin (the well-known default admin:admin)"
-        return emulator, "users " + ", ".join(name for name, _, _ in users)
+        from emulators.servicenow_oauth import (
+            CLIENT_CREDENTIALS_PROPERTY,
+            DEFAULT_TOKEN_LIFETIME,
+            parse_client,
+        )
+
+        clients = [parse_client(spec) for spec in getattr(args, "oauth_client", None) or ()]
+        if getattr(args, "oauth_client_credentials", False):
+            properties[CLIENT_CREDENTIALS_PROPERTY] = "true"
+        lifetime = getattr(args, "token_lifetime", None) or DEFAULT_TOKEN_LIFETIME
+        emulator = ServiceNowEmulator(
+            base_url=base_url,
+            users=users,
+            properties=properties,
+            oauth_clients=clients,
+            token_lifetime=lifetime,
+        )
+        who = (
+            "user admin (the well-known default admin:admin)"
+            if users is None
+            else "users " + ", ".join(name for name, _, _ in users)
+        )
+        if clients:
+            grants = "password, refresh_token" + (
+                ", client_credentials" if args.oauth_client_credentials else ""
+            )
+            who += (
+                f"; OAuth clients {', '.join(c.client_id for c in clients)} at {base_url}/oauth_token.do "
+                f"({grants}; tokens last {lifetime} s)"
+            )
+        return emulator, who
     token = args.token if args.token is not None else DEFAULT_TOKENS[args.service]
     given = "from --token" if args.token is not None else "the default"
     if args.service == "qualytics":

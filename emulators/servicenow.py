@@ -4,7 +4,8 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
 
 - Tables: incident, sys_user, sys_user_group, sys_choice, sys_journal_field (read-only through the API);
   any other name is 400 `Invalid table <name>`. Every stored value is a string.
-- Auth: HTTP Basic against the configured users (401 with the real envelope otherwise). Writes to
+- Auth: HTTP Basic against the configured users, or a Bearer token from `POST /oauth_token.do` for one of
+  `oauth_clients` (`emulators.servicenow_oauth`); 401 with the real envelope otherwise. Writes to
   incident need the `itil` or `admin` role, writes to other tables `admin` (403 `Operation Failed`).
 - Read ACLs (`read_acls`, per table or `table.field`; roles per user; `admin` passes every ACL), from the
   reference's corrections section: sys_choice's `name`, `element` and `value` are hidden from non-admin
@@ -67,6 +68,7 @@ from starlette.routing import Route
 from emulators.faults import Fault, Faults
 from emulators.pages import page as _page
 from emulators.pages import wants_json as _wants_json
+from emulators.servicenow_oauth import DEFAULT_TOKEN_LIFETIME, OAuthClient, TokenEndpoint
 from emulators.transport import DroppingTransport, RecordedRequest, lose_response
 
 Row = dict[str, str]
@@ -378,6 +380,8 @@ class ServiceNowEmulator:
         clock: Callable[[], datetime] | None = None,
         properties: Mapping[str, str] | None = None,
         read_acls: Mapping[str, Iterable[str]] | None = None,
+        oauth_clients: Iterable[OAuthClient] = (),
+        token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.properties: dict[str, str] = dict(properties or {})  # system properties, e.g. INVALID_QUERY_...
@@ -405,8 +409,18 @@ class ServiceNowEmulator:
             self.add_user(name, password, roles)
         if seed:
             self._seed_incidents(_SEED_CLOSE_CODE[close_codes])
+        self.oauth = TokenEndpoint(
+            clients={client.client_id: client for client in oauth_clients},
+            login=self._login,
+            user=lambda name: self._accounts.get(name) if name else next(iter(self._accounts.values()), None),
+            clock=self._clock,
+            properties=self.properties,
+            lifetime=token_lifetime,
+        )
+        """The token endpoint: `oauth.clients`, `oauth.token_requests`, `oauth.expire_all()`."""
         self.app = Starlette(
             routes=[
+                Route("/oauth_token.do", self._token, methods=["POST"]),
                 Route("/", self._index, methods=["GET"]),  # stand-ins for the UI: see `_index`, `_nav_to`
                 Route("/nav_to.do", self._nav_to, methods=["GET"]),
                 Route("/{path:path}", self._endpoint, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
@@ -697,17 +711,34 @@ class ServiceNowEmulator:
         if account is not None:
             return account
         scheme, _, token = header.partition(" ")
+        if scheme.lower() == "bearer":
+            return self.oauth.bearer(token)  # never cached: tokens expire
         if scheme.lower() != "basic":
             return None
         try:
             name, _, password = base64.b64decode(token, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return None
+        account = self._login(name, password)
+        if account is not None:
+            self._auth_cache[header] = account
+        return account
+
+    def _login(self, name: str, password: str) -> _Account | None:
         account = self._accounts.get(name)
         if account is None or not secrets.compare_digest(account.password.encode(), password.encode()):
             return None
-        self._auth_cache[header] = account
         return account
+
+    async def _token(self, request: Request) -> Response:
+        """`POST /oauth_token.do` (`emulators.servicenow_oauth`)."""
+        status, payload = self.oauth.answer(
+            await request.body(),
+            request.headers.get("content-type", ""),
+            request.headers.get("authorization"),
+        )
+        self.requests.append(RecordedRequest("POST", "/oauth_token.do", {}, None, status))
+        return self._json(status, payload)
 
     @staticmethod
     def _route(path: str) -> tuple[str, str, str | None]:

@@ -16,12 +16,13 @@ logic of its own beyond building the http client.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 
 import httpx
 
 from servicenow import incidents, journal, lookups
+from servicenow.auth import build_auth
 from servicenow.config import Credentials, Resolver, system_resolver, validate_instance_url
 from servicenow.models import Choice, Group, Incident, IncidentPage, JournalEntry, User, incident_url
 from servicenow.retry import RetryPolicy
@@ -70,18 +71,21 @@ class ServiceNowClient:
         allow_private: bool = False,
         resolve: Resolver = system_resolver,
         check_host: bool | None = None,
+        clock: Callable[[], float] | None = None,
     ) -> ServiceNowClient:
-        """A client with its own `httpx.AsyncClient`: Basic auth, JSON headers, `timeout` seconds.
+        """A client with its own `httpx.AsyncClient`: the credentials' auth (Basic or an OAuth flow,
+        `servicenow.auth`), JSON headers, `timeout` seconds.
 
         Every request first checks that the host does not resolve to a private, loopback or link-local
         address (`PublicHostCheck`, through `resolve`); `check_host` defaults to doing so only without an
-        injected `transport` (tests and emulators bring theirs, and need no DNS).
+        injected `transport` (tests and emulators bring theirs, and need no DNS). `clock` (monotonic seconds)
+        times OAuth tokens; tests drive it.
         """
         url = validate_instance_url(instance_url, allow_insecure=allow_insecure, allow_private=allow_private)
         checked = transport is None if check_host is None else check_host
         check = PublicHostCheck(allow_insecure=allow_insecure, allow_private=allow_private, resolve=resolve)
         http = httpx.AsyncClient(
-            auth=httpx.BasicAuth(credentials.username, credentials.password.get_secret_value()),
+            auth=build_auth(url, credentials, clock=clock),
             headers={"Accept": "application/json", "User-Agent": "snowbot"},
             timeout=timeout,
             transport=transport,

@@ -18,6 +18,7 @@ import ipaddress
 import re
 import socket
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr
@@ -43,12 +44,16 @@ Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
 
 
 class Credentials(BaseModel):
-    """Basic-auth credentials of the ServiceNow service account; the password never shows in a repr."""
+    """How to log in to ServiceNow: the service account (Basic, or the OAuth password grant) and, for OAuth,
+    the OAuth application's client id and secret (`servicenow.auth`). Secrets never show in a repr."""
 
     model_config = ConfigDict(frozen=True)
 
     username: str
     password: SecretStr
+    auth: Literal["basic", "oauth_password", "oauth_client_credentials"] = "basic"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
 
 
 def parse_credentials(text: str | SecretStr) -> Credentials:

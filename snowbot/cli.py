@@ -108,6 +108,26 @@ def _parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="ServiceNow system property (repeatable), e.g. glide.invalid_query.returns_no_rows=true",
     )
+    emulate.add_argument(
+        "--oauth-client",
+        action="append",
+        default=None,
+        metavar="ID:SECRET[:USER]",
+        help="ServiceNow OAuth application (repeatable): serves POST /oauth_token.do for it; USER is the "
+        "client_credentials grant's OAuth Application User (default: the first --user)",
+    )
+    emulate.add_argument(
+        "--oauth-client-credentials",
+        action="store_true",
+        help="allow the client_credentials grant (glide.oauth.inbound.client.credential.grant_type.enabled)",
+    )
+    emulate.add_argument(
+        "--token-lifetime",
+        type=int,
+        default=None,
+        metavar="S",
+        help="seconds a ServiceNow access token lasts (default 1799, as an instance)",
+    )
 
     sub.add_parser("secret-key", help="print a new random SNOWBOT_SECRET_KEY")
     return parser

@@ -1,9 +1,10 @@
 """ServiceNow integrations: where to connect, as whom, and whether the last check worked.
 
 Several may exist; while any exists exactly one is the default. Saving an instance URL that is already
-stored updates that row. A password is stored only as a `SecretBox` token, or not at all when the
+stored updates that row. A password, and an OAuth client secret (`auth_type` oauth_password or
+oauth_client_credentials), is stored only as a `SecretBox` token; the password not at all when the
 credentials live in Vault (`credentials_ref`, a reference the caller resolves); for `source="env"` nothing
-secret is stored at all and the caller takes the password from its settings.
+secret is stored at all and the caller takes them from its settings. OAuth tokens are never stored.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ Source = Literal["user", "env"]
 
 _COLUMNS = (
     "id, name, instance_url, auth_type, username, status, last_error, last_checked_at, is_default, "
-    "source, created_at"
+    "source, created_at, client_id"
 )
 
 
@@ -40,6 +41,8 @@ class Integration(BaseModel):
     is_default: bool
     source: Source
     created_at: datetime
+    client_id: str | None = None
+    """The OAuth application's client id (OAuth kinds only; not a secret)."""
 
 
 class NoStoredPasswordError(LookupError):
@@ -63,32 +66,42 @@ def save(
     source: Source = "user",
     make_default: bool = True,
     now: datetime | None = None,
+    client_id: str | None = None,
+    client_secret: SecretStr | None = None,
     credentials_ref: str | None = None,
 ) -> Integration:
     """Insert or update (matched on instance URL) an integration; its status goes back to "Unchecked".
 
     `make_default=True` makes it the default and clears the old one. With `make_default=False` it still
     becomes the default when there is none, and a row that already was the default stays so. `box` may be
-    None for `source="env"`, which stores nothing secret, and with `credentials_ref` (a Vault reference
-    stored instead of the password).
+    None for `source="env"`, which stores nothing secret, and with a `credentials_ref` (a Vault reference
+    stored instead of the password) of a basic login. The OAuth kinds take `client_id` and
+    `client_secret`; oauth_client_credentials has no password.
     """
+    oauth = auth_type != "basic"
     if credentials_ref is not None:
         password = None
-    elif source == "user" and password is None:
+    elif source == "user" and password is None and auth_type != "oauth_client_credentials":
         raise ValueError("a password is required unless the credentials come from the environment")
-    elif source == "user" and box is None:
+    if source == "user" and oauth and (not client_id or client_secret is None):
+        raise ValueError(f"auth {auth_type} needs a client id and a client secret")
+    if source == "user" and box is None and (password is not None or oauth):
         raise ValueError("a SecretBox is required to store a password")
     instance_url = instance_url.strip().rstrip("/")
     stamp = iso(now)
-    encrypted = None
+    encrypted = secret_encrypted = None
     if source == "user" and box is not None and password is not None:
         encrypted = box.encrypt(password.get_secret_value())
+    if source == "user" and box is not None and client_secret is not None and oauth:
+        secret_encrypted = box.encrypt(client_secret.get_secret_value())
     row = {
         "name": name,
         "instance_url": instance_url,
         "auth_type": auth_type,
         "username": username,
         "password_encrypted": encrypted,
+        "client_id": client_id if oauth else None,
+        "client_secret_encrypted": secret_encrypted,
         "credentials_ref": credentials_ref,
         "source": source,
         "status": "Unchecked",
@@ -168,3 +181,13 @@ def password(db: Database, box: SecretBox, integration: Integration) -> SecretSt
             f"The {integration.name} integration takes its credentials from the environment; none are stored."
         )
     return SecretStr(box.decrypt(rows[0]["password_encrypted"]))
+
+
+def client_secret(db: Database, box: SecretBox, integration: Integration) -> SecretStr | None:
+    """Decrypt the stored OAuth client secret (None when none is stored: basic, or source "env");
+    `SecretKeyMismatchError` if the key changed since it was saved."""
+    rows = list(db.query("SELECT client_secret_encrypted FROM integrations WHERE id = ?", [integration.id]))
+    if not rows:
+        raise LookupError(f"integration {integration.id} no longer exists")
+    stored = rows[0]["client_secret_encrypted"]
+    return None if stored is None else SecretStr(box.decrypt(stored))

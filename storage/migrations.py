@@ -226,7 +226,19 @@ def m009_links_ticket_kind(db: Database) -> None:
 
 
 @migration
-def m010_integrations_credentials_ref(db: Database) -> None:
+def m010_integrations_oauth(db: Database) -> None:
+    # OAuth 2.0 (`servicenow.auth`): the OAuth application's client id, and its secret as a SecretBox token
+    # (NULL for basic and for source 'env'). auth_type says which: basic, oauth_password,
+    # oauth_client_credentials. Access and refresh tokens are never stored.
+    _run(
+        db,
+        "ALTER TABLE integrations ADD COLUMN client_id TEXT",
+        "ALTER TABLE integrations ADD COLUMN client_secret_encrypted TEXT",
+    )
+
+
+@migration
+def m011_integrations_credentials_ref(db: Database) -> None:
     # A Vault reference (`vault:<mount>/<path>#<key>`, bot/secrets.py) stored instead of the encrypted
     # credentials; NULL for every integration stored before it.
     _run(db, "ALTER TABLE integrations ADD COLUMN credentials_ref TEXT")

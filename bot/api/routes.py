@@ -164,7 +164,14 @@ def build_router(token: SecretStr | None) -> APIRouter:
     async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:
         """Test the connection (GET incident?sysparm_limit=1) and store the integration; credentials are
         stored encrypted and never returned."""
-        connected = await bot.connect(body.instance_url, body.credentials, actor=API_ACTOR)
+        connected = await bot.connect(
+            body.instance_url,
+            body.credentials,
+            actor=API_ACTOR,
+            auth=body.auth,
+            client_id=body.client_id,
+            client_secret=body.client_secret,
+        )
         return ConnectResponse(
             message=connected.message, integration=IntegrationOut.from_integration(connected.integration)
         )

@@ -32,6 +32,9 @@ FIELD_BLOCKS: dict[str, BlockId] = {
     "instance_url": BlockId.INSTANCE_URL,
     "username": BlockId.USERNAME,
     "password": BlockId.PASSWORD,
+    "auth": BlockId.AUTH_KIND,
+    "client_id": BlockId.CLIENT_ID,
+    "client_secret": BlockId.CLIENT_SECRET,
     "status": BlockId.ARCHIVE_STATUS,
     "comment": BlockId.COMMENT,
 }
@@ -77,10 +80,16 @@ def incident_number(label: str) -> str:
 @dataclass(frozen=True)
 class ConnectForm:
     instance_url: str
-    credentials: SecretStr
+    credentials: SecretStr | None
+    auth: str = "basic"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
 
     def __repr__(self) -> str:
-        return f"ConnectForm(instance_url={self.instance_url!r}, credentials=SecretStr('**********'))"
+        return (
+            f"ConnectForm(instance_url={self.instance_url!r}, auth={self.auth!r}, client_id={self.client_id!r}, "
+            "credentials=SecretStr('**********'))"
+        )
 
 
 def connect_form(
@@ -94,6 +103,19 @@ def connect_form(
         )
     except ConfigurationError as err:
         raise InvalidInput(f"{err.message[:1].upper()}{err.message[1:]}.", field="instance_url") from None
+    auth = form.text(BlockId.AUTH_KIND, ActionId.AUTH_KIND) or "basic"
+    client_id = (form.text(BlockId.CLIENT_ID, ActionId.CLIENT_ID) or "").strip() or None
+    client_secret = form.text(BlockId.CLIENT_SECRET, ActionId.CLIENT_SECRET) or None
+    if auth != "basic" and not client_id:
+        raise InvalidInput(
+            "OAuth needs the client id of the instance's OAuth application.", field="client_id"
+        )
+    if auth != "basic" and not client_secret:
+        raise InvalidInput("OAuth needs the client secret of the OAuth application.", field="client_secret")
+    secret = SecretStr(client_secret) if client_secret and auth != "basic" else None
+    client_id = client_id if auth != "basic" else None
+    if auth == "oauth_client_credentials":
+        return ConnectForm(url, None, auth=auth, client_id=client_id, client_secret=secret)
     username = (form.text(BlockId.USERNAME, ActionId.USERNAME) or "").strip()
     if not username or ":" in username or "\n" in username:
         raise InvalidInput(
@@ -102,4 +124,5 @@ def connect_form(
     password = form.text(BlockId.PASSWORD, ActionId.PASSWORD) or ""
     if not password or "\n" in password or "\r" in password:
         raise InvalidInput("The password may not be empty or hold line breaks.", field="password")
-    return ConnectForm(instance_url=url, credentials=SecretStr(f"{username}:{password}"))
+    credentials = SecretStr(f"{username}:{password}")
+    return ConnectForm(url, credentials, auth=auth, client_id=client_id, client_secret=secret)

@@ -20,11 +20,11 @@ from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
+from bot.usecases.logins import env_login, integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
-from servicenow import Credentials, ServiceNowClient, parse_credentials, validate_instance_url
+from servicenow import Credentials, ServiceNowClient, validate_instance_url
 from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
 from storage import SecretBox, integrations
-from storage.crypto import SecretKeyMismatchError
 from storage.integrations import Integration
 
 log = logging.getLogger(__name__)
@@ -66,19 +66,25 @@ class Connections:
         self._referenced = ReferencedSecrets(settings)
 
     async def connect(
-        self, *, instance_url: str, credentials: str | SecretStr, actor: str | None = None
+        self,
+        *,
+        instance_url: str,
+        credentials: str | SecretStr | None,
+        actor: str | None = None,
+        auth: str = "basic",
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
     ) -> Connected:
-        """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration."""
-        secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
+        """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration. `auth`:
+        basic or oauth_password (`credentials` is `username:password`), oauth_client_credentials (none);
+        both OAuth kinds take the OAuth application's `client_id` and `client_secret`."""
         url = self.instance_url(instance_url)
-        reference = secret.strip() if is_vault_reference(secret) else None  # stored instead of the secret
+        secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
+        reference = secret.strip() if secret and is_vault_reference(secret) else None  # stored in its stead
         if reference is not None:
             secret = await self._referenced.read(reference, field="credentials")
-        try:
-            creds = parse_credentials(secret)
-        except ConfigurationError as err:
-            raise InvalidInput(err.message, field="credentials") from None
-        if self.box is None and reference is None:
+        creds = login(auth=auth, credentials=secret, client_id=client_id, client_secret=client_secret)
+        if self.box is None and (reference is None or creds.auth != "basic"):
             raise NotConfigured(
                 "SNOWBOT_SECRET_KEY is not set, so snowbot will not store ServiceNow credentials. Set it to a long "
                 "random string, or configure SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS in the environment."
@@ -99,13 +105,16 @@ class Connections:
             self.box,
             instance_url=url,
             username=creds.username,
-            password=creds.password,
+            password=creds.password if creds.auth != "oauth_client_credentials" else None,
             source="user",
             credentials_ref=reference,
+            auth_type=creds.auth,
+            client_id=creds.client_id,
+            client_secret=creds.client_secret,
         )
         await self.storage.run(integrations.set_status, saved.id, "Connected")
         await self.forget(saved.id)
-        self._referenced.remember(saved.id, reference, secret)
+        self._referenced.remember(saved.id, reference, secret or "")
         log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")
         current: Integration | None = await self.storage.run(integrations.get, saved.id)
         return Connected(integration=current or saved)
@@ -116,17 +125,21 @@ class Connections:
         Its password is always read from the settings and never stored. No request is made: see
         `check_connection`. Called once while composing, before anything runs.
         """
-        url, secret = self.settings.servicenow_instance_url, self.settings.servicenow_credentials_value
-        if not url or not secret:
+        url = self.settings.servicenow_instance_url
+        if not url:
+            return None
+        creds = env_login(self.settings)
+        if creds is None:
             return None
         url = self.instance_url(url)
-        try:
-            creds = parse_credentials(secret)
-        except ConfigurationError as err:
-            raise NotConfigured(f"SERVICENOW_CREDENTIALS: {err.message}") from None
         db = self.storage.db
         for known in integrations.list_all(db):
-            if known.instance_url == url and (known.source == "user" or known.username == creds.username):
+            same = (known.username, known.auth_type, known.client_id) == (
+                creds.username,
+                creds.auth,
+                creds.client_id,
+            )
+            if known.instance_url == url and (known.source == "user" or same):
                 return known  # unchanged, or connected through the bot since: that connection wins
         current = integrations.default(db)
         return integrations.save(
@@ -137,6 +150,8 @@ class Connections:
             password=None,
             source="env",
             make_default=current is None or current.source == "env",
+            auth_type=creds.auth,
+            client_id=creds.client_id,
         )
 
     async def check_connection(self, *, integration_id: int | None = None) -> Integration:
@@ -202,8 +217,10 @@ class Connections:
 
     async def client(self, integration: Integration) -> ServiceNowClient:
         creds = await self._credentials(integration)
+        secret = creds.client_secret.get_secret_value() if creds.client_secret else ""
         fingerprint = hashlib.sha256(
-            f"{integration.instance_url}\0{creds.username}\0{creds.password.get_secret_value()}".encode()
+            f"{integration.instance_url}\0{creds.username}\0{creds.password.get_secret_value()}\0{creds.auth}"
+            f"\0{creds.client_id}\0{secret}".encode()
         ).hexdigest()
         async with self._lock:  # two callers seeing a stale client build one new client
             cached = self._clients.get(integration.id)
@@ -251,30 +268,13 @@ class Connections:
             await client.aclose()
 
     async def _credentials(self, integration: Integration) -> Credentials:
-        if integration.source == "env":
-            secret = self.settings.servicenow_credentials_value
-            if not secret:
-                raise NotConfigured(
-                    "This integration comes from the environment but SERVICENOW_CREDENTIALS is not set any more; "
-                    "set it again or connect ServiceNow with POST /api/integrations/ticketing."
-                )
-            return parse_credentials(secret)
-        reference = await self.storage.run(integrations.credentials_ref, integration)
-        if reference is not None:
-            try:
-                return parse_credentials(await self._referenced.get(integration.id, reference))
-            except ConfigurationError as err:
-                raise NotConfigured(f"{reference}: {err.message}") from None
-        if self.box is None:
-            raise NotConfigured(
-                "SNOWBOT_SECRET_KEY is not set, so the stored ServiceNow credentials cannot be decrypted; set it to "
-                "the key used when the integration was connected."
-            )
-        try:
-            password = await self.storage.run(integrations.password, self.box, integration)
-        except SecretKeyMismatchError as err:
-            raise NotConfigured(str(err)) from None
-        return Credentials(username=integration.username, password=password)
+        return await integration_login(
+            integration,
+            storage=self.storage,
+            settings=self.settings,
+            box=self.box,
+            referenced=self._referenced,
+        )
 
     def _retire(self, integration_id: int) -> None:
         """Drop the cached client without closing it: requests may still be in flight on it (`aclose()`

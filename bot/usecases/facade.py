@@ -106,9 +106,23 @@ class Snowbot:
     # ---------------------------------------------------------------------------------- connections
 
     async def connect(
-        self, instance_url: str, credentials: str | SecretStr, actor: str | None = None
+        self,
+        instance_url: str,
+        credentials: str | SecretStr | None,
+        actor: str | None = None,
+        *,
+        auth: str = "basic",
+        client_id: str | None = None,
+        client_secret: str | SecretStr | None = None,
     ) -> Connected:
-        return await self.connections.connect(instance_url=instance_url, credentials=credentials, actor=actor)
+        return await self.connections.connect(
+            instance_url=instance_url,
+            credentials=credentials,
+            actor=actor,
+            auth=auth,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
 
     def ensure_env_integration(self) -> Integration | None:
         return self.connections.ensure_env_integration()

@@ -18,7 +18,8 @@ NAMES = [
     "m007_intents",
     "m008_links_anomaly_deleted",
     "m009_links_ticket_kind",
-    "m010_integrations_credentials_ref",
+    "m010_integrations_oauth",
+    "m011_integrations_credentials_ref",
 ]
 
 

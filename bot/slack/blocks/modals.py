@@ -275,11 +275,26 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+AUTH_CHOICES = [
+    ("basic", "Basic (username and password)"),
+    ("oauth_password", "OAuth 2.0 password grant"),
+    ("oauth_client_credentials", "OAuth 2.0 client credentials"),
+]
+"""The connect modal's ways to log in (`servicenow.auth`), value and label."""
+
+
 def connect_modal(
-    *, instance_url: str | None = None, error: str | None = None, advice: str | None = None
+    *,
+    instance_url: str | None = None,
+    error: str | None = None,
+    advice: str | None = None,
+    auth: str = "basic",
+    client_id: str | None = None,
 ) -> View:
-    """Instance URL + username + password. Credentials are never prefilled: only the instance URL is
-    (without any `user:password@`). Slack has no masked input, so the hint says so."""
+    """Instance URL, how to log in (Basic / OAuth password / OAuth client credentials), username, password,
+    and the OAuth client. Credentials are never prefilled: only the instance URL is (without any
+    `user:password@`). Slack has no masked input, so the hint says so. Slack cannot hide fields by the
+    chosen kind, so the login fields are optional here and `bot.slack.forms.connect_form` checks them."""
     blocks: list[Block] = []
     if error:
         text = f":warning: *Could not connect:* {escape(error)}"
@@ -294,18 +309,39 @@ def connect_modal(
     blocks += [
         input_block("Instance URL", url_element, BlockId.INSTANCE_URL),
         input_block(
+            "Authentication",
+            static_select(ActionId.AUTH_KIND, AUTH_CHOICES, initial=auth),
+            BlockId.AUTH_KIND,
+        ),
+        input_block(
             "Username",
             text_input(ActionId.USERNAME, max_length=100, placeholder="integration user"),
             BlockId.USERNAME,
-            hint="Use a dedicated integration user with the itil role.",
+            optional=True,
+            hint="Basic and OAuth password. Use a dedicated integration user with the itil role.",
         ),
         input_block(
             "Password",
             text_input(ActionId.PASSWORD, max_length=500),
             BlockId.PASSWORD,
+            optional=True,
             hint="Slack shows what you type here. snowbot stores it encrypted and never shows it again.",
         ),
-        context("Basic authentication. snowbot checks the connection before saving."),
+        input_block(
+            "OAuth client id",
+            text_input(ActionId.CLIENT_ID, initial=client_id, max_length=255),
+            BlockId.CLIENT_ID,
+            optional=True,
+            hint="OAuth only: the client id of the instance's OAuth application (System OAuth).",
+        ),
+        input_block(
+            "OAuth client secret",
+            text_input(ActionId.CLIENT_SECRET, max_length=500),
+            BlockId.CLIENT_SECRET,
+            optional=True,
+            hint="OAuth only. Slack shows what you type here; snowbot stores it encrypted.",
+        ),
+        context("snowbot checks the connection before saving."),
     ]
     return modal("Connect ServiceNow", blocks, callback_id=ViewId.CONNECT, submit="Connect")
 

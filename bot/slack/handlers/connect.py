@@ -88,10 +88,21 @@ async def on_connect_submit(
         await update_modal(client, context, form.id, blocks.notice_modal(CONNECT_TITLE, refused))
         return
     try:
-        connected = await deps.snowbot.connect(entered.instance_url, entered.credentials, actor(body["user"]))
+        connected = await deps.snowbot.connect(
+            entered.instance_url,
+            entered.credentials,
+            actor(body["user"]),
+            auth=entered.auth,
+            client_id=entered.client_id,
+            client_secret=entered.client_secret,
+        )
     except UseCaseError as err:
         retry = blocks.connect_modal(
-            instance_url=entered.instance_url, error=err.message, advice=render.CONNECT_ADVICE
+            instance_url=entered.instance_url,
+            error=err.message,
+            advice=render.CONNECT_ADVICE,
+            auth=entered.auth,
+            client_id=entered.client_id,
         )
         await update_modal(client, context, form.id, retry)
         return
