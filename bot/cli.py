@@ -1,4 +1,4 @@
-"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `secret-key`, and the settings
+"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `secret-key`, and the settings
 table `snowbot run --help` shows.
 
 The console script (`snowbot/cli.py`, outside `bot/`) parses the command line and routes here; the dev
@@ -67,3 +67,18 @@ def run() -> int:
         return serve(settings)
     except UseCaseError as err:  # raised while building the app, before it serves
         raise StartupError(err.message) from None
+
+
+def doctor(*, as_json: bool) -> int:
+    """`snowbot doctor`: one line per check (or `--json`); 0 when every check holds, 1 otherwise."""
+    import json
+
+    from bot.doctor import run_doctor
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(level="ERROR", fmt=settings.log_format)  # the report is the output, not the log
+    report = asyncio.run(run_doctor(settings))
+    print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
+    return 0 if report.ok else 1
