@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.settings import Settings
+from bot.usecases import Snowbot
 from qualytics_api import QualyticsClient
 from qualytics_api.errors import QualyticsAuthError, QualyticsError, QualyticsNotFoundError
 from servicenow import ServiceNowClient
@@ -466,44 +467,80 @@ class Subjects:
     """Why there is no ServiceNow client (not connected, a secret that cannot be read)."""
 
 
-async def diagnose(subjects: Subjects, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Report:
+DbCall = Callable[..., Awaitable[Any]]
+"""Runs a database read `fn(*args)`: inline for the CLI, on the store's thread in a running process."""
+
+
+async def _inline(fn: Callable[..., Any], *args: object) -> Any:
+    return fn(*args)
+
+
+async def diagnose(
+    subjects: Subjects, *, now: Callable[[], datetime] = lambda: datetime.now(UTC), call: DbCall = _inline
+) -> Report:
     """Every check, in the order a person would look: settings, database, ServiceNow, Qualytics, Slack."""
     settings, db = subjects.settings, subjects.db
-    checks = [settings_check(settings), *database_checks(db, settings.db_path)]
-    reads: list[Awaitable[list[Check]]] = []
+    checks = [settings_check(settings), *await call(database_checks, db, settings.db_path)]
     if subjects.servicenow is not None:
         integration = subjects.integration
         user = getattr(integration, "username", None) or _env_user(settings)
-        reads.append(
-            servicenow_checks(
-                subjects.servicenow,
-                user_name=user,
-                kind=auth_kind(integration),
-                close_code=settings.close_code,
-            )
+        checks += await servicenow_checks(
+            subjects.servicenow, user_name=user, kind=auth_kind(integration), close_code=settings.close_code
         )
     elif subjects.servicenow_problem:
         checks.append(
             _fail("servicenow", subjects.servicenow_problem, "connect ServiceNow (`/snow connect`)")
         )
     if subjects.qualytics is not None and settings.qualytics_token is not None:
-        ids = links.anomaly_ids(db) if db is not None else []
-        reads.append(
-            qualytics_checks(subjects.qualytics, token=settings.qualytics_token, anomaly_ids=ids, now=now())
+        ids = await call(links.anomaly_ids, db) if db is not None else []
+        checks += await qualytics_checks(
+            subjects.qualytics, token=settings.qualytics_token, anomaly_ids=ids, now=now()
         )
     if subjects.slack is not None:
-        channels = announce_channels(db) if db is not None else []
-        reads.append(
-            slack_checks(
-                subjects.slack,
-                app_token=settings.slack_app_token,
-                signing_secret=settings.slack_signing_secret is not None,
-                channels=channels,
-            )
+        channels = await call(announce_channels, db) if db is not None else []
+        checks += await slack_checks(
+            subjects.slack,
+            app_token=settings.slack_app_token,
+            signing_secret=settings.slack_signing_secret is not None,
+            channels=channels,
         )
-    for read in reads:
-        checks += await read
     return Report(checks)
+
+
+async def diagnose_running(
+    snowbot: Snowbot, *, integration_id: int | None = None, slack: AsyncWebClient | None = None
+) -> Report:
+    """The same report from a running process (`/snow status`, `GET .../{id}/diagnosis`): its own clients,
+    its database read on the store's thread. `slack`: the surface's client (None: one from the settings)."""
+    from bot.slack.client import web_client
+    from bot.usecases.errors import IntegrationNotFound, NotConnected, UseCaseError
+
+    connections = snowbot.connections
+    try:
+        integration = await connections.integration(integration_id)
+    except NotConnected:
+        if integration_id is not None:
+            raise IntegrationNotFound(integration_id) from None
+        integration = None
+    servicenow, problem = None, None
+    if integration is not None:
+        try:
+            servicenow = await connections.client(integration)
+        except UseCaseError as err:
+            problem = err.message
+    settings = snowbot.settings
+    if slack is None and settings.slack_bot_token:
+        slack = web_client(settings)
+    subjects = Subjects(
+        settings=settings,
+        db=snowbot.db,
+        servicenow=servicenow,
+        integration=integration,
+        qualytics=snowbot.qualytics,
+        slack=slack,
+        servicenow_problem=problem,
+    )
+    return await diagnose(subjects, now=snowbot.clock, call=snowbot.storage.call)
 
 
 def _env_user(settings: Settings) -> str:

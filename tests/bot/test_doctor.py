@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
+from bot.app import build_app
 from bot.doctor import BOT_SCOPES, Report, run_doctor, token_expiry
 from bot.settings import Settings
 from bot.usecases import Snowbot
@@ -287,4 +289,24 @@ def test_snowbot_doctor_prints_lines_or_json_and_exits_1_until_every_check_holds
     assert set(body) == {"checks"} and all(set(c) == {"name", "ok", "detail", "fix"} for c in body["checks"])
     assert all(c["ok"] for c in body["checks"]) and "servicenow sys_choice" in {
         c["name"] for c in body["checks"]
+    }
+
+
+async def test_the_diagnosis_route_gives_the_same_report_for_an_integration(
+    api_client: httpx.AsyncClient, sn_emulator: ServiceNowEmulator, snowbot: Snowbot, settings: Settings
+) -> None:
+    sn_emulator.add_user("admin", "admin", ["itil"])
+    response = await api_client.get("/api/integrations/ticketing/1/diagnosis")
+    assert response.status_code == 200
+    checks = {c["name"]: c for c in response.json()["checks"]}
+    assert set(response.json()) == {"checks"}
+    assert checks["servicenow auth"]["ok"] and not checks["servicenow sys_choice"]["ok"]
+    assert "SNOWBOT_CLOSE_CODE" in checks["servicenow sys_choice"]["fix"]
+
+    missing = await api_client.get("/api/integrations/ticketing/7/diagnosis")
+    assert missing.status_code == 404 and "no integration 7" in missing.text
+    spec = build_app(settings, snowbot=snowbot).openapi()
+    operation = spec["paths"]["/api/integrations/ticketing/{integration_id}/diagnosis"]["get"]
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Diagnosis"
     }
