@@ -211,5 +211,9 @@ class Snowbot:
 
         return await diagnose_running(self, integration_id=integration_id, slack=slack)
 
+    async def admin_status(self, *, slack: Any = None) -> tuple[Overview, Report]:
+        """`/snow status` for an admin: the overview and `snowbot doctor`'s report."""
+        return await self.overview(), await self.diagnosis(slack=slack)
+
 
 __all__ = ["Snowbot"]

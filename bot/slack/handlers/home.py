@@ -23,6 +23,11 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
 
 
 async def snow_status(deps: Deps, call: Invocation) -> None:
+    """The status; for admins, with `snowbot doctor`'s report below it."""
+    if await is_admin(deps, call.client, call.command.get("user_id", "")):
+        overview, report = await deps.snowbot.admin_status(slack=call.client)
+        await call.reply(render.status_message(overview, deps.now(), report))
+        return
     await call.reply(render.status_message(await deps.snowbot.overview(), deps.now()))
 
 
