@@ -23,7 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from sqlite_utils import Database
 
 from bot.settings import Settings
-from bot.usecases import Snowbot
+from bot.usecases import Overview, Snowbot
 from qualytics_api import QualyticsClient
 from qualytics_api.errors import QualyticsAuthError, QualyticsError, QualyticsNotFoundError
 from servicenow import ServiceNowClient
@@ -548,81 +548,6 @@ def _env_user(settings: Settings) -> str:
     return value.partition(":")[0]
 
 
-# ---- `snowbot doctor`: the subjects built from the settings, the database read-only ---------------------
-
-
-async def run_doctor(
-    settings: Settings,
-    *,
-    servicenow_transport: Any = None,
-    qualytics_transport: Any = None,
-    integration_id: int | None = None,
-) -> Report:
-    """The report `snowbot doctor` prints: clients built from the settings and the stored integration
-    (the default one, or `integration_id`), the database opened read-only (never migrated)."""
-    from bot.composition import qualytics_client, servicenow_factory
-    from bot.slack.client import web_client
-
-    db = open_read_only(settings.db_path)
-    servicenow, integration, problem = None, None, None
-    try:
-        integration, creds, url = _servicenow_account(settings, db, integration_id)
-        if url is not None and creds is not None:
-            servicenow = servicenow_factory(settings, transport=servicenow_transport)(url, creds)
-    except ServiceNowError as err:
-        problem = err.message
-    except ValueError as err:
-        problem = str(err)
-    try:
-        qualytics = qualytics_client(settings, transport=qualytics_transport)
-    except Exception as err:  # NotConfigured: a bad QUALYTICS_URL, already named by the settings line
-        qualytics, problem = None, problem or str(err)
-    slack = web_client(settings) if settings.slack_bot_token else None
-    try:
-        return await diagnose(
-            Subjects(
-                settings=settings,
-                db=db,
-                servicenow=servicenow,
-                integration=integration,
-                qualytics=qualytics,
-                slack=slack,
-                servicenow_problem=problem,
-            )
-        )
-    finally:
-        for client in (servicenow, qualytics):
-            if client is not None:
-                await client.aclose()
-        if db is not None:
-            db.conn.close()
-
-
-def _servicenow_account(
-    settings: Settings, db: Database | None, integration_id: int | None
-) -> tuple[Any, Any, str | None]:
-    """(integration, credentials, instance URL) of the integration to check; (None, None, None): none."""
-    from servicenow import Credentials, parse_credentials
-    from storage import SecretBox, integrations
-
-    found = None
-    if db is not None and db["integrations"].exists():
-        found = integrations.default(db) if integration_id is None else integrations.get(db, integration_id)
-        if found is None and integration_id is not None:
-            raise ValueError(f"there is no integration {integration_id}")
-    if found is None or found.source == "env":
-        secret = settings.servicenow_credentials_value
-        url = found.instance_url if found is not None else settings.servicenow_instance_url
-        if not url or not secret:
-            return found, None, None
-        return found, parse_credentials(secret), url
-    if db is None or settings.secret_key is None:
-        raise ValueError(
-            "SNOWBOT_SECRET_KEY is not set, so the stored ServiceNow password cannot be decrypted"
-        )
-    box = SecretBox(settings.secret_key.get_secret_value())
-    try:
-        password = integrations.password(db, box, found)
-    except Exception as err:  # SecretKeyMismatchError: its message says which key to set
-        raise ValueError(str(err)) from None
-    return found, Credentials(username=found.username, password=password), found.instance_url
+async def admin_status(snowbot: Snowbot, *, slack: AsyncWebClient | None) -> tuple[Overview, Report]:
+    """`/snow status` for an admin: the overview and this report."""
+    return await snowbot.overview(), await diagnose_running(snowbot, slack=slack)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import SecretStr
 
 from bot.api.auth import bearer_scheme, protected_route
+from bot.doctor import diagnose_running
 from bot.models import (
     SEARCH_PATTERN,
     TICKET_ID_PATTERN,
@@ -166,7 +167,8 @@ def build_router(token: SecretStr | None) -> APIRouter:
     async def diagnose_integration(bot: Bot, integration_id: IntegrationId) -> Diagnosis:
         """`snowbot doctor`'s checks for this integration (settings, database, ServiceNow rights, Qualytics,
         Slack), each ok or what to do. Only reads: nothing is written to ServiceNow or Qualytics."""
-        return Diagnosis.model_validate((await bot.diagnosis(integration_id)).as_dict())
+        report = await diagnose_running(bot, integration_id=integration_id)
+        return Diagnosis.model_validate(report.as_dict())
 
     @router.post("/integrations/ticketing", status_code=201, responses=BODY_RESPONSES, tags=["integrations"])
     async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:

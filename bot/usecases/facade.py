@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import SecretStr
 from sqlite_utils import Database
@@ -32,9 +32,6 @@ from servicenow import Group, Incident, ServiceNowClient, User
 from storage.integrations import Integration
 from storage.links import Link
 from storage.store import Store
-
-if TYPE_CHECKING:
-    from bot.doctor import Report
 
 T = TypeVar("T")
 
@@ -204,16 +201,6 @@ class Snowbot:
     async def overview(self, recent: int = 10) -> Overview:
         """`status()` plus the `recent` newest links (Slack's App Home and `/snow status`)."""
         return await status_.overview(storage=self.storage, connections=self.connections, recent=recent)
-
-    async def diagnosis(self, integration_id: int | None = None, *, slack: Any = None) -> Report:
-        """`snowbot doctor`'s report from this process (`bot.doctor`; reads only)."""
-        from bot.doctor import diagnose_running
-
-        return await diagnose_running(self, integration_id=integration_id, slack=slack)
-
-    async def admin_status(self, *, slack: Any = None) -> tuple[Overview, Report]:
-        """`/snow status` for an admin: the overview and `snowbot doctor`'s report."""
-        return await self.overview(), await self.diagnosis(slack=slack)
 
 
 __all__ = ["Snowbot"]

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from bot.app import build_app
-from bot.doctor import BOT_SCOPES, Report, run_doctor, token_expiry
+from bot.cli import run_doctor
+from bot.doctor import BOT_SCOPES, Report, token_expiry
 from bot.settings import Settings
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator
