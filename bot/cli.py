@@ -102,6 +102,7 @@ async def run_doctor(
     from bot.composition import qualytics_client, servicenow_factory
     from bot.doctor import Subjects, diagnose, open_read_only
     from bot.slack.client import web_client
+    from bot.usecases import UseCaseError
     from servicenow.errors import ServiceNowError
 
     db = open_read_only(settings.db_path)
@@ -114,10 +115,11 @@ async def run_doctor(
         problem = err.message
     except ValueError as err:
         problem = str(err)
+    qualytics, qualytics_problem = None, None
     try:
         qualytics = qualytics_client(settings, transport=qualytics_transport)
-    except Exception as err:  # NotConfigured: a bad QUALYTICS_URL, already named by the settings line
-        qualytics, problem = None, problem or str(err)
+    except UseCaseError as err:  # NotConfigured: a QUALYTICS_URL that is not an instance's address
+        qualytics_problem = err.message
     slack = web_client(settings) if settings.slack_bot_token else None
     try:
         return await diagnose(
@@ -129,6 +131,7 @@ async def run_doctor(
                 qualytics=qualytics,
                 slack=slack,
                 servicenow_problem=problem,
+                qualytics_problem=qualytics_problem,
             )
         )
     finally:

@@ -49,6 +49,11 @@ TOKEN_WARNING = timedelta(days=7)
 MAX_ANOMALIES = 50
 """Linked anomalies read to check the token's permission on their datastores."""
 MAX_CHANNELS = 50
+NOT_CONNECTED_FIX = (
+    "connect ServiceNow with /snow connect or POST /api/integrations/ticketing, or set "
+    "SERVICENOW_INSTANCE_URL and SERVICENOW_CREDENTIALS"
+)
+QUALYTICS_FIX = "set QUALYTICS_URL (https://<your-instance>.qualytics.io) and QUALYTICS_TOKEN"
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def settings_check(settings: Settings) -> Check:
     parts = [
         "ServiceNow from the environment"
         if settings.servicenow_instance_url
-        else "ServiceNow connected from Slack/API",
+        else "ServiceNow not in the environment",
         "Qualytics set" if settings.qualytics_url and settings.qualytics_token else "Qualytics not set",
         "Slack set" if settings.slack_bot_token else "Slack not set",
     ]
@@ -465,6 +470,8 @@ class Subjects:
     slack: AsyncWebClient | None = None
     servicenow_problem: str | None = None
     """Why there is no ServiceNow client (not connected, a secret that cannot be read)."""
+    qualytics_problem: str | None = None
+    """Why there is no Qualytics client (e.g. a QUALYTICS_URL that is not an instance's address)."""
 
 
 DbCall = Callable[..., Awaitable[Any]]
@@ -487,15 +494,16 @@ async def diagnose(
         checks += await servicenow_checks(
             subjects.servicenow, user_name=user, kind=auth_kind(integration), close_code=settings.close_code
         )
-    elif subjects.servicenow_problem:
-        checks.append(
-            _fail("servicenow", subjects.servicenow_problem, "connect ServiceNow (`/snow connect`)")
-        )
+    else:
+        checks.append(_fail("servicenow", subjects.servicenow_problem or "not connected", NOT_CONNECTED_FIX))
     if subjects.qualytics is not None and settings.qualytics_token is not None:
         ids = await call(links.anomaly_ids, db) if db is not None else []
         checks += await qualytics_checks(
             subjects.qualytics, token=settings.qualytics_token, anomaly_ids=ids, now=now()
         )
+    else:
+        why = subjects.qualytics_problem or "QUALYTICS_URL or QUALYTICS_TOKEN is not set: nothing syncs"
+        checks.append(_fail("qualytics", why, QUALYTICS_FIX))
     if subjects.slack is not None:
         channels = await call(announce_channels, db) if db is not None else []
         checks += await slack_checks(

@@ -311,3 +311,17 @@ async def test_the_diagnosis_route_gives_the_same_report_for_an_integration(
     assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/Diagnosis"
     }
+
+
+async def test_nothing_connected_says_how_to_connect(
+    make_settings: Callable[..., Settings], sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator
+) -> None:
+    bare = make_settings(servicenow_instance_url=None, servicenow_credentials=None, qualytics_token=None)
+    report = await _doctor(bare, sn_emulator, q_emulator)
+    checks = _by_name(report)
+    assert checks["servicenow"][:2] == (False, "not connected") and "/snow connect" in checks["servicenow"][2]
+    assert not checks["qualytics"][0] and "QUALYTICS_TOKEN" in checks["qualytics"][2]
+    assert not report.ok
+    not_an_instance = _by_name(await _doctor(make_settings(qualytics_url="ftp://x"), sn_emulator, q_emulator))
+    ok, detail, _ = not_an_instance["qualytics"]
+    assert not ok and detail.startswith("QUALYTICS_URL must be the instance's address")
