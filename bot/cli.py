@@ -1,4 +1,4 @@
-"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `secret-key`, and the settings
+"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `secret-key`, and the settings
 table `snowbot run --help` shows.
 
 The console script (`snowbot/cli.py`, outside `bot/`) parses the command line and routes here; the dev
@@ -11,6 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import textwrap
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlite_utils import Database
+
+    from bot.doctor import Report
+    from bot.settings import Settings
 
 
 def settings_help() -> str:
@@ -67,3 +74,99 @@ def run() -> int:
         return serve(settings)
     except UseCaseError as err:  # raised while building the app, before it serves
         raise StartupError(err.message) from None
+
+
+def doctor(*, as_json: bool) -> int:
+    """`snowbot doctor`: one line per check (or `--json`); 0 when every check holds, 1 otherwise."""
+    import json
+
+    from bot.logs import configure_logging
+    from bot.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(level="ERROR", fmt=settings.log_format)  # the report is the output, not the log
+    report = asyncio.run(run_doctor(settings))
+    print(json.dumps(report.as_dict(), indent=2) if as_json else report.text())
+    return 0 if report.ok else 1
+
+
+async def run_doctor(
+    settings: Settings,
+    *,
+    servicenow_transport: Any = None,
+    qualytics_transport: Any = None,
+    integration_id: int | None = None,
+) -> Report:
+    """The report `snowbot doctor` prints: clients built from the settings and the stored integration
+    (the default one, or `integration_id`), the database opened read-only (never migrated)."""
+    from bot.composition import qualytics_client, servicenow_factory
+    from bot.doctor import Subjects, diagnose, open_read_only
+    from bot.slack.client import web_client
+    from bot.usecases import UseCaseError
+    from servicenow.errors import ServiceNowError
+
+    db = open_read_only(settings.db_path)
+    servicenow, integration, problem = None, None, None
+    try:
+        integration, creds, url = _servicenow_account(settings, db, integration_id)
+        if url is not None and creds is not None:
+            servicenow = servicenow_factory(settings, transport=servicenow_transport)(url, creds)
+    except ServiceNowError as err:
+        problem = err.message
+    except ValueError as err:
+        problem = str(err)
+    qualytics, qualytics_problem = None, None
+    try:
+        qualytics = qualytics_client(settings, transport=qualytics_transport)
+    except UseCaseError as err:  # NotConfigured: a QUALYTICS_URL that is not an instance's address
+        qualytics_problem = err.message
+    slack = web_client(settings) if settings.slack_bot_token else None
+    try:
+        return await diagnose(
+            Subjects(
+                settings=settings,
+                db=db,
+                servicenow=servicenow,
+                integration=integration,
+                qualytics=qualytics,
+                slack=slack,
+                servicenow_problem=problem,
+                qualytics_problem=qualytics_problem,
+            )
+        )
+    finally:
+        for client in (servicenow, qualytics):
+            if client is not None:
+                await client.aclose()
+        if db is not None:
+            db.conn.close()
+
+
+def _servicenow_account(
+    settings: Settings, db: Database | None, integration_id: int | None
+) -> tuple[Any, Any, str | None]:
+    """(integration, credentials, instance URL) of the integration to check; (None, None, None): none."""
+    from servicenow import Credentials, parse_credentials
+    from storage import SecretBox, integrations
+
+    found = None
+    if db is not None and db["integrations"].exists():
+        found = integrations.default(db) if integration_id is None else integrations.get(db, integration_id)
+        if found is None and integration_id is not None:
+            raise ValueError(f"there is no integration {integration_id}")
+    if found is None or found.source == "env":
+        secret = settings.servicenow_credentials_value
+        url = found.instance_url if found is not None else settings.servicenow_instance_url
+        if not url or not secret:
+            return found, None, None
+        return found, parse_credentials(secret), url
+    if db is None or settings.secret_key is None:
+        raise ValueError(
+            "SNOWBOT_SECRET_KEY is not set, so the stored ServiceNow password cannot be decrypted"
+        )
+    box = SecretBox(settings.secret_key.get_secret_value())
+    try:
+        password = integrations.password(db, box, found)
+    except Exception as err:  # SecretKeyMismatchError: its message says which key to set
+        raise ValueError(str(err)) from None
+    return found, Credentials(username=found.username, password=password), found.instance_url

@@ -450,3 +450,18 @@ class FormSpecification(BaseModel):
 
     def field(self, name: str) -> FormField:
         return next(f for f in self.fields if f.name == name)
+
+
+class DiagnosisCheck(BaseModel):
+    """One check of `snowbot doctor`: `fix` says what to do when `ok` is false (empty otherwise)."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str
+
+
+class Diagnosis(BaseModel):
+    """`snowbot doctor --json`'s report for one integration; nothing was written anywhere to make it."""
+
+    checks: list[DiagnosisCheck]

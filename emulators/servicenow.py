@@ -2,7 +2,8 @@
 
 Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ numbers below point into it).
 
-- Tables: incident, sys_user, sys_user_group, sys_choice, sys_journal_field (read-only through the API);
+- Tables: incident, sys_user, sys_user_group, sys_choice, sys_journal_field (read-only through the API),
+  sys_user_role and sys_user_has_role (each login's roles);
   any other name is 400 `Invalid table <name>`. Every stored value is a string.
 - Auth: HTTP Basic against the configured users, or a Bearer token from `POST /oauth_token.do` for one of
   `oauth_clients` (`emulators.servicenow_oauth`); 401 with the real envelope otherwise. Writes to
@@ -103,6 +104,10 @@ FIELDS: dict[str, tuple[str, ...]] = {
         *("name", "element", "value", "label", "sequence", "inactive", "language", "dependent_value", "hint"),
     ),
     "sys_journal_field": (*_SYS[:3], "element", "element_id", "name", "value", "sys_tags"),
+    # ServiceNow docs, "User roles" / the sys_user_has_role table: one row per (user, role), `role` a
+    # reference to sys_user_role; `state` "active". Each login's roles are kept here (`add_user`).
+    "sys_user_role": (*_SYS, "name", "description"),
+    "sys_user_has_role": (*_SYS, "user", "role", "state", "inherited"),
 }
 _FIELD_SETS = {table: frozenset(fields) for table, fields in FIELDS.items()}
 REFERENCES: dict[str, dict[str, str]] = {
@@ -111,6 +116,7 @@ REFERENCES: dict[str, dict[str, str]] = {
         "assignment_group": "sys_user_group",
     },
     "sys_user_group": {"manager": "sys_user"},
+    "sys_user_has_role": {"user": "sys_user", "role": "sys_user_role"},
 }
 JOURNALS: dict[str, dict[str, tuple[str, ...]]] = {
     "incident": {
@@ -132,6 +138,8 @@ _DISPLAY_FIELD = {
     "sys_user_group": "name",
     "sys_choice": "label",
     "sys_journal_field": "value",
+    "sys_user_role": "name",
+    "sys_user_has_role": "role",
 }
 _NUMERIC = frozenset(
     ("state", "incident_state", "impact", "urgency", "priority", "hold_reason", "sys_mod_count")
@@ -446,7 +454,22 @@ class ServiceNowEmulator:
         row = self._user_row(name) or self._insert_user(name)
         self._accounts[name] = _Account(name, password, frozenset(roles), row["sys_id"])
         self._auth_cache.clear()
+        self._set_roles(row["sys_id"], self._accounts[name].roles)
         return row
+
+    def _set_roles(self, user_sys_id: str, roles: Iterable[str]) -> None:
+        """The login's roles as sys_user_role and sys_user_has_role rows (what `snowbot doctor` reads).
+        Read ACLs on these tables are not modelled: any account may read them (inferred, not verified)."""
+        held = self._tables["sys_user_has_role"]
+        for sys_id in [k for k, v in held.items() if v["user"] == user_sys_id]:
+            del held[sys_id]
+        for role in sorted(roles):
+            role_id = _stable_id("sys_user_role", role)
+            if role_id not in self._tables["sys_user_role"]:
+                self._insert("sys_user_role", {"name": role}, "system", role_id, _SEEDED_ON)
+            values = {"user": user_sys_id, "role": role_id, "state": "active", "inherited": "false"}
+            sys_id = _stable_id("sys_user_has_role", user_sys_id, role)
+            self._insert("sys_user_has_role", values, "system", sys_id, _SEEDED_ON)
 
     @property
     def incidents(self) -> dict[str, Row]:

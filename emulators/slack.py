@@ -437,7 +437,10 @@ class SlackEmulator:
         error = None if result.get("ok") else result.get("error")
         self.calls.append(SlackCall(method, dict(args or {}), status, error))
         self.requests.append(RecordedRequest(request.method, request.url.path, query, body, status))
-        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+        # Slack's "Scopes" docs: every Web API answer names the token's scopes in `x-oauth-scopes`
+        # (what `snowbot doctor` compares with the manifest)
+        headers["x-oauth-scopes"] = ",".join(sorted(self.scopes))
         return JSONResponse(result, status_code=status, headers=headers)
 
     def _authenticate(self, token: str | None, method: str) -> None:

@@ -211,3 +211,13 @@ class ServiceNowClient:
     async def find_user_by_email(self, email: str) -> User | None:
         """The active user with this email address, or None."""
         return await lookups.find_user_by_email(self._api, email)
+
+    # -- read-only probes of the account's rights (`snowbot doctor`) ----------------------------------
+
+    async def account_roles(self, user_name: str) -> list[str] | None:
+        """The roles `user_name` holds (sys_user_has_role), or None when its sys_user row is not visible."""
+        return await lookups.account_roles(self._api, user_name)
+
+    async def sample_journal(self) -> int:
+        """Work-note rows one small sys_journal_field read sees (0 or 1; 0 may mean a read ACL hides them)."""
+        return await lookups.sample_journal(self._api)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from servicenow.errors import QueryError
-from servicenow.models import Choice, Group, User
+from servicenow.models import Choice, Group, User, _pair
 from servicenow.query import Query, safe_search_text
 from servicenow.transport import TableAPI
 
@@ -70,3 +70,25 @@ async def find_user_by_email(api: TableAPI, email: str) -> User | None:
     query = Query("sys_user").equals("active", "true").equals("email", email)
     records, _ = await api.get_page(query, fields=_USER_FIELDS, limit=1)
     return api.parse(User.from_record, records[0]) if records else None
+
+
+async def account_roles(api: TableAPI, user_name: str) -> list[str] | None:
+    """The role names the account `user_name` holds (sys_user_has_role, active rows), or None when its
+    sys_user row is not visible. ServiceNow docs, "User roles": sys_user_has_role joins sys_user and
+    sys_user_role; in `all` display mode a reference's display value is the role's name."""
+    users, _ = await api.get_page(
+        Query("sys_user").equals("user_name", user_name), fields=("sys_id",), limit=1
+    )
+    if not users:
+        return None
+    user_id = api.parse(lambda record: _pair(record, "sys_id")[0], users[0])
+    query = Query("sys_user_has_role").equals("user", user_id).equals("state", "active")
+    records, _ = await api.get_page(query, fields=("role",), limit=CHOICE_LIMIT)
+    return sorted({api.parse(lambda record: _pair(record, "role")[1], record) for record in records})
+
+
+async def sample_journal(api: TableAPI) -> int:
+    """How many work-note rows of sys_journal_field one small read sees (0 to 1): `snowbot doctor`'s probe."""
+    query = Query("sys_journal_field").equals("element", "work_notes")
+    records, _ = await api.get_page(query, fields=("sys_id",), limit=1)
+    return len(records)

@@ -57,12 +57,13 @@ TABLE_FIELDS: dict[str, frozenset[str]] = {
     "sys_journal_field": frozenset(
         {"sys_id", "name", "element", "element_id", "value", "sys_created_on", "sys_created_by"}
     ),
+    "sys_user_has_role": frozenset({"sys_id", "user", "role", "state"}),  # the account's roles (doctor)
 }
 """The fields each table may be queried or sorted on."""
 
 SCALAR_OPERATORS = frozenset({"=", "!=", "LIKE", "STARTSWITH", "ENDSWITH", "<", "<=", ">", ">="})
 
-SYS_ID_FIELDS = frozenset({"sys_id", "element_id", "assignment_group", "assigned_to", "caller_id"})
+SYS_ID_FIELDS = frozenset({"sys_id", "element_id", "assignment_group", "assigned_to", "caller_id", "user"})
 """Fields holding a sys_id: compared by equality, the value must look like one."""
 
 SYS_ID_PATTERN = re.compile(r"[0-9a-f]{32}")

@@ -1,6 +1,6 @@
-"""The `snowbot` command line: run, demo, sync, emulate, secret-key.
+"""The `snowbot` command line: run, demo, sync, doctor, emulate, secret-key.
 
-Parses every command and routes it: run, sync and secret-key to `bot.cli`; demo to `demo`, emulate to
+Parses every command and routes it: run, sync, doctor and secret-key to `bot.cli`; demo to `demo`, emulate to
 `emulators.cli` (dev packages `bot/` never imports). Sub-commands import their modules lazily so
 `snowbot --help` stays fast and a missing optional part gives a clear message instead of an import
 error. An operator's mistake (a bad setting or option, a port in use) is one line on stderr naming the
@@ -65,6 +65,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="make every failed note pending again (after fixing permissions), print how many; with "
         "--once, then run a pass",
+    )
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="check every dependency (settings, database, ServiceNow, Qualytics, Slack); only reads",
+        description="Check each dependency as a person would, one line per check (ok, or what to do). "
+        "Exit 0 when every check holds, 1 otherwise. Never writes to ServiceNow or Qualytics.",
+    )
+    doctor.add_argument(
+        "--json", action="store_true", help='print {"checks": [{"name", "ok", "detail", "fix"}]}'
     )
 
     emulate = sub.add_parser("emulate", help="run a local emulator on a loopback port")
@@ -161,6 +171,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return bot_commands.sync(once=args.once or not args.requeue, requeue=args.requeue)
     if args.command == "run":
         return bot_commands.run()
+    if args.command == "doctor":
+        return bot_commands.doctor(as_json=args.json)
     return USAGE_ERROR
 
 

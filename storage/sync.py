@@ -348,6 +348,12 @@ def failures(db: Database, limit: int = 20) -> list[OutboxItem]:
     return [OutboxItem.model_validate(row) for row in rows]
 
 
+def oldest_failure(db: Database) -> OutboxItem | None:
+    """The item given up on first (`snowbot doctor`), or None when nothing failed."""
+    rows = list(db.query("SELECT * FROM outbox WHERE state = 'failed' ORDER BY id LIMIT 1"))
+    return OutboxItem.model_validate(rows[0]) if rows else None
+
+
 # --- runs ------------------------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from bot.usecases import (
     Upstream,
     UseCaseError,
 )
+from bot.usecases.errors import IntegrationNotFound
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ STATUS: tuple[tuple[type[UseCaseError], int], ...] = (
     (AnomalyNotFound, 404),
     (TicketNotFound, 404),
     (LinkNotFound, 404),
+    (IntegrationNotFound, 404),
     (NotConnected, 409),
     (AlreadyLinked, 409),
     (NotConfigured, 503),

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import SecretStr
 
 from bot.api.auth import bearer_scheme, protected_route
+from bot.doctor import diagnose_running
 from bot.models import (
     SEARCH_PATTERN,
     TICKET_ID_PATTERN,
@@ -16,6 +17,7 @@ from bot.models import (
     CreateLinkRequest,
     CreateTicketRequest,
     CreateTicketResponse,
+    Diagnosis,
     ErrorResponse,
     FormSpecification,
     IntegrationOut,
@@ -31,6 +33,7 @@ MAX_ID = 2**63 - 1
 
 AnomalyId = Annotated[int, Path(ge=1, le=MAX_ID, description="The Qualytics anomaly id.")]
 LinkId = Annotated[int, Path(ge=1, le=MAX_ID)]
+IntegrationId = Annotated[int, Path(ge=1, le=MAX_ID, description="The integration's id.")]
 TicketId = Annotated[
     str,
     Path(
@@ -42,7 +45,7 @@ TicketId = Annotated[
 
 ERRORS = {
     401: "Missing or wrong bearer token.",
-    404: "No such anomaly, ticket or link.",
+    404: "No such anomaly, ticket, link or integration.",
     409: "Already linked, or ServiceNow is not connected yet.",
     422: "The request is invalid (a field, or a body that is not UTF-8 JSON); `detail` says which.",
     502: "ServiceNow or Qualytics refused or failed the request.",
@@ -159,6 +162,13 @@ def build_router(token: SecretStr | None) -> APIRouter:
     @router.get("/integrations/ticketing", tags=["integrations"])
     async def list_integrations(bot: Bot) -> list[IntegrationOut]:
         return [IntegrationOut.from_integration(i) for i in await bot.list_integrations()]
+
+    @router.get("/integrations/ticketing/{integration_id}/diagnosis", tags=["integrations"])
+    async def diagnose_integration(bot: Bot, integration_id: IntegrationId) -> Diagnosis:
+        """`snowbot doctor`'s checks for this integration (settings, database, ServiceNow rights, Qualytics,
+        Slack), each ok or what to do. Only reads: nothing is written to ServiceNow or Qualytics."""
+        report = await diagnose_running(bot, integration_id=integration_id)
+        return Diagnosis.model_validate(report.as_dict())
 
     @router.post("/integrations/ticketing", status_code=201, responses=BODY_RESPONSES, tags=["integrations"])
     async def connect_servicenow(bot: Bot, body: ConnectRequest) -> ConnectResponse:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from bot.models import FormSpecification
 from bot.slack import blocks
@@ -12,6 +13,9 @@ from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
 from qualytics_api import Anomaly
 from servicenow.kinds import INCIDENT
 from storage.integrations import Integration
+
+if TYPE_CHECKING:
+    from bot.doctor import Report
 
 DEFAULT_CATEGORY = INCIDENT.default_category
 """ServiceNow's default incident category: the create modal starts with it when the instance has it."""
@@ -101,12 +105,14 @@ def sync_health(health: SyncHealth) -> blocks.SyncHealth:
     )
 
 
-def status_message(overview: Overview, now: datetime) -> blocks.Message:
+def status_message(overview: Overview, now: datetime, diagnosis: Report | None = None) -> blocks.Message:
+    """`/snow status`; `diagnosis` (admins only): `snowbot doctor`'s report below it."""
     return blocks.status_message(
         integration=integration_status(overview.status.integrations, overview.status.refused_reads),
         recent_links=overview.recent_links,
         health=sync_health(overview.status.sync),
         now=now,
+        diagnosis=[(check.ok, check.line()) for check in diagnosis.checks] if diagnosis else (),
     )
 
 

@@ -89,6 +89,14 @@ class LinkNotFound(UseCaseError):
     pass
 
 
+class IntegrationNotFound(UseCaseError):
+    def __init__(self, integration_id: int) -> None:
+        super().__init__(
+            f"There is no integration {integration_id}: GET /api/integrations/ticketing lists them."
+        )
+        self.integration_id = integration_id
+
+
 class AlreadyLinked(UseCaseError):
     def __init__(self, anomaly_id: int, ticket_number: str) -> None:
         super().__init__(f"{ticket_number} is already linked to anomaly {anomaly_id}.")

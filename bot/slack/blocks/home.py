@@ -130,12 +130,28 @@ def status_message(
     recent_links: Sequence[LinkLike] = (),
     health: SyncHealth | None = None,
     now: datetime | None = None,
+    diagnosis: Sequence[tuple[bool, str]] = (),
 ) -> Message:
+    """`diagnosis`: `snowbot doctor`'s lines as (ok, line), shown to admins only."""
     state = integration.status if integration and integration.instance_url else "not connected"
-    return message(
-        f"ServiceNow integration: {state}",
-        status_blocks(integration=integration, recent_links=recent_links, health=health, now=now),
-    )
+    shown = status_blocks(integration=integration, recent_links=recent_links, health=health, now=now)
+    return message(f"ServiceNow integration: {state}", shown + diagnosis_blocks(diagnosis))
+
+
+def diagnosis_blocks(lines: Sequence[tuple[bool, str]]) -> list[Block]:
+    """`snowbot doctor`'s report: a divider, a heading and the checks, as many sections as the lines
+    need (a section's text holds at most MAX_TEXT characters)."""
+    if not lines:
+        return []
+    chunks: list[str] = [""]
+    for ok, line in lines:
+        text = f"{':white_check_mark:' if ok else ':x:'} {escape(line)}"[: MAX_TEXT // 2]
+        if len(chunks[-1]) + len(text) + 1 > MAX_TEXT:
+            chunks.append("")
+        chunks[-1] = f"{chunks[-1]}\n{text}" if chunks[-1] else text
+    failed = sum(1 for ok, _ in lines if not ok)
+    summary = "every check holds" if not failed else f"{failed} of {len(lines)} checks need you"
+    return [divider(), section(f"*Doctor* (admins only): {summary}"), *(section(chunk) for chunk in chunks)]
 
 
 MAX_WATCHED_SHOWN = 20

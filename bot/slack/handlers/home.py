@@ -9,6 +9,7 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.doctor import admin_status
 from bot.slack import blocks, render
 from bot.slack.handlers.common import Deps, Invocation, Subcommands, is_admin, open_modal
 from bot.slack.handlers.routes import Route
@@ -23,6 +24,11 @@ async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None
 
 
 async def snow_status(deps: Deps, call: Invocation) -> None:
+    """The status; for admins, with `snowbot doctor`'s report below it."""
+    if await is_admin(deps, call.client, call.command.get("user_id", "")):
+        overview, report = await admin_status(deps.snowbot, slack=call.client)
+        await call.reply(render.status_message(overview, deps.now(), report))
+        return
     await call.reply(render.status_message(await deps.snowbot.overview(), deps.now()))
 
 

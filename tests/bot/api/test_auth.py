@@ -15,7 +15,12 @@ from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from tests.conftest import API_TOKEN
 
-EXAMPLE_VALUES = {"{anomaly_id}": "824", "{ticket_id}": "INC0000001", "{link_id}": "1"}
+EXAMPLE_VALUES = {
+    "{anomaly_id}": "824",
+    "{ticket_id}": "INC0000001",
+    "{link_id}": "1",
+    "{integration_id}": "1",
+}
 
 
 def api_operations(settings: Settings, snowbot: Snowbot) -> list[tuple[str, str]]:
@@ -42,7 +47,7 @@ async def test_every_api_route_refuses_a_missing_or_wrong_token(
     snowbot: Snowbot, settings: Settings, sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator
 ) -> None:
     operations = api_operations(settings, snowbot)
-    assert len(operations) == 9
+    assert len(operations) == 10
     transport = httpx.ASGITransport(app=build_app(settings, snowbot=snowbot))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for method, path in operations:

@@ -56,7 +56,7 @@ def operations(app: Any) -> Iterator[tuple[str, str, set[int]]]:
 
 
 def concrete(path: str, **values: object) -> str:
-    defaults = {"anomaly_id": 824, "ticket_id": "INC0000001", "link_id": 1, **values}
+    defaults = {"anomaly_id": 824, "ticket_id": "INC0000001", "link_id": 1, "integration_id": 1, **values}
     return re.sub(r"{(\w+)}", lambda m: str(defaults[m.group(1)]), path)
 
 
@@ -70,14 +70,18 @@ def variants(method: str, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield (
         "unknown ids",
         {
-            "url": concrete(path, anomaly_id=99999, ticket_id="INC9999999", link_id=999),
+            "url": concrete(path, anomaly_id=99999, ticket_id="INC9999999", link_id=999, integration_id=999),
             "headers": token,
             "json": body,
         },
     )
     yield (
         "bad ids",
-        {"url": concrete(path, anomaly_id=0, ticket_id="x^y", link_id=-1), "headers": token, "json": body},
+        {
+            "url": concrete(path, anomaly_id=0, ticket_id="x^y", link_id=-1, integration_id=0),
+            "headers": token,
+            "json": body,
+        },
     )
     if body is None:
         return

@@ -106,3 +106,20 @@ async def test_a_use_case_error_is_a_clear_ephemeral_message(h: Harness) -> None
 
     assert "Qualytics has no anomaly 999999" in answer["text"]
     assert "Reference" not in json.dumps(answer)
+
+
+async def test_status_for_an_admin_adds_the_doctor_report_and_not_for_others(
+    h: Harness, sn_emulator: ServiceNowEmulator
+) -> None:
+    sn_emulator.add_user("admin", "admin", ["itil"])  # sys_choice and sys_journal_field closed to it
+    response = await h.command("status", user="U_ADMIN")
+    assert response.status_code == 200 and response.text == ""
+    [answer] = h.world.hooks.to("command")
+    text = json.dumps(answer["blocks"], ensure_ascii=False)
+    assert "*Doctor* (admins only): 2 of" in text
+    assert ":x: FAIL servicenow sys_choice: " in text and "SNOWBOT_CLOSE_CODE" in text
+    assert ":white_check_mark: ok   slack token: valid" in text
+
+    h.world.hooks.posts.clear()
+    text = json.dumps((await reply(h, "status"))["blocks"], ensure_ascii=False)  # U_JANE: not an admin
+    assert "Doctor" not in text and "Pending: 0" in text
