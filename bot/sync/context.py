@@ -48,6 +48,13 @@ class ServiceNowClients(Protocol):
     def __call__(self, integration_id: int) -> Awaitable[ServiceNowClient]: ...
 
 
+class Unauthorized(Protocol):
+    """Told that ServiceNow refused an integration's credentials (401): read them again from where they
+    live (a `_FILE` or Vault, after a rotation); the row's retry then uses the new ones."""
+
+    def __call__(self, integration_id: int) -> Awaitable[object]: ...
+
+
 class Notifier(Protocol):
     """Told once when a linked incident becomes Resolved, Closed or Canceled (links with a Slack thread)."""
 
@@ -100,6 +107,7 @@ class Context:
     clock: Callable[[], datetime]
     jitter: Callable[[], float]
     notifier: Notifier | None
+    unauthorized: Unauthorized | None
     native_links: NativeLinks
     close_codes: CloseCodes
 

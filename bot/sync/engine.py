@@ -46,6 +46,7 @@ from bot.sync.context import (
     Run,
     ServiceNowClients,
     SyncConfig,
+    Unauthorized,
     utcnow,
 )
 from bot.sync.detect import detect
@@ -80,6 +81,7 @@ class SyncEngine:
         clock: Callable[[], datetime] = utcnow,
         notifier: Notifier | None = None,
         jitter: Callable[[], float] = random.random,
+        unauthorized: Unauthorized | None = None,
     ) -> None:
         self.db = db
         self.store = store_for(db)
@@ -88,6 +90,7 @@ class SyncEngine:
         self.config = config or SyncConfig()
         self.clock = clock
         self.notifier = notifier
+        self.unauthorized = unauthorized
         self._jitter = jitter
         self._lock = asyncio.Lock()
         self._native_links = NativeLinks()
@@ -130,6 +133,7 @@ class SyncEngine:
             clock=self.clock,
             jitter=self._jitter,
             notifier=self.notifier,
+            unauthorized=self.unauthorized,
             native_links=self._native_links,
             close_codes=self._close_codes,
         )

@@ -43,6 +43,7 @@ from bot.sync.context import Context, Run, SyncConfig
 from bot.sync.report import reason_of
 from servicenow import ServiceNowClient
 from servicenow.errors import (
+    AuthenticationError,
     BadRequestError,
     InvalidResponseError,
     NotFoundError,
@@ -117,6 +118,8 @@ async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
         else:
             sent = await _send(ctx, client, link, item, note, noted=noted)
     except ServiceNowError as err:
+        if isinstance(err, AuthenticationError) and ctx.unauthorized is not None:
+            await ctx.unauthorized(link.integration_id)  # a rotated secret: the retry uses the new one
         await ctx.store.run(_attempt_failed, ctx, run, item, link, err, now)
         return
     if sent.closed:

@@ -39,6 +39,7 @@ def build_engine(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | N
         config=SyncConfig.from_settings(settings),
         clock=snowbot.clock,
         notifier=notifier,
+        unauthorized=snowbot.connections.reread_id,
     )
 
 

@@ -247,6 +247,11 @@ class Connections:
             await self.forget(integration.id)
         return changed
 
+    async def reread_id(self, integration_id: int) -> bool:
+        """`reread` by id (the sync engine's `unauthorized` hook); False for an integration gone since."""
+        integration = await self.storage.run(integrations.get, integration_id)
+        return await self.reread(integration) if integration is not None else False
+
     def generation(self, integration_id: int) -> int:
         """Counts the integration's client replacements (new credentials): what was read with an older
         client (the form's choice lists) is read again."""

@@ -86,3 +86,35 @@ async def test_a_401_vault_cannot_explain_is_an_error_after_one_more_read(
     assert "admin:admin" not in str(caught.value)
     integration = await bot.connections.integration()
     assert integration.status == "Error"
+
+
+async def test_a_sync_pass_that_meets_a_rotated_password_reads_it_again_and_the_retry_delivers(
+    make_snowbot: Callable[..., Snowbot],
+    vault_settings: Settings,
+    vault: VaultEmulator,
+    sn_emulator: ServiceNowEmulator,
+) -> None:
+    from datetime import timedelta
+
+    from bot.sync.wiring import build_engine
+
+    bot = make_snowbot(vault_settings)
+    made = sn_emulator.add_incident(short_description="Orders load")
+    await bot.link_existing_ticket(824, made["sys_id"], "jane.doe")
+    engine = build_engine(vault_settings, bot)
+    await engine.run_pass()  # the link's baseline
+    await bot.acknowledge_anomaly(824, "jane.doe")
+
+    sn_emulator.add_user("admin", "rotated-password", ("admin", "itil"))  # rotated on the instance ...
+    vault.put("secret", "snowbot/servicenow", {"credentials": "admin:rotated-password"})  # ... and in Vault
+    reads = vault.reads
+    first = await engine.run_pass()
+    assert first.retried == 1 and first.notes_sent == 0  # the 401: nothing written, Vault read again
+    assert vault.reads == reads + 1
+
+    later = bot.clock() + timedelta(hours=1)
+    engine.clock = lambda: later  # the row's retry is due
+    second = await engine.run_pass()
+    assert second.notes_sent == 1
+    notes = [row["value"] for row in sn_emulator.journal(made["sys_id"])]
+    assert sum("Qualytics Anomaly Status: Acknowledged" in note for note in notes) == 1
