@@ -9,16 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.usecases import Snowbot
 from bot.usecases.errors import UseCaseError
-from emulators.serve import serve_in_thread
 from emulators.servicenow import ServiceNowEmulator
 from emulators.vault import VaultEmulator
-from tests.bot.processes import PREFIXES
-
-ROOT = "vault-root-token-for-tests"
-REFERENCE = "vault:secret/snowbot/servicenow#credentials"
+from tests.bot.vaulted import REFERENCE, ROOT, settings_with_vault
 
 
 @pytest.fixture
@@ -35,21 +31,9 @@ def vault_settings(
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> Iterator[Settings]:
-    import os
-
-    monkeypatch.chdir(tmp_path)  # no .env
-    for name in list(os.environ):
-        if name.startswith(PREFIXES):
-            monkeypatch.delenv(name)
-    with serve_in_thread(vault.app) as addr:
-        yield load_settings(
-            **{
-                **settings_overrides,
-                "servicenow_credentials": REFERENCE,
-                "vault_addr": addr,
-                "vault_token": ROOT,
-            }
-        )
+    overrides = {**settings_overrides, "servicenow_credentials": REFERENCE, "vault_token": ROOT}
+    with settings_with_vault(vault, monkeypatch, tmp_path, **overrides) as settings:
+        yield settings
 
 
 async def test_a_password_rotated_in_vault_while_running_is_read_again_on_401(

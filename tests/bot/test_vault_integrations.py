@@ -4,7 +4,6 @@ a 401 (a rotated password), and a reference Vault cannot answer is refused befor
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,16 +11,12 @@ import httpx
 import pytest
 
 from bot.app import build_app
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 from bot.usecases import Snowbot
-from emulators.serve import serve_in_thread
 from emulators.servicenow import ServiceNowEmulator
 from emulators.vault import VaultEmulator
-from tests.bot.processes import PREFIXES
+from tests.bot.vaulted import REFERENCE, ROOT, settings_with_vault
 from tests.conftest import API_TOKEN, INSTANCE_URL
-
-ROOT = "vault-root-token-for-tests"
-REFERENCE = "vault:secret/snowbot/servicenow#credentials"
 
 
 @pytest.fixture
@@ -39,14 +34,10 @@ def settings_from_vault(
     tmp_path: Path,
 ) -> Iterator[Settings]:
     """No ServiceNow in the environment and no SNOWBOT_SECRET_KEY: only Vault can hold the password."""
-    monkeypatch.chdir(tmp_path)  # no .env
-    for name in list(os.environ):
-        if name.startswith(PREFIXES):
-            monkeypatch.delenv(name)
     overrides = {**settings_overrides, "servicenow_instance_url": None, "servicenow_credentials": None}
     overrides |= {"secret_key": None, "vault_token": ROOT}
-    with serve_in_thread(vault.app) as addr:
-        yield load_settings(**overrides, vault_addr=addr)
+    with settings_with_vault(vault, monkeypatch, tmp_path, **overrides) as settings:
+        yield settings
 
 
 async def _connect(bot: Snowbot, settings: Settings, credentials: str) -> httpx.Response:
