@@ -5,9 +5,12 @@ An anomaly's card shows its status and its tickets with their states; a ticket's
 state, assignee and linked anomalies. Their buttons are link buttons only ("View in Qualytics", "View"):
 those work wherever the card is, since the client opens the URL itself (the click only needs an ack,
 which the existing `VIEW_ANOMALY` and `VIEW_TICKET` listeners give). The anomaly card's chat-ops buttons
-(Acknowledge, Archive, Comment, Create, Link) are left out: an unfurl belongs to the person's message,
-so snowbot cannot chat.update it the way `bot.slack.cards` keeps its own cards current after a click; it
-would go on showing the state from before. Those buttons stay on snowbot's anomaly card.
+(Acknowledge, Archive, Comment, Create, Link) are left out: an unfurl is an attachment of the person's
+message, which chat.update refuses (cant_update_message); only another chat.unfurl for the same message
+changes it (chat.unfurl's docs: "Subsequent attempts with the same ts and channel values will modify
+the same attachments"), and those listeners keep snowbot's own cards current with chat.update
+(`bot.slack.cards`), so after a click the unfurl would go on showing the state from before. They stay
+on snowbot's anomaly card.
 """
 
 from __future__ import annotations
