@@ -1,4 +1,4 @@
-"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `secret-key`, and the settings
+"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `manifest`, `secret-key`, and the settings
 table `snowbot run --help` shows.
 
 The console script (`snowbot/cli.py`, outside `bot/`) parses the command line and routes here; the dev
@@ -74,6 +74,43 @@ def run() -> int:
         return serve(settings)
     except UseCaseError as err:  # raised while building the app, before it serves
         raise StartupError(err.message) from None
+
+
+def manifest(*, path: str | None) -> int:
+    """`snowbot manifest`: print manifest.yml with `features.unfurl_domains` set from the settings
+    (QUALYTICS_URL's and SERVICENOW_INSTANCE_URL's hosts, the connected integrations' instance hosts,
+    SNOWBOT_UNFURL_DOMAINS)."""
+    from pathlib import Path
+
+    import bot
+    from bot.doctor import open_read_only
+    from bot.settings import load_settings
+    from bot.slack.manifest import ManifestError, with_unfurl_domains
+    from bot.startup import StartupError
+    from storage import integrations
+
+    source = Path(path) if path else Path(bot.__file__).resolve().parents[1] / "manifest.yml"
+    if not source.is_file():
+        raise StartupError(f"{source} does not exist: give the manifest with --from PATH")
+    settings = load_settings()
+    hosts = list(settings.unfurl_hosts)
+    db = open_read_only(settings.db_path)
+    if db is not None:
+        try:
+            hosts += [_host(i.instance_url) for i in integrations.list_all(db)]
+        finally:
+            db.close()
+    try:
+        print(with_unfurl_domains(source.read_text(encoding="utf-8"), hosts), end="")
+    except ManifestError as err:
+        raise StartupError(err.message) from None
+    return 0
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or ""
 
 
 def doctor(*, as_json: bool) -> int:

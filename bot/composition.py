@@ -12,12 +12,14 @@ engine and the notifier built after them, here: nothing is set on a built part, 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bot.extension import Extension
+from bot.metrics import Metrics, always_leading, metrics_extension
 from bot.settings import Settings
 from bot.slack.app import SlackSurface, build_slack
 from bot.slack.client import Sleep
@@ -63,12 +65,14 @@ def servicenow_factory(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: RetryPolicy | None = None,
+    metrics: Metrics | None = None,
 ) -> ServiceNowFactory:
     def build(instance_url: str, credentials: Credentials) -> ServiceNowClient:
         return ServiceNowClient.connect(
             instance_url,
             credentials,
-            transport=transport,
+            transport=metrics.transport("servicenow", transport) if metrics else transport,
+            check_host=transport is None,  # the network's public-host check, metered or not
             timeout=settings.http_timeout,
             retry=retry,
             allow_insecure=settings.allow_insecure_instance,
@@ -83,6 +87,7 @@ def qualytics_client(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     retry: QualyticsRetry | None = None,
+    metrics: Metrics | None = None,
 ) -> QualyticsClient | None:
     """The Qualytics client, or None when QUALYTICS_URL / QUALYTICS_TOKEN are not both set."""
     if not settings.qualytics_url or settings.qualytics_token is None:
@@ -91,7 +96,7 @@ def qualytics_client(
         return QualyticsClient.connect(
             settings.qualytics_url,
             settings.qualytics_token,
-            transport=transport,
+            transport=metrics.transport("qualytics", transport) if metrics else transport,
             timeout=settings.http_timeout,
             retry=retry,
         )
@@ -108,9 +113,10 @@ def build_snowbot(
     qualytics_retry: QualyticsRetry | None = None,
     announcer: LinkAnnouncer | None = None,
     anomaly_changed: AnomalyChangedHook | None = None,
+    metrics: Metrics | None = None,
 ) -> Snowbot:
     """Open (and migrate) the database, build the clients and the use cases, and record the environment's
-    integration, if any.
+    integration, if any. With `metrics`, the clients' requests are counted (`bot.metrics`).
 
     Without SNOWBOT_SECRET_KEY there is no SecretBox: connecting ServiceNow through the bot is refused
     (an integration from SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS still works).
@@ -123,9 +129,13 @@ def build_snowbot(
         storage=storage,
         settings=settings,
         box=SecretBox(secret) if secret else None,
-        factory=servicenow_factory(settings, transport=servicenow_transport, retry=servicenow_retry),
+        factory=servicenow_factory(
+            settings, transport=servicenow_transport, retry=servicenow_retry, metrics=metrics
+        ),
     )
-    anomalies = Anomalies(qualytics_client(settings, transport=qualytics_transport, retry=qualytics_retry))
+    anomalies = Anomalies(
+        qualytics_client(settings, transport=qualytics_transport, retry=qualytics_retry, metrics=metrics)
+    )
     forms = TicketForms(connections=connections, anomalies=anomalies, runtime=runtime)
     intents = Intents(storage=storage, runtime=runtime)
     reconciler = Reconciler(
@@ -165,12 +175,15 @@ class Process:
     slack: SlackSurface | None = None
     notifier: SlackNotifier | None = None
     slack_sleep: Sleep = field(default=asyncio.sleep, repr=False)
+    metrics: Metrics = field(default_factory=Metrics, repr=False)
 
     def extensions(self) -> list[Extension]:
-        """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack."""
+        """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack,
+        then `GET /metrics`."""
         built = [engine_extension(self.settings, self.engine)]
         if self.slack is not None:
             built.append(surface_extension(self.settings, self.slack, sleep=self.slack_sleep))
+        built.append(metrics_extension(self.metrics, self.snowbot))
         return built
 
     async def aclose(self) -> None:
@@ -184,11 +197,14 @@ def compose(
     outside: Outside = Outside(),
     sleep: Sleep = asyncio.sleep,
     suggest_budget: float = 2.0,
+    leading: Callable[[], bool] = always_leading,
     **slack_options: Any,
 ) -> Process:
     """Build every part of the process from the settings (`sleep` paces Slack's retries and Socket Mode's
-    reconnects; `suggest_budget` and `slack_options` go to `build_slack`)."""
+    reconnects; `suggest_budget` and `slack_options` go to `build_slack`; `leading` says whether this
+    replica leads, for `snowbot_leader`)."""
     slack_on = slack_enabled(settings)
+    metrics = Metrics(leading=leading)
     engine: SyncEngine | None = None
     surface: SlackSurface | None = None
     notifier: SlackNotifier | None = None
@@ -209,12 +225,21 @@ def compose(
         qualytics_retry=outside.qualytics_retry,
         announcer=announce if slack_on else None,
         anomaly_changed=sync_soon if slack_on else None,
+        metrics=metrics,
     )
     if slack_on:
-        surface = build_slack(settings, snowbot, sleep=sleep, suggest_budget=suggest_budget, **slack_options)
+        surface = build_slack(
+            settings, snowbot, sleep=sleep, suggest_budget=suggest_budget, metrics=metrics, **slack_options
+        )
         notifier = SlackNotifier(surface.client, cards=surface.deps.cards)
     if snowbot.qualytics is not None:
-        engine = build_engine(settings, snowbot, notifier=notifier)
+        engine = build_engine(settings, snowbot, notifier=notifier, observer=metrics.pass_finished)
     return Process(
-        settings=settings, snowbot=snowbot, engine=engine, slack=surface, notifier=notifier, slack_sleep=sleep
+        settings=settings,
+        snowbot=snowbot,
+        engine=engine,
+        slack=surface,
+        notifier=notifier,
+        slack_sleep=sleep,
+        metrics=metrics,
     )

@@ -38,7 +38,7 @@ from storage.migrations import MIGRATIONS, applied
 
 BOT_SCOPES = frozenset(
     ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
-    + ("channels:history", "groups:history")
+    + ("channels:history", "groups:history", "links:read", "links:write")
 )
 """The bot scopes manifest.yml asks for (tests/bot/test_doctor.py keeps them equal)."""
 CREATE_ROLES = frozenset(("itil", "admin", "sn_incident_write"))

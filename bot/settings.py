@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
@@ -90,6 +91,8 @@ class Settings(BaseSettings):
     """Port `snowbot run` listens on."""
     admins: str = Field(default="", validation_alias="SNOWBOT_ADMINS")
     """Comma-separated Slack user ids allowed to connect ServiceNow besides workspace admins."""
+    unfurl_domains: str = Field(default="", validation_alias="SNOWBOT_UNFURL_DOMAINS")
+    """Comma-separated extra domains whose links snowbot unfurls (besides QUALYTICS_URL's and SERVICENOW_INSTANCE_URL's hosts; `snowbot manifest`)."""
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_WEBHOOK_SECRET")
     """Shared secret of the Qualytics Flow webhook (`x-qualytics-secret`)."""
     close_code: str | None = Field(default=None, validation_alias="SNOWBOT_CLOSE_CODE")
@@ -151,6 +154,15 @@ class Settings(BaseSettings):
                 f"run `snowbot secret-key` and set SNOWBOT_SECRET_KEY to the key it prints"
             )
         return value
+
+    @property
+    def unfurl_hosts(self) -> tuple[str, ...]:
+        """The hosts whose links snowbot unfurls, in order, without repeats: QUALYTICS_URL's,
+        SERVICENOW_INSTANCE_URL's, then SNOWBOT_UNFURL_DOMAINS."""
+        urls = (self.qualytics_url or "", self.servicenow_instance_url or "")
+        hosts = [urlsplit(url).hostname or "" for url in urls if "://" in url]
+        hosts += [part.strip().lower() for part in self.unfurl_domains.split(",")]
+        return tuple(dict.fromkeys(host for host in hosts if host))
 
     @property
     def admin_ids(self) -> frozenset[str]:

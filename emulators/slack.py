@@ -16,6 +16,12 @@ otherwise a one-use `ws://.../link/?ticket=...` URL whose WebSocket greets with 
 ("internal_error", "ratelimited", ...) and `rate_limit_next` fault it like any method. The app token
 calls nothing else (`not_allowed_token_type`). Serving the WebSocket needs the `websockets` package.
 
+Link unfurls: `share_links(channel, text)` is a person posting `text` (or writing it, `composer=True`);
+it returns the `link_shared` event Slack sends for the links on the app's `unfurl_domains` (the shape of
+Slack's link_shared docs), for a test to deliver; `chat.unfurl` (links:write) attaches cards to those
+URLs only (`unfurls`), with the errors of its docs' table (cannot_find_service, missing_unfurls,
+invalid_unfurls_format, cannot_unfurl_url, cannot_find_message, cannot_find_channel).
+
 `GET /api/` (and `/`) lists the methods served. Every call is recorded (`calls`, `requests`); views
 (`views`, view_id → view with `hash`), posted messages (`messages`, with `ts`/`thread_ts`) and ephemeral messages (`ephemeral`) are kept for tests to
 inspect. What the app posts carries its `app_id` (`app_messages`, `posted_by_app`); chat.update of any
@@ -29,11 +35,12 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,6 +59,8 @@ DEFAULT_SCOPES: tuple[str, ...] = (
     "users:read.email",
     "channels:history",
     "groups:history",
+    "links:read",
+    "links:write",
 )
 """The bot scopes snowbot's manifest.yml asks for (tests/bot/slack/test_manifest.py keeps them equal)."""
 
@@ -77,6 +86,7 @@ _SCOPES_NEEDED: dict[str, tuple[str, ...]] = {
     "chat.postMessage": ("chat:write",),
     "chat.postEphemeral": ("chat:write",),
     "chat.update": ("chat:write",),
+    "chat.unfurl": ("links:write",),  # chat.unfurl's docs: bot token scope links:write
     "users.info": ("users:read",),
     "users.lookupByEmail": ("users:read", "users:read.email"),
     "team.info": ("team:read",),
@@ -95,6 +105,8 @@ _BLOCK_TYPES = {
     "section",
     "video",
 }
+_URL_IN_TEXT = re.compile(r"https?://[^\s<>|]+")
+"""A URL in a message's text (Slack's `<url|label>` syntax ends it at `|` or `>`)."""
 _TEXT_INPUTS = {"plain_text_input", "url_text_input", "email_text_input", "number_input", "rich_text_input"}
 
 
@@ -141,6 +153,7 @@ class SlackEmulator:
         channels: Iterable[Mapping[str, Any]] = DEFAULT_CHANNELS,
         faults: Faults | None = None,
         drop_hang: float = 30.0,
+        unfurl_domains: Iterable[str] = (),
     ) -> None:
         self.bot_token = bot_token
         self.app_token = app_token
@@ -151,6 +164,11 @@ class SlackEmulator:
         self.bot_id = bot_id
         self.app_id = app_id
         self.scopes = set(scopes)
+        self.unfurl_domains = [domain.lower() for domain in unfurl_domains]
+        """The app's registered unfurl domains (manifest.yml `features.unfurl_domains`)."""
+        self.unfurls: dict[str, dict[str, Any]] = {}
+        """url -> the unfurl chat.unfurl attached to it (the newest), for tests to read."""
+        self._shared: dict[str, dict[str, Any]] = {}  # unfurl_id -> {"channel", "ts", "urls"}
         self.faults = faults or Faults()
         self.drop_hang = drop_hang
         self.users: dict[str, dict[str, Any]] = {}
@@ -188,6 +206,7 @@ class SlackEmulator:
             "chat.postEphemeral": self._chat_post_ephemeral,
             "chat.update": self._chat_update,
             "chat.getPermalink": self._chat_get_permalink,
+            "chat.unfurl": self._chat_unfurl,
             "users.info": self._users_info,
             "users.lookupByEmail": self._users_lookup_by_email,
             "conversations.info": self._conversations_info,
@@ -333,6 +352,41 @@ class SlackEmulator:
         websocket, loop = self._sockets[-1]
         asyncio.run_coroutine_threadsafe(websocket.send_json(envelope), loop).result(timeout=5)
         return envelope_id
+
+    def share_links(
+        self, channel: str, text: str, *, user: str = "U_JANE", composer: bool = False
+    ) -> dict[str, Any] | None:
+        """A person posts `text` in `channel` (or, with `composer`, is still writing it): the `link_shared`
+        event Slack sends for its links on the app's registered domains (a domain or any subdomain), or
+        None when it has none. Shape of Slack's `link_shared` docs (`channel`, `is_bot_user_member`,
+        `user`, `message_ts`, `unfurl_id`, `thread_ts`, `source`, `links[].domain/url`); in the composer
+        `channel` is "COMPOSER" and there is no message yet."""
+        links = []
+        for url in _URL_IN_TEXT.findall(text):
+            host = (urlsplit(url).hostname or "").lower()
+            domain = next((d for d in self.unfurl_domains if host == d or host.endswith("." + d)), None)
+            if domain is not None:
+                links.append({"domain": domain, "url": url})
+        if not links:
+            return None
+        if composer:
+            where, ts, source = "COMPOSER", f"{user}-{next(self._counter):08x}", "composer"
+        else:
+            where, source = channel, "conversations_history"
+            ts = self._store_message(channel, text, None, None, None, user=user, bot_id=None)["ts"]
+        unfurl_id = f"{where}.{ts}.{next(self._counter):016x}"
+        self._shared[unfurl_id] = {"channel": where, "ts": ts, "urls": [link["url"] for link in links]}
+        return {
+            "type": "link_shared",
+            "channel": where,
+            "is_bot_user_member": bool(self.channels.get(channel, {}).get("is_member")),
+            "user": user,
+            "message_ts": ts,
+            "unfurl_id": unfurl_id,
+            "source": source,
+            "links": links,
+            "event_ts": self._ts(),
+        }
 
     def close_sockets(self) -> None:
         """Close every open Socket Mode WebSocket from the server side (as Slack does when it refreshes
@@ -824,6 +878,50 @@ class SlackEmulator:
         if entry.get("thread_ts") and entry["thread_ts"] != entry["ts"]:
             permalink += f"?thread_ts={entry['thread_ts']}&cid={channel}"
         return {"channel": channel, "permalink": permalink}
+
+    def _chat_unfurl(self, args: dict[str, Any]) -> dict[str, Any]:
+        """chat.unfurl as its docs and errors table say: the target is `unfurl_id` + `source` or `channel` +
+        `ts`; `unfurls` maps URLs of the shared message to `{"blocks": [...]}` (or an attachment).
+        `cannot_find_service` when the app has no unfurl domains, `missing_unfurls`,
+        `invalid_unfurls_format` (not a map), `cannot_unfurl_url` (a URL no link_shared event named for
+        this message), `cannot_find_message` / `cannot_find_channel` for a wrong `ts` / `channel`."""
+        if not self.unfurl_domains:
+            raise SlackError("cannot_find_service")
+        unfurls = _json_arg(args.get("unfurls"))
+        if unfurls is None or unfurls == "":
+            raise SlackError("missing_unfurls")
+        if not isinstance(unfurls, dict) or not all(isinstance(v, dict) for v in unfurls.values()):
+            raise SlackError("invalid_unfurls_format")
+        shared = self._shared_for(args)
+        for url, unfurl in unfurls.items():
+            if url not in shared["urls"]:
+                raise SlackError("cannot_unfurl_url")
+            problems = validate_message_blocks(unfurl.get("blocks"))
+            if problems:
+                raise SlackError("invalid_blocks", problems)
+        for url, unfurl in unfurls.items():
+            self.unfurls[url] = {**unfurl, "channel": shared["channel"], "ts": shared["ts"]}
+        return {}
+
+    def _shared_for(self, args: dict[str, Any]) -> dict[str, Any]:
+        unfurl_id, source = args.get("unfurl_id"), args.get("source")
+        if unfurl_id or source:
+            if source not in ("composer", "conversations_history") or unfurl_id not in self._shared:
+                raise SlackError("cannot_unfurl_url")
+            return self._shared[unfurl_id]
+        channel, ts = args.get("channel"), args.get("ts")
+        if not channel:
+            raise SlackError("missing_channel")
+        if not ts:
+            raise SlackError("missing_ts")
+        if channel not in self.channels:
+            raise SlackError("cannot_find_channel")
+        for shared in self._shared.values():
+            if shared["channel"] == channel and shared["ts"] == ts:
+                return shared
+        if any(m["channel"] == channel and m["ts"] == ts for m in self.messages):
+            raise SlackError("cannot_unfurl_url")  # a message with no link_shared event of the app
+        raise SlackError("cannot_find_message")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
-"""The `snowbot` command line: run, demo, sync, doctor, emulate, secret-key.
+"""The `snowbot` command line: run, demo, sync, doctor, manifest, emulate, secret-key.
 
-Parses every command and routes it: run, sync, doctor and secret-key to `bot.cli`; demo to `demo`, emulate to
+Parses every command and routes it: run, sync, doctor, manifest and secret-key to `bot.cli`; demo to `demo`, emulate to
 `emulators.cli` (dev packages `bot/` never imports). Sub-commands import their modules lazily so
 `snowbot --help` stays fast and a missing optional part gives a clear message instead of an import
 error. An operator's mistake (a bad setting or option, a port in use) is one line on stderr naming the
@@ -139,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds a ServiceNow access token lasts (default 1799, as an instance)",
     )
 
+    manifest = sub.add_parser(
+        "manifest", help="print manifest.yml with the unfurl domains of the settings (Slack app config)"
+    )
+    manifest.add_argument("--from", dest="path", metavar="PATH", help="the manifest to start from")
     sub.add_parser("secret-key", help="print a new random SNOWBOT_SECRET_KEY")
     return parser
 
@@ -173,6 +177,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return bot_commands.run()
     if args.command == "doctor":
         return bot_commands.doctor(as_json=args.json)
+    if args.command == "manifest":
+        return bot_commands.manifest(path=args.path)
     return USAGE_ERROR
 
 

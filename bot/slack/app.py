@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.metrics import Metrics, SlackCallMeter
 from bot.settings import Settings
 from bot.slack import handlers
 from bot.slack.boltlog import bolt_logger
@@ -28,11 +30,16 @@ from bot.usecases import Snowbot
 log = logging.getLogger(__name__)
 
 
+AckObserver = Callable[[str, str, float], None]
+"""Told each ack: the mode ("http", "socket"), the request's kind (`inbound.kind`), the seconds it took."""
+
+
 @dataclass
 class SlackSurface:
     bolt: AsyncApp
     client: AsyncWebClient
     deps: Deps
+    observe_ack: AckObserver | None = None
 
     @property
     def tasks(self) -> TaskTracker:
@@ -50,9 +57,11 @@ def build_slack(
     client: AsyncWebClient | None = None,
     sleep: Sleep = asyncio.sleep,
     suggest_budget: float = 2.0,
+    metrics: Metrics | None = None,
 ) -> SlackSurface:
     """The Bolt app with every listener. Bolt checks the token with auth.test on the first request it
-    authorizes (never at start-up), and signatures on every HTTP request."""
+    authorizes (never at start-up), and signatures on every HTTP request. With `metrics`, the Web API
+    calls and the acks are measured (`bot.metrics`)."""
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     new_bolt = partial(
         AsyncApp,
@@ -69,7 +78,8 @@ def build_slack(
         # from the environment itself, and given `client=` as well it would warn at every start "As you
         # gave `client` as well, `token` will be unused" (slack_bolt/app/async_app.py, AsyncApp.__init__).
         bolt = new_bolt(token=bot_token(settings))
-        client = configure_client(bolt.client, settings, sleep=sleep)
+        meter = SlackCallMeter(metrics) if metrics is not None else None
+        client = configure_client(bolt.client, settings, sleep=sleep, meter=meter)
     else:
         bolt = new_bolt(client=client)
     tasks = TaskTracker()
@@ -82,4 +92,5 @@ def build_slack(
     )
     handlers.register(bolt, deps)
     bolt.error(on_error)
-    return SlackSurface(bolt=bolt, client=client, deps=deps)
+    observe = metrics.slack_ack if metrics is not None else None
+    return SlackSurface(bolt=bolt, client=client, deps=deps, observe_ack=observe)

@@ -87,8 +87,12 @@ class RateLimitRetry(AsyncRateLimitErrorRetryHandler):
         state.increment_current_attempt()
 
 
-def retry_handlers(sleep: Sleep = asyncio.sleep) -> list[AsyncRetryHandler]:
-    return [RateLimitRetry(sleep=sleep), AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+def retry_handlers(
+    sleep: Sleep = asyncio.sleep, *, meter: AsyncRetryHandler | None = None
+) -> list[AsyncRetryHandler]:
+    """The retries; `meter` first (`bot.metrics.SlackCallMeter`: it sees every attempt, retries none)."""
+    handlers = [RateLimitRetry(sleep=sleep), AsyncConnectionErrorRetryHandler(max_retry_count=2)]
+    return [meter, *handlers] if meter is not None else handlers
 
 
 def bot_token(settings: Settings) -> str | None:
@@ -101,7 +105,11 @@ def web_client(settings: Settings, *, sleep: Sleep = asyncio.sleep) -> AsyncWebC
 
 
 def configure_client(
-    client: AsyncWebClient, settings: Settings, *, sleep: Sleep = asyncio.sleep
+    client: AsyncWebClient,
+    settings: Settings,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    meter: AsyncRetryHandler | None = None,
 ) -> AsyncWebClient:
     """Give a client (e.g. the one Bolt built) SLACK_API_URL, the timeout and the retries, in place
     (`base_url`, `timeout` and `retry_handlers` are public attributes of slack_sdk's client)."""
@@ -109,5 +117,5 @@ def configure_client(
         base_url = settings.slack_api_url
         client.base_url = base_url if base_url.endswith("/") else base_url + "/"
     client.timeout = DEFAULT_TIMEOUT
-    client.retry_handlers = retry_handlers(sleep)
+    client.retry_handlers = retry_handlers(sleep, meter=meter)
     return client

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from functools import partial
@@ -86,7 +87,9 @@ def surface_extension(
     grace = min(SHUTDOWN_GRACE, settings.shutdown_timeout / 2)
     if settings.slack_app_token is not None:
         token = settings.slack_app_token.get_secret_value()
-        link = partial(SocketModeLink, surface.bolt, surface.client, token, sleep=sleep)
+        link = partial(
+            SocketModeLink, surface.bolt, surface.client, token, sleep=sleep, observe_ack=surface.observe_ack
+        )
         return Extension(lifespans=[partial(_lifespan, surface, link, grace)])
     secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
     return Extension(
@@ -100,6 +103,7 @@ def events_router(surface: SlackSurface, signing_secret: str) -> APIRouter:
     @router.post(EVENTS_PATH, include_in_schema=False)
     async def slack_events(request: Request) -> Response:
         """Verify, check the shape, then let Bolt dispatch. The body is capped by `bot.bodylimit`."""
+        arrived = time.perf_counter()
         body = await request.body()
         refused = inbound.check_signature(body, request.headers, signing_secret)
         if refused is not None:
@@ -118,7 +122,9 @@ def events_router(surface: SlackSurface, signing_secret: str) -> APIRouter:
         wrong = inbound.check_shape(payload, interactive=_interactive(text, bolt_request.content_type))
         if wrong is not None:
             return _malformed(wrong, event=inbound.is_event(payload))
-        response = await surface.bolt.async_dispatch(bolt_request)
+        response = await surface.bolt.async_dispatch(bolt_request)  # returns once the listener acked
+        if surface.observe_ack is not None:
+            surface.observe_ack("http", inbound.kind(payload), time.perf_counter() - arrived)
         if response.status == 404 and response.body == UNHANDLED:
             log.info("Slack request with no listener: %s", inbound.describe(payload))
             if inbound.is_event(payload):

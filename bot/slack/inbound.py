@@ -181,3 +181,26 @@ def describe(payload: Mapping[str, Any]) -> str:
     if isinstance(actions, list) and actions and isinstance(actions[0], dict):
         parts.append(f"action {actions[0].get('action_id')}")
     return ", ".join(parts)
+
+
+KINDS = frozenset(
+    {
+        "event_callback",
+        "block_actions",
+        "block_suggestion",
+        "view_submission",
+        "view_closed",
+        "shortcut",
+        "message_action",
+        "url_verification",
+    }
+)
+"""The payload types `kind` names as they are (Slack's request types; the rest are "other")."""
+
+
+def kind(payload: Mapping[str, Any]) -> str:
+    """The request's kind for a metric label, from a bounded set: its `type`, "command" or "other"."""
+    if "command" in payload and "type" not in payload:
+        return "command"
+    found = payload.get("type")
+    return found if isinstance(found, str) and found in KINDS else "other"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from bot.models import FormSpecification
 from bot.slack import blocks
 from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
+from bot.usecases.unfurls import AnomalyPreview, Preview
 from qualytics_api import Anomaly
 from servicenow.kinds import INCIDENT
 from storage.integrations import Integration
@@ -126,4 +127,30 @@ def home_view(
         health=sync_health(overview.status.sync),
         now=now,
         is_admin=is_admin,
+    )
+
+
+def unfurls(previews: Mapping[str, Preview]) -> dict[str, blocks.Unfurl]:
+    """chat.unfurl's `unfurls` map: each previewed URL -> its compact card."""
+    return {url: _unfurl(preview) for url, preview in previews.items()}
+
+
+def _unfurl(preview: Preview) -> blocks.Unfurl:
+    if isinstance(preview, AnomalyPreview):
+        return blocks.anomaly_unfurl(anomaly_summary(preview.anomaly), preview.url, preview.tickets)
+    ticket = preview.ticket
+    template = preview.anomaly_url
+    return blocks.ticket_unfurl(
+        blocks.TicketUnfurl(
+            number=ticket.number,
+            kind=preview.kind.label,
+            state=ticket.state_label or preview.kind.state_label(ticket.state),
+            url=ticket.url,
+            short_description=ticket.short_description,
+            assignee=ticket.assigned_to.display if ticket.assigned_to else None,
+            anomalies=[
+                (link.anomaly_id, template.format(id=link.anomaly_id) if template else "")
+                for link in preview.anomalies
+            ],
+        )
     )

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from time import time
+from time import perf_counter, time
 
 import aiohttp
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
@@ -28,6 +28,8 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import inbound
 
 log = logging.getLogger(__name__)
 
@@ -113,11 +115,13 @@ class SocketModeLink:
         on_refused: Callable[[AppTokenRefused], None],
         sleep: Sleep = asyncio.sleep,
         ping_interval: float = 10.0,
+        observe_ack: Callable[[str, str, float], None] | None = None,
     ) -> None:
         self.bolt = bolt
         self.web_client = client
         self.on_refused = on_refused
         self.sleep = sleep
+        self.observe_ack = observe_ack
         self.status = "connecting"
         self._app_token = app_token
         self._ping_interval = ping_interval
@@ -162,9 +166,11 @@ class SocketModeLink:
 
     async def _handle(self, client: SocketModeClient, request: SocketModeRequest) -> None:
         """An envelope from Slack: Bolt dispatches it and the ack goes back on the WebSocket."""
-        start = time()
+        start, arrived = time(), perf_counter()
         response = await run_async_bolt_app(self.bolt, request)
         await send_async_response(client, request, response, start)
+        if self.observe_ack is not None and isinstance(request.payload, dict):
+            self.observe_ack("socket", inbound.kind(request.payload), perf_counter() - arrived)
 
     async def close(self) -> None:
         """Stop connecting or disconnect (bounded: a Slack that does not answer the close is dropped)."""

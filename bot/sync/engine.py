@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -82,6 +83,7 @@ class SyncEngine:
         notifier: Notifier | None = None,
         jitter: Callable[[], float] = random.random,
         unauthorized: Unauthorized | None = None,
+        observer: Callable[[PassReport, float], None] | None = None,
     ) -> None:
         self.db = db
         self.store = store_for(db)
@@ -91,6 +93,8 @@ class SyncEngine:
         self.clock = clock
         self.notifier = notifier
         self.unauthorized = unauthorized
+        self.observer = observer
+        """Told each finished pass and its duration in seconds (`bot.metrics.Metrics.pass_finished`)."""
         self._jitter = jitter
         self._lock = asyncio.Lock()
         self._native_links = NativeLinks()
@@ -140,6 +144,7 @@ class SyncEngine:
 
     async def _sync(self, run: Run, push_only: set[int] | None) -> None:
         ctx = self.context()
+        started = time.perf_counter()
         await detect(ctx, run)
         await push(ctx, run, only=push_only)
         await refresh(ctx, run)
@@ -155,3 +160,5 @@ class SyncEngine:
                 summary=run.report.as_dict(),
             )
         log.info("%s", run.report.summary(), extra=run.report.log_fields())
+        if self.observer is not None:
+            self.observer(run.report, time.perf_counter() - started)

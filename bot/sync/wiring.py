@@ -10,14 +10,14 @@ Never reaches into another part: what the engine needs (its notifier) is given w
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from bot.extension import Extension, Lifespan
 from bot.settings import Settings
-from bot.sync.engine import Notifier, SyncConfig, SyncEngine
+from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine
 from bot.sync.scheduler import scheduled
 from bot.sync.webhook import webhook_router
 from bot.usecases import NotConfigured, Snowbot
@@ -27,7 +27,13 @@ log = logging.getLogger(__name__)
 NO_QUALYTICS = "Qualytics is not configured: set QUALYTICS_URL and QUALYTICS_TOKEN to run the sync."
 
 
-def build_engine(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> SyncEngine:
+def build_engine(
+    settings: Settings,
+    snowbot: Snowbot,
+    *,
+    notifier: Notifier | None = None,
+    observer: Callable[[PassReport, float], None] | None = None,
+) -> SyncEngine:
     """An engine over the Snowbot's database, Qualytics client and ServiceNow connections (their cached
     client of each integration, `Connections.sync_client`); `NotConfigured` without Qualytics."""
     if snowbot.qualytics is None:
@@ -40,6 +46,7 @@ def build_engine(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | N
         clock=snowbot.clock,
         notifier=notifier,
         unauthorized=snowbot.connections.reread_id,
+        observer=observer,
     )
 
 

@@ -8,7 +8,7 @@ Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -26,6 +26,7 @@ from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.status import Overview, Status
 from bot.usecases.tickets import Tickets
+from bot.usecases.unfurls import Preview, Unfurls
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
@@ -71,6 +72,7 @@ class Snowbot:
         reconciler: Reconciler,
         tickets: Tickets,
         chatops: ChatOps,
+        unfurls: Unfurls | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
@@ -81,6 +83,9 @@ class Snowbot:
         self.reconciler = reconciler
         self.tickets = tickets
         self.chatops = chatops
+        self.unfurls = unfurls or Unfurls(
+            storage=storage, anomalies=anomalies, connections=connections, settings=settings
+        )
 
     @property
     def db(self) -> Database:
@@ -206,6 +211,10 @@ class Snowbot:
 
     async def anomaly_card(self, anomaly_id: int, anomaly: Anomaly | None = None) -> AnomalyCard:
         return await self.chatops.card(anomaly_id=anomaly_id, anomaly=anomaly)
+
+    async def link_previews(self, urls: Sequence[str]) -> dict[str, Preview]:
+        """The previews of pasted links that name an anomaly or a ticket snowbot can read (Slack's unfurls)."""
+        return await self.unfurls.previews(urls)
 
     # ----------------------------------------------------------------------------------------- status
 

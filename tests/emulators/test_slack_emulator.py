@@ -504,3 +504,89 @@ async def test_the_socket_mode_url_greets_once_with_hello(
             await session.ws_connect(url)  # a ticket opens one connection
     assert hello["type"] == "hello" and hello["connection_info"] == {"app_id": emulator.app_id}
     assert emulator.socket_connections == 1
+
+
+# --- link unfurls (Slack's link_shared event docs, chat.unfurl's errors table) ----------------------
+
+
+async def test_link_shared_names_only_registered_domains_and_chat_unfurl_attaches_the_card(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
+    emulator.unfurl_domains = ["qualytics.io"]
+    text = "see <https://acme.qualytics.io/anomalies/824> and <https://example.com/x|this>"
+    event = emulator.share_links("C_ALERTS", text)
+    assert event is not None
+    assert event["type"] == "link_shared" and event["source"] == "conversations_history"
+    assert event["links"] == [{"domain": "qualytics.io", "url": "https://acme.qualytics.io/anomalies/824"}]
+    assert event["channel"] == "C_ALERTS" and event["is_bot_user_member"] is True
+    assert emulator.share_links("C_ALERTS", "nothing of ours: https://example.com/") is None
+
+    card = {"blocks": [section("Anomaly 824")]}
+    url = "https://acme.qualytics.io/anomalies/824"
+    by_message = await client.chat_unfurl(channel="C_ALERTS", ts=event["message_ts"], unfurls={url: card})
+    assert by_message["ok"] is True
+    by_id = await client.chat_unfurl(
+        unfurl_id=event["unfurl_id"], source="conversations_history", unfurls={url: card}
+    )
+    assert by_id["ok"] is True
+    assert emulator.unfurls[url]["blocks"] == card["blocks"]
+
+
+async def test_chat_unfurl_answers_its_documented_errors(
+    emulator: SlackEmulator, client: AsyncWebClient
+) -> None:
+    card = {"blocks": [section()]}
+    url = "https://acme.qualytics.io/anomalies/824"
+    posted = emulator.add_message("C_ALERTS", "no links")
+    emulator.unfurl_domains = []
+    unregistered = await slack_error(
+        client.chat_unfurl(channel="C_ALERTS", ts=posted["ts"], unfurls={url: card})
+    )
+    assert unregistered.response["error"] == "cannot_find_service"
+
+    emulator.unfurl_domains = ["qualytics.io"]
+    event = emulator.share_links("C_ALERTS", f"<{url}>")
+    assert event is not None
+    ts = event["message_ts"]
+    cases = [
+        (dict(channel="C_ALERTS", ts=ts), "missing_unfurls"),
+        (
+            dict(channel="C_ALERTS", ts=ts, unfurls={"https://acme.qualytics.io/anomalies/9": card}),
+            "cannot_unfurl_url",
+        ),
+        (dict(channel="C_ALERTS", ts=posted["ts"], unfurls={url: card}), "cannot_unfurl_url"),
+        (dict(channel="C_ALERTS", ts="1.000000", unfurls={url: card}), "cannot_find_message"),
+        (dict(channel="C_NOWHERE", ts=ts, unfurls={url: card}), "cannot_find_channel"),
+        (dict(unfurl_id="nope", source="composer", unfurls={url: card}), "cannot_unfurl_url"),
+        (dict(channel="C_ALERTS", ts=ts, unfurls="[1, 2]"), "invalid_unfurls_format"),
+    ]
+    for args, error in cases:
+        assert (await slack_error(client.chat_unfurl(**args))).response["error"] == error, args
+    too_long = {"blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}]}
+    refused = await slack_error(client.chat_unfurl(channel="C_ALERTS", ts=ts, unfurls={url: too_long}))
+    assert refused.response["error"] == "invalid_blocks"
+
+
+async def test_chat_unfurl_needs_links_write(served: tuple[SlackEmulator, str]) -> None:
+    _, base_url = served
+    emulator = SlackEmulator(
+        scopes=[s for s in DEFAULT_SCOPES if s != "links:write"], unfurl_domains=["x.io"]
+    )
+    with serve_in_thread(emulator.app) as url:
+        client = AsyncWebClient(token=TOKEN, base_url=f"{url}/api/")
+        event = emulator.share_links("C_ALERTS", "<https://a.x.io/1>")
+        assert event is not None
+        error = await slack_error(
+            client.chat_unfurl(unfurl_id=event["unfurl_id"], source="conversations_history", unfurls={})
+        )
+    assert error.response["error"] == "missing_scope" and error.response["needed"] == "links:write"
+
+
+def test_a_link_in_the_composer_has_no_message_yet() -> None:
+    emulator = SlackEmulator(unfurl_domains=["service-now.com"])
+    event = emulator.share_links(
+        "C_ALERTS", "https://dev1.service-now.com/incident.do?sys_id=1", composer=True
+    )
+    assert event is not None
+    assert (event["channel"], event["source"]) == ("COMPOSER", "composer")
+    assert emulator.messages == []

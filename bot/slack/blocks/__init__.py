@@ -131,9 +131,14 @@ from bot.slack.blocks.primitives import (
     text_input,
     truncate,
 )
+from bot.slack.blocks.unfurls import TicketUnfurl, Unfurl, anomaly_unfurl, ticket_unfurl
 from bot.slack.blocks.viewstate import Values, ViewState, refilled_modal, replace_block, view_for_update
 
 __all__ = [
+    "TicketUnfurl",
+    "Unfurl",
+    "anomaly_unfurl",
+    "ticket_unfurl",
     "AnomalySummary",
     "Block",
     "CLOSED_ICONS",

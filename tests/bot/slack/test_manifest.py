@@ -68,11 +68,15 @@ def test_socket_mode_home_tab_and_interactivity(manifest: dict[str, Any], raw: s
         "app_home_opened",
         "message.channels",
         "message.groups",
+        "link_shared",
     ]
     # each message event comes with its history scope (Slack's Events API: message.channels needs
     # channels:history, message.groups groups:history)
     scopes = manifest["oauth_config"]["scopes"]["bot"]
     assert {"channels:history", "groups:history"} <= set(scopes)
+    assert {"links:read", "links:write"} <= set(
+        scopes
+    )  # link_shared needs links:read, chat.unfurl links:write
     assert features["app_home"]["home_tab_enabled"] is True
     # the HTTP-mode URLs are documented for the admin, but no placeholder URL is live
     for key in (
