@@ -23,8 +23,12 @@ async def snow_tickets(deps: Deps, call: Invocation) -> None:
     if anomaly_id is None:
         await call.usage(Subcommand.TICKETS)
         return
-    found = await deps.snowbot.list_links(anomaly_id)
-    await call.reply(blocks.tickets_message(anomaly_id, found, now=deps.now(), unlink=blocks.unlink_value))
+    found = await deps.snowbot.anomaly_tickets(anomaly_id)
+    await call.reply(
+        blocks.tickets_message(
+            anomaly_id, found.links, now=deps.now(), unlink=blocks.unlink_value, instances=found.instances
+        )
+    )
 
 
 async def snow_search(deps: Deps, call: Invocation) -> None:
@@ -49,8 +53,14 @@ async def on_unlink(
         await deps.snowbot.unlink(anomaly_id, link_id, actor(body["user"]))
     except LinkNotFound:
         pass  # unlinked already (another click, another person): the fresh list shows it
-    remaining = await deps.snowbot.list_links(anomaly_id)
-    message = blocks.tickets_message(anomaly_id, remaining, now=deps.now(), unlink=blocks.unlink_value)
+    remaining = await deps.snowbot.anomaly_tickets(anomaly_id)
+    message = blocks.tickets_message(
+        anomaly_id,
+        remaining.links,
+        now=deps.now(),
+        unlink=blocks.unlink_value,
+        instances=remaining.instances,
+    )
     await respond(replace_original=True, **message)
     await deps.cards.refresh(anomaly_id)  # its cards no longer list the incident
 
