@@ -43,7 +43,7 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
         "link existing incidents (without numbers: search for them)",
     ),
     Subcommand.TICKETS: ("<anomaly>", "list the incidents linked to an anomaly"),
-    Subcommand.SEARCH: ("<text>", "search incidents by number or short description"),
+    Subcommand.SEARCH: ("<text> [--instance <name>]", "search incidents by number or short description"),
     Subcommand.CONNECT: ("", "connect snowbot to your ServiceNow instance (admins)"),
     Subcommand.STATUS: ("", "integration status, recent links and sync health"),
     Subcommand.WATCH: (

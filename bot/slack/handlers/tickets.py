@@ -10,7 +10,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.slack import blocks
 from bot.slack.anomaly_ref import parse_anomaly_arg
+from bot.slack.flags import split_flags
 from bot.slack.handlers.common import Deps, Invocation, Subcommands, ack_only, actor
+from bot.slack.handlers.create import INSTANCE_FLAG, chosen_instance
 from bot.slack.handlers.routes import Route
 from bot.slack.ids import ActionId, Subcommand
 from bot.usecases import InvalidInput, LinkNotFound
@@ -32,11 +34,13 @@ async def snow_tickets(deps: Deps, call: Invocation) -> None:
 
 
 async def snow_search(deps: Deps, call: Invocation) -> None:
-    text = " ".join(call.args).strip()
+    words, flags = split_flags(call.args, INSTANCE_FLAG)
+    text = " ".join(words).strip()
     if not text:
         await call.usage(Subcommand.SEARCH)
         return
-    page = await deps.snowbot.search_tickets(text, size=SEARCH_SIZE)
+    integration_id = await chosen_instance(deps, flags)
+    page = await deps.snowbot.search_tickets(text, size=SEARCH_SIZE, integration_id=integration_id)
     await call.reply(blocks.search_results_message(text, page.items, page.total))
 
 

@@ -149,6 +149,10 @@ async def test_snow_commands_take_the_instance_by_name_and_tickets_names_it(
     ]
     assert "**Anomaly ID:** 824" in sn_emulator.get_by_number("INC0000002")["description"]  # type: ignore[index]
 
+    await h.command("search Unable to access --instance dev-b")
+    found = json.dumps(h.world.hooks.to("command")[-1], ensure_ascii=False)
+    assert "https://dev-b.service-now.com/" in found and "dev-snowbot.service-now.com" not in found
+
     await h.command("tickets 824")
     listed = json.dumps(h.world.hooks.to("command")[-1]["blocks"], ensure_ascii=False)
     assert "INC0000002>* · dev-snowbot ·" in listed and "INC0000002>* · dev-b ·" in listed
