@@ -21,7 +21,6 @@ from bot.settings import Settings, SettingsError
 from bot.usecases import instances
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
-from bot.usecases.instances import Instance
 from bot.usecases.logins import env_login, integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
 from servicenow import Credentials, ServiceNowClient, validate_instance_url
@@ -201,25 +200,14 @@ class Connections:
         return found
 
     async def chosen(self, integration_id: int | None = None) -> Integration:
-        """The integration a create, link or search goes to: the default one when no id is given (as it is),
-        else that one (`IntegrationNotFound`; `NotConnected` when its last check failed)."""
+        """Where a create, link or search goes: the default, or `instances.checked(integration_id)`."""
         if integration_id is None:
             return await self.integration()
-        found = await self.storage.run(integrations.get, integration_id)
-        return instances.checked(found, integration_id)
+        return instances.checked(await self.storage.run(integrations.get, integration_id), integration_id)
 
     async def chosen_client(self, integration_id: int | None = None) -> ServiceNowClient:
         """The client of `chosen(integration_id)`."""
         return await self.client(await self.chosen(integration_id))
-
-    async def instances(self) -> list[Instance]:
-        """The instances a form offers (`bot.usecases.instances.choosable`), the default first."""
-        return instances.choosable(await self.storage.run(integrations.list_all))
-
-    async def instance_named(self, name: str) -> Integration:
-        """The integration called `name` (`/snow create 824 --instance dev-b`), checked as `chosen`."""
-        found = instances.named(await self.storage.run(integrations.list_all), name)
-        return instances.checked(found, found.id)
 
     async def default_client(self) -> ServiceNowClient:
         """The client of the default integration."""

@@ -192,11 +192,12 @@ class Snowbot:
 
     async def instances(self) -> list[Instance]:
         """The ServiceNow instances a form offers, the default first (a choice only when several)."""
-        return await self.connections.instances()
+        return instances.choosable(await self.connections.list_integrations())
 
     async def instance_named(self, name: str) -> Integration:
         """The integration called `name` (`--instance`); `InvalidInput` listing the connected names."""
-        return await self.connections.instance_named(name)
+        found = instances.named(await self.connections.list_integrations(), name)
+        return instances.checked(found, found.id)
 
     async def get_ticket(self, ticket_id: str) -> Incident:
         return await self.tickets.get(ticket_id=ticket_id)

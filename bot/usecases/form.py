@@ -19,7 +19,7 @@ from bot.usecases.base import Runtime
 from bot.usecases.connections import Connections
 from bot.usecases.description import anomaly_block
 from bot.usecases.errors import InvalidInput, NotConnected, UseCaseError, servicenow_errors
-from bot.usecases.instances import Instance
+from bot.usecases.instances import Instance, choosable
 from qualytics_api import Anomaly
 from servicenow import Choice, Group, User
 from servicenow.errors import PermissionDeniedError, ServiceNowError
@@ -269,7 +269,7 @@ class TicketForms:
             self.anomalies.get(anomaly_id),
             self.specification(integration_id=chosen),
             self.caller_for_email(caller_email or "", integration_id=chosen),
-            self.connections.instances(),
+            self.connections.list_integrations(),
         )
         url = self.anomalies.url(anomaly)
         return TicketDraft(
@@ -282,7 +282,7 @@ class TicketForms:
             integration_id=chosen
             if chosen is not None
             else next((i.id for i in offered if i.is_default), None),
-            instances=tuple(offered),
+            instances=tuple(choosable(offered)),
         )
 
     async def search_groups(
