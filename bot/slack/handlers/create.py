@@ -252,7 +252,9 @@ async def on_groups(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
 
     async def load(text: str) -> list[dict[str, Any]]:
         found = await deps.snowbot.search_groups(text, SUGGESTIONS_LIMIT, integration_id=integration_id)
-        return [blocks.option(g.name or g.sys_id, g.sys_id) for g in found]
+        return [
+            blocks.option(g.name or g.sys_id, blocks.ticket_value(integration_id, g.sys_id)) for g in found
+        ]
 
     await suggest(deps, ack, payload, kind=per_instance("groups", integration_id), load=load)
 
@@ -262,7 +264,14 @@ async def on_users(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
 
     async def load(text: str) -> list[dict[str, Any]]:
         found = await deps.snowbot.search_users(text, SUGGESTIONS_LIMIT, integration_id=integration_id)
-        return [blocks.option(u.name or u.user_name or u.sys_id, u.sys_id, u.email or None) for u in found]
+        return [
+            blocks.option(
+                u.name or u.user_name or u.sys_id,
+                blocks.ticket_value(integration_id, u.sys_id),
+                u.email or None,
+            )
+            for u in found
+        ]
 
     await suggest(deps, ack, payload, kind=per_instance("users", integration_id), load=load)
 

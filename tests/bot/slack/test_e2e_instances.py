@@ -84,10 +84,27 @@ async def test_the_create_modal_offers_the_instance_and_creates_in_the_chosen_on
         0,
     )
 
-    await h.interact(h.view_submission(view_id, {BlockId.SHORT_DESCRIPTION: "Orders out of range in A"}))
+    group = groups.json()["options"][0]
+    assert group["value"].startswith(f"{A}:")  # the group's value names the instance it was found in
+    entered = {
+        BlockId.SHORT_DESCRIPTION: "Orders out of range in A",
+        BlockId.ASSIGNMENT_GROUP: (group["value"], group["text"]["text"]),
+    }
+    await h.interact(choose(h, view_id, ActionId.CREATE_INSTANCE, B))  # switched after choosing the group
+    refused = await h.interact(h.view_submission(view_id, entered))
+    assert refused.json() == {
+        "response_action": "errors",
+        "errors": {
+            BlockId.ASSIGNMENT_GROUP: "This group was found in another ServiceNow instance: choose it again in this one."
+        },
+    }
+    await h.interact(choose(h, view_id, ActionId.CREATE_INSTANCE, A))
+    await h.interact(h.view_submission(view_id, entered))
     [link] = links.for_anomaly(h.snowbot.db, 824)
     assert link.integration_id == A
-    assert sn_emulator.get_by_number(link.ticket_number)["short_description"] == "Orders out of range in A"  # type: ignore[index]
+    made = sn_emulator.get_by_number(link.ticket_number)
+    assert made is not None and made["short_description"] == "Orders out of range in A"
+    assert made["assignment_group"] == group["value"].split(":", 1)[1]
     assert sn_b.get_by_number(link.ticket_number) is None
 
 
