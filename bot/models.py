@@ -224,6 +224,13 @@ class TicketSearchResponse(BaseModel):
 # ------------------------------------------------------------------------------------------ request bodies
 
 
+IntegrationRef = Annotated[int, Field(ge=1, le=2**63 - 1)]
+INTEGRATION_ID_HELP = (
+    "The ServiceNow integration (GET /api/integrations/ticketing lists them) the ticket is in; the default one "
+    "when absent. 404 for an unknown id, 409 when its last connection check failed."
+)
+
+
 class CreateTicketRequest(BaseModel):
     """The spec's create-ticket request: `{"title": ..., "priority": "3", "urgency": "3", "impact": "3"}`."""
 
@@ -251,6 +258,7 @@ class CreateTicketRequest(BaseModel):
         default=None, description="The sys_id of the assignment group (not its name)."
     )
     assigned_to: SysId | None = Field(default=None, description="The sys_id of the assignee.")
+    integration_id: IntegrationRef | None = Field(default=None, description=INTEGRATION_ID_HELP)
 
     @field_validator("priority", "urgency", "impact", mode="before")
     @classmethod
@@ -264,6 +272,7 @@ class CreateLinkRequest(BaseModel):
     ticket_id: Annotated[str, StringConstraints(strip_whitespace=True, pattern=TICKET_ID_PATTERN)] = Field(
         description="The incident's sys_id (32 hex characters) or its number (INC0010006)."
     )
+    integration_id: IntegrationRef | None = Field(default=None, description=INTEGRATION_ID_HELP)
 
 
 class ConnectRequest(BaseModel):

@@ -111,13 +111,16 @@ def open_intents(db: Database, anomaly_id: int | None = None, kind: Kind | None 
     return [Intent.model_validate(row) for row in rows]
 
 
-def linked_create(db: Database, anomaly_id: int, since: datetime) -> Intent | None:
-    """The newest create of this anomaly recorded since `since`, reconciled and not yet claimed by a retry."""
+def linked_create(
+    db: Database, anomaly_id: int, since: datetime, integration_id: int | None = None
+) -> Intent | None:
+    """The newest create of this anomaly (in that integration, when given) recorded since `since`,
+    reconciled and not yet claimed by a retry."""
     rows = list(
         db.query(
             "SELECT * FROM intents WHERE kind = 'create' AND link_id IS NOT NULL AND anomaly_id = ? "
-            "AND created_at >= ? ORDER BY id DESC LIMIT 1",
-            [anomaly_id, iso(since)],
+            "AND created_at >= ? AND (? IS NULL OR integration_id = ?) ORDER BY id DESC LIMIT 1",
+            [anomaly_id, iso(since), integration_id, integration_id],
         )
     )
     return Intent.model_validate(rows[0]) if rows else None

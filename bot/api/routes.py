@@ -10,6 +10,7 @@ from pydantic import SecretStr
 from bot.api.auth import bearer_scheme, protected_route
 from bot.doctor import diagnose_running
 from bot.models import (
+    INTEGRATION_ID_HELP,
     SEARCH_PATTERN,
     TICKET_ID_PATTERN,
     ConnectRequest,
@@ -46,7 +47,7 @@ TicketId = Annotated[
 ERRORS = {
     401: "Missing or wrong bearer token.",
     404: "No such anomaly, ticket, link or integration.",
-    409: "Already linked, or ServiceNow is not connected yet.",
+    409: "Already linked, or ServiceNow is not connected yet (or the chosen integration's last check failed).",
     422: "The request is invalid (a field, or a body that is not UTF-8 JSON); `detail` says which.",
     502: "ServiceNow or Qualytics refused or failed the request.",
     503: "ServiceNow or Qualytics is unavailable, snowbot lacks a setting (e.g. SNOWBOT_API_TOKEN), or its "
@@ -91,9 +92,10 @@ def build_router(token: SecretStr | None) -> APIRouter:
         ] = "",
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
         size: Annotated[int, Query(ge=1, le=100)] = 50,
+        integration_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description=INTEGRATION_ID_HELP)] = None,
     ) -> TicketSearchResponse:
         """Incidents whose number starts with, or short description contains, `query`; newest first."""
-        found = await bot.search_tickets(query, page=page, size=size)
+        found = await bot.search_tickets(query, page=page, size=size, integration_id=integration_id)
         return TicketSearchResponse(
             items=[TicketSummary.from_incident(i) for i in found.items],
             total=found.total,
@@ -126,7 +128,9 @@ def build_router(token: SecretStr | None) -> APIRouter:
             assignment_group=body.assignment_group,
             assigned_to=body.assigned_to,
         )
-        created = await bot.create_ticket_for_anomaly(anomaly_id, form, actor=API_ACTOR)
+        created = await bot.create_ticket_for_anomaly(
+            anomaly_id, form, actor=API_ACTOR, integration_id=body.integration_id
+        )
         return CreateTicketResponse(
             ticket=Ticket.from_incident(created.incident),
             anomaly_id=created.anomaly_id,
@@ -146,7 +150,9 @@ def build_router(token: SecretStr | None) -> APIRouter:
     )
     async def create_ticket_link(bot: Bot, anomaly_id: AnomalyId, body: CreateLinkRequest) -> TicketLinkOut:
         """Link an existing incident: its description gets the anomaly's details and a work note is added."""
-        linked = await bot.link_existing_ticket(anomaly_id, body.ticket_id, actor=API_ACTOR)
+        linked = await bot.link_existing_ticket(
+            anomaly_id, body.ticket_id, actor=API_ACTOR, integration_id=body.integration_id
+        )
         return TicketLinkOut.from_link(linked.link)
 
     @router.delete(

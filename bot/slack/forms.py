@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from bot.slack.anomaly_ref import parse_anomaly_arg
-from bot.slack.blocks import ViewState
+from bot.slack.blocks import ViewState, parse_ticket_value
 from bot.slack.ids import ActionId, BlockId
 from bot.usecases import InvalidInput, TicketForm
 from servicenow import validate_instance_url
@@ -56,10 +56,26 @@ def ticket_form(form: ViewState) -> TicketForm:
         impact=form.text(BlockId.IMPACT, ActionId.IMPACT),
         category=form.text(BlockId.CATEGORY, ActionId.CATEGORY),
         subcategory=form.text(BlockId.SUBCATEGORY, ActionId.SUBCATEGORY),
-        assignment_group=form.text(BlockId.ASSIGNMENT_GROUP, ActionId.ASSIGNMENT_GROUP),
-        assigned_to=form.text(BlockId.ASSIGNED_TO, ActionId.ASSIGNED_TO),
+        assignment_group=_of_instance(form, BlockId.ASSIGNMENT_GROUP, ActionId.ASSIGNMENT_GROUP, "group"),
+        assigned_to=_of_instance(form, BlockId.ASSIGNED_TO, ActionId.ASSIGNED_TO, "user"),
         caller_id=form.metadata.caller,
     ).validated()
+
+
+def _of_instance(form: ViewState, block_id: BlockId, action_id: ActionId, what: str) -> str | None:
+    """A group or user the modal's search found (`ticket_value`: the sys_id, prefixed with its instance
+    when the modal offers a choice); one found in another instance than the chosen one (the person switched
+    instances after choosing it) is refused on its field."""
+    value = form.text(block_id, action_id)
+    if value is None:
+        return None
+    integration_id, sys_id = parse_ticket_value(value)
+    if integration_id is not None and integration_id != form.metadata.integration_id:
+        raise InvalidInput(
+            f"This {what} was found in another ServiceNow instance: choose it again in this one.",
+            field=block_id,
+        )
+    return sys_id
 
 
 def anomaly_id(form: ViewState, qualytics_host: str | None) -> int:

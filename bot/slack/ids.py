@@ -79,6 +79,9 @@ class ActionId(StrEnum):
     # link-incident modal
     INCIDENTS = "incidents_select"
     ANOMALY_ID = "anomaly_id_input"
+    # the instance select of the create and link modals (only when several instances are connected)
+    CREATE_INSTANCE = "create_instance_select"
+    LINK_INSTANCE = "link_instance_select"
     # connect modal
     INSTANCE_URL = "instance_url_input"
     USERNAME = "username_input"
@@ -119,6 +122,7 @@ class BlockId(StrEnum):
     ASSIGNED_TO = "assigned_to"
     INCIDENTS = "incidents"
     ANOMALY_ID = "anomaly_id"
+    INSTANCE = "instance"
     INSTANCE_URL = "instance_url"
     USERNAME = "username"
     PASSWORD = "password"

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from bot.models import FormSpecification
 from bot.slack import blocks
-from bot.usecases import AnomalyCard, Overview, SyncHealth, TicketDraft
+from bot.usecases import AnomalyCard, Instance, Overview, SyncHealth, TicketDraft
 from bot.usecases.unfurls import AnomalyPreview, Preview
 from qualytics_api import Anomaly
 from servicenow.kinds import INCIDENT
@@ -46,7 +46,22 @@ def anomaly_summary(anomaly: Anomaly) -> blocks.AnomalySummary:
 
 
 def anomaly_card(card: AnomalyCard) -> blocks.Message:
-    return blocks.anomaly_alert_message(anomaly_summary(card.anomaly), card.url, card.links)
+    return blocks.anomaly_alert_message(anomaly_summary(card.anomaly), card.url, card.links, card.instances)
+
+
+def instance_choices(instances: Sequence[Instance]) -> list[blocks.Choice]:
+    """The instance select's options: value the integration id, label its name (the default marked)."""
+    return [blocks.Choice(str(i.id), f"{i.name} (default)" if i.is_default else i.name) for i in instances]
+
+
+def chosen_instance(instances: Sequence[Instance], integration_id: int | None) -> int | None:
+    """The integration a modal is for when it offers a choice: the one asked for, else the default;
+    None when there is nothing to choose (the default is used, as with one instance)."""
+    if len(instances) < 2:
+        return None
+    if integration_id is not None and any(i.id == integration_id for i in instances):
+        return integration_id
+    return next((i.id for i in instances if i.is_default), instances[0].id)
 
 
 def choices(form: FormSpecification, name: str, parent: str | None = None) -> list[blocks.Choice]:
@@ -64,14 +79,27 @@ def choices(form: FormSpecification, name: str, parent: str | None = None) -> li
 def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.View:
     categories = choices(draft.form, "category")
     category = DEFAULT_CATEGORY if any(c.value == DEFAULT_CATEGORY for c in categories) else None
+    chosen = chosen_instance(draft.instances, draft.integration_id)
     return blocks.create_incident_modal(
         anomaly_summary(draft.anomaly),
-        replace(metadata, caller=draft.caller.sys_id if draft.caller else None),
+        replace(metadata, caller=draft.caller.sys_id if draft.caller else None, integration_id=chosen),
         description=draft.description,
         categories=categories,
         subcategories=choices(draft.form, "subcategory", category) if categories else [],
         category=category,
         choices_hint=draft.choices_hint,
+        instances=instance_choices(draft.instances),
+    )
+
+
+def link_modal(
+    anomaly_id: int | None, metadata: blocks.ModalMetadata, instances: Sequence[Instance]
+) -> blocks.View:
+    """The link modal, with the instance select when several are offered (`metadata.integration_id`, else
+    the default, preselected)."""
+    chosen = chosen_instance(instances, metadata.integration_id)
+    return blocks.link_incident_modal(
+        anomaly_id, replace(metadata, integration_id=chosen), instances=instance_choices(instances)
     )
 
 

@@ -3,6 +3,7 @@
     errors        the one `UseCaseError` tree and the translation of client and storage failures
     base          `Storage` (the database's thread) and `Runtime` (clocks, sleep, tunings), shared
     connections   integrations, credentials, the cache of one ServiceNow client per integration
+    instances     choosing an integration by name or id; the names shown when there are several
     anomalies     reading an anomaly from Qualytics
     form          the ticket form, its choices and look-ups, the create form's draft
     tickets       create (exactly once), link, unlink, list, search, read
@@ -30,6 +31,7 @@ from bot.usecases.errors import (
     DatabaseBusy,
     DatabaseGone,
     FailureKind,
+    IntegrationNotFound,
     InvalidInput,
     LinkNotFound,
     NotConfigured,
@@ -45,9 +47,10 @@ from bot.usecases.errors import (
 from bot.usecases.facade import Snowbot
 from bot.usecases.form import CHOICES_REFUSED_HINT, CHOICES_UNAVAILABLE_HINT, TicketDraft, TicketForm
 from bot.usecases.incidents import parse_ticket_id
+from bot.usecases.instances import Instance, instance_name
 from bot.usecases.reconcile import LinkAnnouncer
 from bot.usecases.status import Overview, Status, SyncHealth
-from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
+from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
 
 __all__ = [
     "BLOCK_HEADING",
@@ -86,6 +89,10 @@ __all__ = [
     "TicketLinked",
     "TicketNotFound",
     "TicketPage",
+    "AnomalyTickets",
+    "Instance",
+    "IntegrationNotFound",
+    "instance_name",
     "Upstream",
     "UseCaseError",
     "anomaly_block",

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
+from bot.usecases import instances
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
 from bot.usecases.logins import env_login, integration_login, login
@@ -197,6 +198,16 @@ class Connections:
         if found is None:
             raise NotConnected(NOT_CONNECTED)
         return found
+
+    async def chosen(self, integration_id: int | None = None) -> Integration:
+        """Where a create, link or search goes: the default, or `instances.checked(integration_id)`."""
+        if integration_id is None:
+            return await self.integration()
+        return instances.checked(await self.storage.run(integrations.get, integration_id), integration_id)
+
+    async def chosen_client(self, integration_id: int | None = None) -> ServiceNowClient:
+        """The client of `chosen(integration_id)`."""
+        return await self.client(await self.chosen(integration_id))
 
     async def default_client(self) -> ServiceNowClient:
         """The client of the default integration."""

@@ -17,17 +17,19 @@ from sqlite_utils import Database
 
 from bot.models import FormSpecification
 from bot.settings import Settings
+from bot.usecases import instances
 from bot.usecases import status as status_
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.base import Runtime, Storage
 from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
 from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
+from bot.usecases.instances import Instance
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.status import Overview, Status
 from bot.usecases.tickets import Tickets
 from bot.usecases.unfurls import Preview, Unfurls
-from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
+from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
 from storage.integrations import Integration
@@ -145,15 +147,33 @@ class Snowbot:
     # -------------------------------------------------------------------------------------- tickets
 
     async def create_ticket_for_anomaly(
-        self, anomaly_id: int, form: TicketForm, actor: str | None, slack_context: SlackContext | None = None
+        self,
+        anomaly_id: int,
+        form: TicketForm,
+        actor: str | None,
+        slack_context: SlackContext | None = None,
+        *,
+        integration_id: int | None = None,
     ) -> TicketCreated:
-        return await self.tickets.create(anomaly_id=anomaly_id, form=form, actor=actor, slack=slack_context)
+        return await self.tickets.create(
+            anomaly_id=anomaly_id, form=form, actor=actor, slack=slack_context, integration_id=integration_id
+        )
 
     async def link_existing_ticket(
-        self, anomaly_id: int, ticket_id: str, actor: str | None, slack_context: SlackContext | None = None
+        self,
+        anomaly_id: int,
+        ticket_id: str,
+        actor: str | None,
+        slack_context: SlackContext | None = None,
+        *,
+        integration_id: int | None = None,
     ) -> TicketLinked:
         return await self.tickets.link(
-            anomaly_id=anomaly_id, ticket_id=ticket_id, actor=actor, slack=slack_context
+            anomaly_id=anomaly_id,
+            ticket_id=ticket_id,
+            actor=actor,
+            slack=slack_context,
+            integration_id=integration_id,
         )
 
     async def list_links(self, anomaly_id: int) -> list[Link]:
@@ -165,8 +185,24 @@ class Snowbot:
     async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
         await self.tickets.unlink(anomaly_id=anomaly_id, link_id=link_id, actor=actor)
 
-    async def search_tickets(self, query: str = "", page: int = 1, size: int = 20) -> TicketPage:
-        return await self.tickets.search(query=query, page=page, size=size)
+    async def search_tickets(
+        self, query: str = "", page: int = 1, size: int = 20, *, integration_id: int | None = None
+    ) -> TicketPage:
+        return await self.tickets.search(query=query, page=page, size=size, integration_id=integration_id)
+
+    async def anomaly_tickets(self, anomaly_id: int) -> AnomalyTickets:
+        """`list_links` and the instances' names when there are several (`/snow tickets`)."""
+        found = await self.tickets.list_links(anomaly_id=anomaly_id)
+        return AnomalyTickets(found, instances.names(await self.connections.list_integrations()))
+
+    async def instances(self) -> list[Instance]:
+        """The ServiceNow instances a form offers, the default first (a choice only when several)."""
+        return instances.choosable(await self.connections.list_integrations())
+
+    async def instance_named(self, name: str) -> Integration:
+        """The integration called `name` (`--instance`); `InvalidInput` listing the connected names."""
+        found = instances.named(await self.connections.list_integrations(), name)
+        return instances.checked(found, found.id)
 
     async def get_ticket(self, ticket_id: str) -> Incident:
         return await self.tickets.get(ticket_id=ticket_id)
@@ -179,17 +215,25 @@ class Snowbot:
 
     # --------------------------------------------------------------------------------------- the form
 
-    async def form_specification(self) -> FormSpecification:
-        return await self.forms.specification()
+    async def form_specification(self, *, integration_id: int | None = None) -> FormSpecification:
+        return await self.forms.specification(integration_id=integration_id)
 
-    async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
-        return await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email)
+    async def ticket_draft(
+        self, anomaly_id: int, caller_email: str | None = None, *, integration_id: int | None = None
+    ) -> TicketDraft:
+        return await self.forms.draft(
+            anomaly_id=anomaly_id, caller_email=caller_email, integration_id=integration_id
+        )
 
-    async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
-        return await self.forms.search_groups(text=text, limit=limit)
+    async def search_groups(
+        self, text: str, limit: int = 20, *, integration_id: int | None = None
+    ) -> list[Group]:
+        return await self.forms.search_groups(text=text, limit=limit, integration_id=integration_id)
 
-    async def search_users(self, text: str, limit: int = 20) -> list[User]:
-        return await self.forms.search_users(text=text, limit=limit)
+    async def search_users(
+        self, text: str, limit: int = 20, *, integration_id: int | None = None
+    ) -> list[User]:
+        return await self.forms.search_users(text=text, limit=limit, integration_id=integration_id)
 
     async def caller_for_email(self, email: str) -> User | None:
         return await self.forms.caller_for_email(email)

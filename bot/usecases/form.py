@@ -19,6 +19,7 @@ from bot.usecases.base import Runtime
 from bot.usecases.connections import Connections
 from bot.usecases.description import anomaly_block
 from bot.usecases.errors import InvalidInput, NotConnected, UseCaseError, servicenow_errors
+from bot.usecases.instances import Instance, choosable
 from qualytics_api import Anomaly
 from servicenow import Choice, Group, User
 from servicenow.errors import PermissionDeniedError, ServiceNowError
@@ -124,6 +125,10 @@ class TicketDraft:
     caller: User | None
     choices_hint: str | None = None
     """Why category and subcategory are free text (None: the instance's lists were read)."""
+    integration_id: int | None = None
+    """The instance the form is for (None: the default one)."""
+    instances: tuple[Instance, ...] = ()
+    """The instances the form offers (`bot.usecases.instances.choosable`); a choice only when several."""
 
 
 def _options(values: dict[str, str]) -> list[FormOption]:
@@ -241,10 +246,10 @@ class TicketForms:
         self.kind = kind
         self._choices: dict[int, _ChoiceCache] = {}
 
-    async def specification(self) -> FormSpecification:
+    async def specification(self, *, integration_id: int | None = None) -> FormSpecification:
         """The create form: labels, types, required flags and allowed values (category/subcategory from the
         instance's sys_choice, cached; free text when they cannot be read)."""
-        categories, subcategories = await self._instance_choices()
+        categories, subcategories = await self._instance_choices(integration_id)
         return FormSpecification(
             fields=[
                 *FORM_FIELDS_BEFORE_CHOICES,
@@ -255,10 +260,16 @@ class TicketForms:
             choices_source="free_text" if categories is None else "instance",
         )
 
-    async def draft(self, *, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
+    async def draft(
+        self, *, anomaly_id: int, caller_email: str | None = None, integration_id: int | None = None
+    ) -> TicketDraft:
         """Everything a create form is prefilled with; the anomaly is read, the rest is best effort."""
-        anomaly, form, caller = await asyncio.gather(
-            self.anomalies.get(anomaly_id), self.specification(), self.caller_for_email(caller_email or "")
+        chosen = (await self.connections.chosen(integration_id)).id if integration_id is not None else None
+        anomaly, form, caller, offered = await asyncio.gather(
+            self.anomalies.get(anomaly_id),
+            self.specification(integration_id=chosen),
+            self.caller_for_email(caller_email or "", integration_id=chosen),
+            self.connections.list_integrations(),
         )
         url = self.anomalies.url(anomaly)
         return TicketDraft(
@@ -267,35 +278,43 @@ class TicketForms:
             description=anomaly_block(anomaly, url, self.runtime.clock()),
             form=form,
             caller=caller,
-            choices_hint=await self._choices_hint() if form.choices_source == "free_text" else None,
+            choices_hint=await self._choices_hint(chosen) if form.choices_source == "free_text" else None,
+            integration_id=chosen
+            if chosen is not None
+            else next((i.id for i in offered if i.is_default), None),
+            instances=tuple(choosable(offered)),
         )
 
-    async def search_groups(self, *, text: str, limit: int = 20) -> list[Group]:
-        client = await self.connections.default_client()
+    async def search_groups(
+        self, *, text: str, limit: int = 20, integration_id: int | None = None
+    ) -> list[Group]:
+        client = await self.connections.chosen_client(integration_id)
         with servicenow_errors("searching assignment groups"):
             return await client.search_groups(text, limit=limit)
 
-    async def search_users(self, *, text: str, limit: int = 20) -> list[User]:
-        client = await self.connections.default_client()
+    async def search_users(
+        self, *, text: str, limit: int = 20, integration_id: int | None = None
+    ) -> list[User]:
+        client = await self.connections.chosen_client(integration_id)
         with servicenow_errors("searching users"):
             return await client.search_users(text, limit=limit)
 
-    async def caller_for_email(self, email: str) -> User | None:
+    async def caller_for_email(self, email: str, *, integration_id: int | None = None) -> User | None:
         """The ServiceNow user with this e-mail, best effort: None when unknown or unreachable."""
         if not email or "@" not in email:
             return None
         try:
-            client = await self.connections.default_client()
+            client = await self.connections.chosen_client(integration_id)
             return await client.find_user_by_email(email)
         except (UseCaseError, ServiceNowError) as err:
             log.info("no caller for an e-mail address: %s", type(err).__name__)
             return None
 
-    async def check_choices(self, form: TicketForm) -> None:
+    async def check_choices(self, form: TicketForm, *, integration_id: int | None = None) -> None:
         """`InvalidInput` when the category or subcategory is not one of the instance's (when it has lists)."""
         if form.category is None and form.subcategory is None:
             return
-        categories, subcategories = await self._instance_choices()
+        categories, subcategories = await self._instance_choices(integration_id)
         if categories is not None and form.category is not None:
             allowed = [c.value for c in categories]
             if form.category not in allowed:
@@ -316,9 +335,11 @@ class TicketForms:
                     field="subcategory",
                 )
 
-    async def _instance_choices(self) -> tuple[list[Choice] | None, list[Choice] | None]:
+    async def _instance_choices(
+        self, integration_id: int | None = None
+    ) -> tuple[list[Choice] | None, list[Choice] | None]:
         try:
-            integration = await self.connections.integration()
+            integration = await self.connections.integration(integration_id)
         except NotConnected:
             return None, None
         cached = self._current(integration.id)
@@ -358,10 +379,10 @@ class TicketForms:
             return None
         return cached
 
-    async def _choices_hint(self) -> str:
+    async def _choices_hint(self, integration_id: int | None = None) -> str:
         """Why the create form's category and subcategory are free text (after `_instance_choices`)."""
         try:
-            cached = self._current((await self.connections.integration()).id)
+            cached = self._current((await self.connections.integration(integration_id)).id)
         except NotConnected:
             cached = None
         return cached.hint if cached is not None and cached.hint else CHOICES_UNAVAILABLE_HINT

@@ -93,11 +93,17 @@ class Reconciler:
         return "retired"
 
     async def earlier_create(
-        self, client: ServiceNowClient, *, anomaly_id: int, slack: SlackContext | None
+        self,
+        client: ServiceNowClient,
+        *,
+        anomaly_id: int,
+        slack: SlackContext | None,
+        integration_id: int | None = None,
     ) -> TicketCreated | None:
         """The incident an interrupted create of this anomaly made (reconciled now, or at start-up within
         `recovered_window`), claimed for this request; None when there is none. An earlier create that may
-        still be in flight refuses this one (`Upstream`) rather than risk a second incident."""
+        still be in flight refuses this one (`Upstream`) rather than risk a second incident. Each intent is
+        looked for in its own instance; only a create in `integration_id`'s instance (`client`'s) is claimed."""
         for intent in await self.storage.run(intents.open_intents, anomaly_id, "create"):
             if await self._reconcile(intent) == "undecided":
                 raise Upstream(
@@ -108,7 +114,7 @@ class Reconciler:
                     kind="unavailable",
                 )
         since = self.runtime.clock() - timedelta(seconds=self.runtime.recovered_window)
-        recovered = await self.storage.run(intents.linked_create, anomaly_id, since)
+        recovered = await self.storage.run(intents.linked_create, anomaly_id, since, integration_id)
         if recovered is None or recovered.link_id is None:
             return None
         if not await self.storage.run(intents.finish, recovered.id):

@@ -69,18 +69,27 @@ class Tickets:
         self._link_locks: WeakValueDictionary[tuple[int, str], asyncio.Lock] = WeakValueDictionary()
 
     async def create(
-        self, *, anomaly_id: int, form: TicketForm, actor: str | None, slack: SlackContext | None = None
+        self,
+        *,
+        anomaly_id: int,
+        form: TicketForm,
+        actor: str | None,
+        slack: SlackContext | None = None,
+        integration_id: int | None = None,
     ) -> TicketCreated:
         """Create an incident from an anomaly and link them, once: the intent is recorded before the POST
         (`DatabaseBusy` "nothing was created" when it cannot be), and an earlier request for the anomaly
-        that was interrupted is reconciled first: the incident it made is returned, never a second."""
+        that was interrupted is reconciled first: the incident it made is returned, never a second.
+        `integration_id`: the instance (None: the default one)."""
         form = form.validated()
-        integration = await self.connections.integration()
+        integration = await self.connections.chosen(integration_id)
         anomaly = await self.anomalies.get(anomaly_id)
         client = await self.connections.client(integration)
-        await self.forms.check_choices(form)
+        await self.forms.check_choices(form, integration_id=integration.id)
         async with self.intents.anomaly_lock(anomaly_id):
-            earlier = await self.reconciler.earlier_create(client, anomaly_id=anomaly_id, slack=slack)
+            earlier = await self.reconciler.earlier_create(
+                client, anomaly_id=anomaly_id, slack=slack, integration_id=integration.id
+            )
             if earlier is not None:
                 return earlier
             url = self.anomalies.url(anomaly)
@@ -110,19 +119,30 @@ class Tickets:
         )
 
     async def link(
-        self, *, anomaly_id: int, ticket_id: str, actor: str | None, slack: SlackContext | None = None
+        self,
+        *,
+        anomaly_id: int,
+        ticket_id: str,
+        actor: str | None,
+        slack: SlackContext | None = None,
+        integration_id: int | None = None,
     ) -> TicketLinked:
-        """Link an incident (sys_id or INC number): append the anomaly to its description, add a work note."""
+        """Link an incident (sys_id or INC number) of an instance (None: the default one): append the
+        anomaly to its description, add a work note."""
         by, value = parse_ticket_id(ticket_id)
-        integration = await self.connections.integration()
+        integration = await self.connections.chosen(integration_id)
         anomaly = await self.anomalies.get(anomaly_id)
-        await self._refuse_duplicate(anomaly_id, sys_id=value if by == "sys_id" else None, number=value)
+        await self._refuse_duplicate(
+            anomaly_id, integration.id, sys_id=value if by == "sys_id" else None, number=value
+        )
         client = await self.connections.client(integration)
         incident = await find_incident(client, by=by, value=value)
         # One description edit per incident at a time: two links to it at once (the same anomaly twice, or
         # two anomalies) must not both read the description and each write back only their own block.
         async with self._link_lock(integration.id, incident.sys_id), self.intents.anomaly_lock(anomaly_id):
-            await self._refuse_duplicate(anomaly_id, sys_id=incident.sys_id, number=incident.number)
+            await self._refuse_duplicate(
+                anomaly_id, integration.id, sys_id=incident.sys_id, number=incident.number
+            )
             link = await self.reconciler.earlier_link(anomaly_id=anomaly_id, sys_id=incident.sys_id)
             if link is None:
                 incident, link = await self._link_once(integration, client, incident, anomaly, actor, slack)
@@ -217,12 +237,15 @@ class Tickets:
             actor or "unknown",
         )
 
-    async def search(self, *, query: str = "", page: int = 1, size: int = 20) -> TicketPage:
+    async def search(
+        self, *, query: str = "", page: int = 1, size: int = 20, integration_id: int | None = None
+    ) -> TicketPage:
+        """Incidents of an instance (None: the default one) by number prefix or words."""
         if page < 1:
             raise InvalidInput("page starts at 1.", field="page")
         if not 1 <= size <= 100:
             raise InvalidInput("size must be between 1 and 100.", field="size")
-        client = await self.connections.default_client()
+        client = await self.connections.chosen_client(integration_id)
         with servicenow_errors("searching incidents"):
             found = await client.search_incidents(query.strip(), page=page, size=size)
         return TicketPage(
@@ -246,7 +269,13 @@ class Tickets:
             lock = self._link_locks[key] = asyncio.Lock()
         return lock
 
-    async def _refuse_duplicate(self, anomaly_id: int, *, sys_id: str | None, number: str) -> None:
+    async def _refuse_duplicate(
+        self, anomaly_id: int, integration_id: int, *, sys_id: str | None, number: str
+    ) -> None:
+        """`AlreadyLinked` for a ticket of this instance already linked (another instance's INC0010001 is
+        another ticket)."""
         for link in await self.storage.run(links.for_anomaly, anomaly_id):
+            if link.integration_id != integration_id:
+                continue
             if link.ticket_sys_id == sys_id or link.ticket_number.upper() == number.upper():
                 raise AlreadyLinked(anomaly_id, link.ticket_number)

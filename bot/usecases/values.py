@@ -41,3 +41,11 @@ class TicketPage:
     page: int
     size: int
     pages: int
+
+
+@dataclass(frozen=True)
+class AnomalyTickets:
+    """An anomaly's links, and each instance's name by integration id when there are several ({}: one)."""
+
+    links: list[Link]
+    instances: dict[int, str]

@@ -56,7 +56,9 @@ from bot.slack.blocks.metadata import (
     ModalMetadata,
     anomaly_from_value,
     message_metadata,
+    parse_ticket_value,
     parse_unlink_value,
+    ticket_value,
     unlink_value,
 )
 from bot.slack.blocks.modals import (
@@ -72,12 +74,14 @@ from bot.slack.blocks.modals import (
     default_short_description,
     fit_description,
     help_modal,
+    instance_input,
     link_incident_modal,
     loading_modal,
     notice_modal,
     priority_for,
     priority_hint,
     subcategory_input,
+    with_metadata,
 )
 from bot.slack.blocks.primitives import (
     DESCRIPTION_TRUNCATED_NOTE,
@@ -237,6 +241,10 @@ __all__ = [
     "status_message",
     "diagnosis_blocks",
     "subcategory_input",
+    "instance_input",
+    "with_metadata",
+    "ticket_value",
+    "parse_ticket_value",
     "text_input",
     "ticket_created_message",
     "tickets_linked_message",

@@ -41,6 +41,8 @@ class LinkLike(Protocol):
     def last_synced_at(self) -> datetime | None: ...
     @property
     def anomaly_deleted_at(self) -> datetime | None: ...
+    @property
+    def integration_id(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class TicketLink:
     url: str
     last_synced_at: datetime | None = None
     anomaly_deleted_at: datetime | None = None
+    integration_id: int = 1
 
 
 class IncidentLike(Protocol):

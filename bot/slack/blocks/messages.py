@@ -4,8 +4,9 @@ snowbot's anomaly card)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 
 from bot.slack.blocks.inputs import AnomalySummary, IncidentLike, LinkLike
 from bot.slack.blocks.primitives import (
@@ -34,15 +35,15 @@ from servicenow.kinds import INCIDENT
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
-        "<anomaly id or Qualytics anomaly URL>",
-        "create a ServiceNow incident for an anomaly",
+        "<anomaly id or Qualytics anomaly URL> [--instance <name>]",
+        "create a ServiceNow incident for an anomaly (in that instance, when several are connected)",
     ),
     Subcommand.LINK: (
-        f"<anomaly> [{INCIDENT.number_prefix} number...]",
+        f"<anomaly> [{INCIDENT.number_prefix} number...] [--instance <name>]",
         "link existing incidents (without numbers: search for them)",
     ),
     Subcommand.TICKETS: ("<anomaly>", "list the incidents linked to an anomaly"),
-    Subcommand.SEARCH: ("<text>", "search incidents by number or short description"),
+    Subcommand.SEARCH: ("<text> [--instance <name>]", "search incidents by number or short description"),
     Subcommand.CONNECT: ("", "connect snowbot to your ServiceNow instance (admins)"),
     Subcommand.STATUS: ("", "integration status, recent links and sync health"),
     Subcommand.WATCH: (
@@ -138,18 +139,32 @@ def _link_id_value(link_row: LinkLike) -> str:
     return str(link_row.id)
 
 
+NO_INSTANCES: Mapping[int, str] = MappingProxyType({})
+"""One instance: no ticket names its instance."""
+
+
+def _instance_of(link_row: LinkLike, instances: Mapping[int, str]) -> str:
+    """ " · dev-b" naming the link's instance when several are connected (`instances` non-empty)."""
+    name = instances.get(link_row.integration_id)
+    return f" · {escape(name)}" if name else ""
+
+
 def _ticket_group(
     link_row: LinkLike,
     anomaly_id: int,
     now: datetime | None,
     value: Callable[[LinkLike], str] = _link_id_value,
+    instances: Mapping[int, str] = NO_INSTANCES,
 ) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
     state = escape(link_row.status) if link_row.status else "unknown state"
     if link_row.anomaly_deleted_at:
         synced += f"\nThe anomaly was deleted in Qualytics {slack_date(link_row.anomaly_deleted_at, now=now)}: no longer synced"
     return [
-        section(f"*{link(link_row.url, link_row.ticket_number)}* · {state}\nLast synced {synced}"),
+        section(
+            f"*{link(link_row.url, link_row.ticket_number)}*{_instance_of(link_row, instances)} · {state}\n"
+            f"Last synced {synced}"
+        ),
         actions(
             [
                 button("View", ActionId.VIEW_TICKET, url=link_row.url, value=link_row.ticket_number),
@@ -176,9 +191,11 @@ def tickets_message(
     *,
     now: datetime | None = None,
     unlink: Callable[[LinkLike], str] = _link_id_value,
+    instances: Mapping[int, str] = NO_INSTANCES,
 ) -> Message:
     """The anomaly's incidents with View and Unlink buttons; `unlink` makes each Unlink button's value
-    (the link id by default, `unlink_value` to name the anomaly too)."""
+    (the link id by default, `unlink_value` to name the anomaly too); `instances` names each one's
+    ServiceNow instance (by integration id; given only when there are several)."""
     if not links:
         return message(
             f"No incidents are linked to anomaly {anomaly_id} yet.",
@@ -192,7 +209,7 @@ def tickets_message(
         )
     noun = "incident" if len(links) == 1 else "incidents"
     head = section(f"*{len(links)} {noun} linked to anomaly {anomaly_id}*")
-    groups = [_ticket_group(row, anomaly_id, now, unlink) for row in links]
+    groups = [_ticket_group(row, anomaly_id, now, unlink, instances) for row in links]
     return message(
         f"{len(links)} {noun} linked to anomaly {anomaly_id}",
         [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, and_more("incidents"))],
@@ -269,17 +286,25 @@ def incident_closed_message(
     return message(text, blocks)
 
 
-def _tickets_text(tickets: Sequence[LinkLike]) -> str:
+def _tickets_text(tickets: Sequence[LinkLike], instances: Mapping[int, str] = NO_INSTANCES) -> str:
     if not tickets:
         return "*Linked incidents:* none yet"
     lines = [
-        f"• {link(row.url, row.ticket_number)} · {escape(row.status or 'unknown state')}" for row in tickets
+        f"• {link(row.url, row.ticket_number)}{_instance_of(row, instances)} · "
+        f"{escape(row.status or 'unknown state')}"
+        for row in tickets
     ]
     return "*Linked incidents*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
 
 
-def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[LinkLike] = ()) -> Message:
-    """snowbot's anomaly card: the anomaly, its linked incidents with their states, and the chat-ops
+def anomaly_alert_message(
+    anomaly: AnomalySummary,
+    url: str,
+    tickets: Sequence[LinkLike] = (),
+    instances: Mapping[int, str] = NO_INSTANCES,
+) -> Message:
+    """snowbot's anomaly card: the anomaly, its linked incidents with their states (and instances, when
+    `instances` names several), and the chat-ops
     buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
     "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
     where = f" in {anomaly.container}" if anomaly.container else ""
@@ -301,7 +326,7 @@ def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[L
         blocks.append(section(f"*Failed checks*\n{checks}"))
     elif anomaly.description:
         blocks.append(section(escape(anomaly.description)))
-    blocks.append(section(_tickets_text(tickets)))
+    blocks.append(section(_tickets_text(tickets, instances)))
     buttons = []
     if anomaly.status == "Active":
         buttons.append(button("Acknowledge", ActionId.ACKNOWLEDGE, value=value))

@@ -23,6 +23,7 @@ class ModalMetadata:
     message_ts: str | None = None
     then: str | None = None  # the step after the anomaly-id modal: "create" | "link"
     caller: str | None = None  # the ServiceNow caller's sys_id (create modal), found from the person's e-mail
+    integration_id: int | None = None  # the instance the create or link modal is for (None: the default)
 
     def encode(self) -> str:
         data = {k: v for k, v in vars(self).items() if v is not None}
@@ -43,13 +44,29 @@ class ModalMetadata:
         if not isinstance(data, dict):
             return cls()
         anomaly_id = data.get("anomaly_id")
+        integration_id = data.get("integration_id")
         strings = {
             k: data[k]
             for k in ("channel", "thread_ts", "message_ts", "then", "caller")
             if isinstance(data.get(k), str)
         }
-        valid_id = isinstance(anomaly_id, int) and not isinstance(anomaly_id, bool)
-        return cls(anomaly_id=anomaly_id if valid_id else None, **strings)
+        return cls(anomaly_id=_an_id(anomaly_id), integration_id=_an_id(integration_id), **strings)
+
+
+def _an_id(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def ticket_value(integration_id: int | None, sys_id: str) -> str:
+    """An incident option's value: its sys_id, prefixed with its instance when the modal chose one
+    ("2:46d44e..."), so a submission links each incident in the instance it was found in."""
+    return sys_id if integration_id is None else f"{integration_id}:{sys_id}"
+
+
+def parse_ticket_value(value: str) -> tuple[int | None, str]:
+    """(integration_id or None, sys_id) from `ticket_value`."""
+    prefix, sep, rest = value.partition(":")
+    return (int(prefix), rest) if sep and prefix.isdigit() else (None, value)
 
 
 def unlink_value(link_row: LinkLike) -> str:

@@ -84,6 +84,23 @@ def _choice_input(
     return input_block(label, text_input(action_id, initial=initial, max_length=40), block_id, optional=True)
 
 
+def instance_input(action_id: ActionId, instances: Sequence[ChoiceLike], initial: int | None) -> list[Block]:
+    """The ServiceNow instance select of the create and link modals (value: the integration id), the chosen
+    one (else the first: the default) preselected; it dispatches its change, so the listener re-renders
+    the modal for that instance. Nothing when there is only one instance to choose."""
+    if len(instances) < 2:
+        return []
+    values = [c.value for c in instances]
+    chosen = str(initial) if str(initial) in values else values[0]
+    element = static_select(action_id, [(c.value, c.label) for c in instances], initial=chosen)
+    return [input_block("ServiceNow instance", element, BlockId.INSTANCE, dispatch_action=True)]
+
+
+def with_metadata(view: View, metadata: ModalMetadata) -> View:
+    """The view with other `private_metadata` (the link modal after its instance select changed)."""
+    return {**view, "private_metadata": metadata.encode()}
+
+
 def subcategory_input(choices: Sequence[ChoiceLike], initial: str | None = None) -> Block:
     """The Subcategory block of the create modal (swapped in when the category changes)."""
     return _choice_input("Subcategory", ActionId.SUBCATEGORY, BlockId.SUBCATEGORY, choices, initial)
@@ -116,9 +133,11 @@ def create_incident_modal(
     assignment_group: tuple[str, str] | None = None,
     assigned_to: tuple[str, str] | None = None,
     choices_hint: str | None = None,
+    instances: Sequence[ChoiceLike] = (),
 ) -> View:
     """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs;
-    `choices_hint` says why category and subcategory are free text (shown under them).
+    `choices_hint` says why category and subcategory are free text (shown under them); `instances` (value:
+    the integration id) are offered when there are several, `metadata.integration_id` preselected.
 
     Urgency, impact and category dispatch block_actions, so a listener can refresh the priority hint
     (`priority_hint`) and the subcategories with views.update; inputs keep their values across updates
@@ -128,6 +147,7 @@ def create_incident_modal(
     where = f" · {escape(anomaly.container)}" if anomaly.container else ""
     blocks: list[Block] = [
         context(f"Anomaly *{anomaly.id}* · {escape(anomaly.type)} · {escape(anomaly.status)}{where}"),
+        *instance_input(ActionId.CREATE_INSTANCE, instances, metadata.integration_id),
         input_block(
             "Short description",
             text_input(
@@ -229,9 +249,12 @@ def link_incident_modal(
     *,
     initial_incidents: Sequence[tuple[str, str]] = (),
     error: str | None = None,
+    instances: Sequence[ChoiceLike] = (),
 ) -> View:
-    """Search-as-you-type over incidents (`app.options(ActionId.INCIDENTS)`), values are sys_ids; asks
-    for the anomaly too when it is not known. initial_incidents are (label, sys_id) pairs."""
+    """Search-as-you-type over incidents (`app.options(ActionId.INCIDENTS)`), values are sys_ids
+    (`ticket_value`: prefixed with the instance when one was chosen); asks for the anomaly too when it is
+    not known. initial_incidents are (label, value) pairs. With several `instances` (value: the integration
+    id) the instance is chosen first, `metadata.integration_id` preselected; the search searches it."""
     blocks: list[Block] = []
     if error:
         blocks.append(section(f":warning: {escape(error)}", block_id=BlockId.ERROR))
@@ -239,6 +262,7 @@ def link_incident_modal(
         blocks.append(anomaly_id_input())
     else:
         blocks.append(context(f"Linking to anomaly *{anomaly_id}*"))
+    blocks += instance_input(ActionId.LINK_INSTANCE, instances, metadata.integration_id)
     blocks.append(
         input_block(
             "Incidents",

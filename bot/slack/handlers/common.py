@@ -201,6 +201,25 @@ def button_anomaly(action: Mapping[str, Any]) -> int:
     return found
 
 
+def instance_of(action: Mapping[str, Any]) -> int:
+    """The integration id an instance select chose (`blocks.instance_input`)."""
+    value = (action.get("selected_option") or {}).get("value")
+    if not (isinstance(value, str) and value.isdigit()):
+        raise InvalidInput("This form lost its instance; open it again.")
+    return int(value)
+
+
+def suggestion_instance(payload: Mapping[str, Any]) -> int | None:
+    """The instance a modal's search-as-you-type searches: the one its metadata names (its instance
+    select), None for the default one."""
+    return ModalMetadata.decode((payload.get("view") or {}).get("private_metadata")).integration_id
+
+
+def per_instance(kind: str, integration_id: int | None) -> str:
+    """A suggestion kind per instance ("incidents:2"), so one instance's answers are never another's."""
+    return kind if integration_id is None else f"{kind}:{integration_id}"
+
+
 def slack_context(metadata: ModalMetadata) -> SlackContext | None:
     return SlackContext(metadata.channel, metadata.thread_ts) if metadata.channel else None
 

@@ -19,6 +19,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.slack import blocks, forms, render
 from bot.slack.anomaly_ref import find_anomaly_id, parse_anomaly_arg
 from bot.slack.blocks import ModalMetadata, ViewState
+from bot.slack.flags import split_flags
 from bot.slack.handlers.common import (
     OPEN_VIEW,
     SUGGESTIONS_LIMIT,
@@ -31,13 +32,16 @@ from bot.slack.handlers.common import (
     button_anomaly,
     email_of,
     field_error,
+    instance_of,
     open_modal,
+    per_instance,
     progress,
     quiet_update,
     result_modal,
     show_progress,
     slack_context,
     suggest,
+    suggestion_instance,
     update_modal,
 )
 from bot.slack.handlers.routes import Route
@@ -46,6 +50,8 @@ from bot.usecases import InvalidInput, UseCaseError
 from servicenow.kinds import INCIDENT
 
 CREATE_TITLE = "Create incident"
+INSTANCE_FLAG = ("instance",)
+"""The options `/snow create` takes (`bot.slack.flags`)."""
 LOWEST_LEVEL = INCIDENT.levels[-1][0]
 """The urgency and impact a new incident starts with ("3", Low)."""
 
@@ -94,18 +100,29 @@ async def fill_create(
     person as the caller when their Slack e-mail is a ServiceNow user's."""
     context[OPEN_VIEW] = view_id  # a failure below is shown in this modal
     email = email_of(await deps.users.get(client, user_id))
-    draft = await deps.snowbot.ticket_draft(anomaly_id, caller_email=email)
+    draft = await deps.snowbot.ticket_draft(
+        anomaly_id, caller_email=email, integration_id=metadata.integration_id
+    )
     await update_modal(client, context, view_id, render.create_modal(draft, metadata), view_hash)
+
+
+async def chosen_instance(deps: Deps, flags: dict[str, str]) -> int | None:
+    """The integration `--instance <name>` names (None: not given, the default one); an unknown name is
+    answered with the connected ones (`InvalidInput`)."""
+    name = flags.get("instance")
+    return (await deps.snowbot.instance_named(name)).id if name else None
 
 
 # ------------------------------------------------------------------------------------ entry points
 
 
 async def snow_create(deps: Deps, call: Invocation) -> None:
-    anomaly_id = parse_anomaly_arg(" ".join(call.args), deps.qualytics_host)
+    words, flags = split_flags(call.args, INSTANCE_FLAG)
+    anomaly_id = parse_anomaly_arg(" ".join(words), deps.qualytics_host)
     if anomaly_id is None:
         await call.usage(Subcommand.CREATE)
         return
+    integration_id = await chosen_instance(deps, flags)
     await open_create(
         deps,
         call.client,
@@ -113,7 +130,7 @@ async def snow_create(deps: Deps, call: Invocation) -> None:
         trigger_id=call.command["trigger_id"],
         user_id=call.command["user_id"],
         anomaly_id=anomaly_id,
-        metadata=ModalMetadata(channel=call.channel),
+        metadata=ModalMetadata(channel=call.channel, integration_id=integration_id),
     )
 
 
@@ -175,7 +192,8 @@ async def on_anomaly_id(
         await field_error(ack, err, form)
         return
     if form.metadata.then == "link":
-        await ack(response_action="update", view=blocks.link_incident_modal(anomaly_id, form.metadata))
+        offered = await deps.snowbot.instances()
+        await ack(response_action="update", view=render.link_modal(anomaly_id, form.metadata, offered))
         return
     await ack(response_action="update", view=progress(CREATE_TITLE, f"Loading anomaly {anomaly_id}…"))
     await fill_create(
@@ -214,20 +232,48 @@ async def on_category_changed(
     await quiet_update(client, form, blocks.replace_block(form.view, blocks.subcategory_input(subcategories)))
 
 
-async def on_groups(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
-    async def load(text: str) -> list[dict[str, Any]]:
-        found = await deps.snowbot.search_groups(text, SUGGESTIONS_LIMIT)
-        return [blocks.option(g.name or g.sys_id, g.sys_id) for g in found]
+async def on_instance_changed(
+    deps: Deps, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], client: AsyncWebClient
+) -> None:
+    """The create modal's instance changed: the form again for that instance (its categories, the person
+    as its caller); its group and user searches search it (the modal's metadata names it)."""
+    await ack()
+    form = ViewState.of(body["view"])
+    integration_id = instance_of(action)
+    email = email_of(await deps.users.get(client, body["user"]["id"]))
+    draft = await deps.snowbot.ticket_draft(
+        anomaly_of(form.metadata), caller_email=email, integration_id=integration_id
+    )
+    await quiet_update(client, form, render.create_modal(draft, form.metadata))
 
-    await suggest(deps, ack, payload, kind="groups", load=load)
+
+async def on_groups(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
+    integration_id = suggestion_instance(payload)
+
+    async def load(text: str) -> list[dict[str, Any]]:
+        found = await deps.snowbot.search_groups(text, SUGGESTIONS_LIMIT, integration_id=integration_id)
+        return [
+            blocks.option(g.name or g.sys_id, blocks.ticket_value(integration_id, g.sys_id)) for g in found
+        ]
+
+    await suggest(deps, ack, payload, kind=per_instance("groups", integration_id), load=load)
 
 
 async def on_users(deps: Deps, ack: AsyncAck, payload: dict[str, Any]) -> None:
-    async def load(text: str) -> list[dict[str, Any]]:
-        found = await deps.snowbot.search_users(text, SUGGESTIONS_LIMIT)
-        return [blocks.option(u.name or u.user_name or u.sys_id, u.sys_id, u.email or None) for u in found]
+    integration_id = suggestion_instance(payload)
 
-    await suggest(deps, ack, payload, kind="users", load=load)
+    async def load(text: str) -> list[dict[str, Any]]:
+        found = await deps.snowbot.search_users(text, SUGGESTIONS_LIMIT, integration_id=integration_id)
+        return [
+            blocks.option(
+                u.name or u.user_name or u.sys_id,
+                blocks.ticket_value(integration_id, u.sys_id),
+                u.email or None,
+            )
+            for u in found
+        ]
+
+    await suggest(deps, ack, payload, kind=per_instance("users", integration_id), load=load)
 
 
 async def on_create_submit(
@@ -249,7 +295,11 @@ async def on_create_submit(
     anomaly_id = anomaly_of(metadata)
     try:
         created = await deps.snowbot.create_ticket_for_anomaly(
-            anomaly_id, ticket, actor(body["user"]), slack_context(metadata)
+            anomaly_id,
+            ticket,
+            actor(body["user"]),
+            slack_context(metadata),
+            integration_id=metadata.integration_id,
         )
     except UseCaseError as err:
         await update_modal(client, context, form.id, blocks.refilled_modal(form.view, err.message))
@@ -298,6 +348,7 @@ ROUTES = (
     Route("action", ActionId.URGENCY, on_levels_changed),
     Route("action", ActionId.IMPACT, on_levels_changed),
     Route("action", ActionId.CATEGORY, on_category_changed),
+    Route("action", ActionId.CREATE_INSTANCE, on_instance_changed),
     Route("options", ActionId.ASSIGNMENT_GROUP, on_groups),
     Route("options", ActionId.ASSIGNED_TO, on_users),
     Route("view", ViewId.CREATE_INCIDENT, on_create_submit),

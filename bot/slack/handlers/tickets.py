@@ -10,7 +10,9 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 
 from bot.slack import blocks
 from bot.slack.anomaly_ref import parse_anomaly_arg
+from bot.slack.flags import split_flags
 from bot.slack.handlers.common import Deps, Invocation, Subcommands, ack_only, actor
+from bot.slack.handlers.create import INSTANCE_FLAG, chosen_instance
 from bot.slack.handlers.routes import Route
 from bot.slack.ids import ActionId, Subcommand
 from bot.usecases import InvalidInput, LinkNotFound
@@ -23,16 +25,22 @@ async def snow_tickets(deps: Deps, call: Invocation) -> None:
     if anomaly_id is None:
         await call.usage(Subcommand.TICKETS)
         return
-    found = await deps.snowbot.list_links(anomaly_id)
-    await call.reply(blocks.tickets_message(anomaly_id, found, now=deps.now(), unlink=blocks.unlink_value))
+    found = await deps.snowbot.anomaly_tickets(anomaly_id)
+    await call.reply(
+        blocks.tickets_message(
+            anomaly_id, found.links, now=deps.now(), unlink=blocks.unlink_value, instances=found.instances
+        )
+    )
 
 
 async def snow_search(deps: Deps, call: Invocation) -> None:
-    text = " ".join(call.args).strip()
+    words, flags = split_flags(call.args, INSTANCE_FLAG)
+    text = " ".join(words).strip()
     if not text:
         await call.usage(Subcommand.SEARCH)
         return
-    page = await deps.snowbot.search_tickets(text, size=SEARCH_SIZE)
+    integration_id = await chosen_instance(deps, flags)
+    page = await deps.snowbot.search_tickets(text, size=SEARCH_SIZE, integration_id=integration_id)
     await call.reply(blocks.search_results_message(text, page.items, page.total))
 
 
@@ -49,8 +57,14 @@ async def on_unlink(
         await deps.snowbot.unlink(anomaly_id, link_id, actor(body["user"]))
     except LinkNotFound:
         pass  # unlinked already (another click, another person): the fresh list shows it
-    remaining = await deps.snowbot.list_links(anomaly_id)
-    message = blocks.tickets_message(anomaly_id, remaining, now=deps.now(), unlink=blocks.unlink_value)
+    remaining = await deps.snowbot.anomaly_tickets(anomaly_id)
+    message = blocks.tickets_message(
+        anomaly_id,
+        remaining.links,
+        now=deps.now(),
+        unlink=blocks.unlink_value,
+        instances=remaining.instances,
+    )
     await respond(replace_original=True, **message)
     await deps.cards.refresh(anomaly_id)  # its cards no longer list the incident
 

@@ -27,7 +27,7 @@ from bot.slack.handlers.errors import UNEXPECTED
 from bot.slack.handlers.routes import Route, guarded
 from bot.slack.ids import ActionId, BlockId, Command, ViewId
 from bot.slack.tasks import TaskTracker
-from bot.usecases import InvalidInput
+from bot.usecases import AnomalyTickets, InvalidInput
 
 NOW = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 JANE = {"id": "U_JANE", "username": "jane.doe", "name": "jane.doe"}
@@ -265,7 +265,7 @@ async def test_a_connect_form_with_a_bad_instance_url_is_answered_on_that_field(
 
 async def test_unlink_replaces_the_list_and_refreshes_the_cards() -> None:
     deps, ack, respond = make_deps(), AsyncMock(), AsyncMock()
-    deps.snowbot.list_links.return_value = []
+    deps.snowbot.anomaly_tickets.return_value = AnomalyTickets([], {})
 
     await tickets.on_unlink(deps, ack=ack, body={"user": JANE}, action={"value": "824:7"}, respond=respond)
 
