@@ -38,6 +38,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from bot.sync.back import deliver_back, record_back
 from bot.sync.close_codes import CloseCodes
 from bot.sync.context import (
     AnomalyReader,
@@ -143,6 +144,8 @@ class SyncEngine:
         await detect(ctx, run)
         await push(ctx, run, only=push_only)
         await refresh(ctx, run)
+        await record_back(ctx, run)
+        await deliver_back(ctx, run)
         await tell_changed(ctx, run)
         await self.store.run(update_watch, ctx, run)
         run.report.finished_at = self.clock()
