@@ -129,11 +129,10 @@ def seen(db: Database, integration_id: int, sys_ids: Sequence[str]) -> dict[str,
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
-        rows = db.query(
-            "SELECT ticket_sys_id, ticket_table, updated_on, state, closed FROM syncback_tickets "
-            f"WHERE integration_id = ? AND ticket_sys_id IN ({marks})",
-            [integration_id, *chunk],
-        )
+        # Only placeholders are joined in; the values go as parameters.
+        sql = "SELECT ticket_sys_id, ticket_table, updated_on, state, closed FROM syncback_tickets "  # noqa: S608
+        sql += "WHERE integration_id = ? AND ticket_sys_id IN (" + marks + ")"
+        rows = db.query(sql, [integration_id, *chunk])
         found.update((row["ticket_sys_id"], TicketSeen.model_validate(row)) for row in rows)
     return found
 
@@ -214,11 +213,11 @@ def due(db: Database, now: datetime | None = None, limit: int = 500) -> list[Bac
 
 
 def items(db: Database, link_id: int | None = None) -> list[BackItem]:
-    where, params = ("WHERE link_id = ?", [link_id]) if link_id is not None else ("", [])
-    return [
-        BackItem.model_validate(row)
-        for row in db.query(f"SELECT * FROM syncback_outbox {where} ORDER BY id", params)
-    ]
+    if link_id is None:
+        rows = db.query("SELECT * FROM syncback_outbox ORDER BY id")
+    else:
+        rows = db.query("SELECT * FROM syncback_outbox WHERE link_id = ? ORDER BY id", [link_id])
+    return [BackItem.model_validate(row) for row in rows]
 
 
 def claim_slack(db: Database, item_id: int) -> bool:

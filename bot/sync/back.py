@@ -345,8 +345,9 @@ async def _to_qualytics(ctx: Context, run: Run, item: BackItem, link: Link) -> N
     writer: Any = ctx.qualytics
     if not all(hasattr(writer, name) for name in ("add_comment", "archive")):
         return
-    if item.kind == "archive" and await ctx.store.run(syncback.open_before, ctx.db, link.anomaly_id, item.id):
-        return  # the anomaly's earlier comments go first: an archived anomaly takes none
+    if item.kind == "archive":
+        if await ctx.store.run(syncback.open_before, ctx.db, link.anomaly_id, item.id) > 0:
+            return  # the anomaly's earlier comments go first: an archived anomaly takes none
     if not await ctx.store.run(syncback.claim, ctx.db, item.id, now=ctx.clock()):
         return
     try:
