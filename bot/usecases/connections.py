@@ -19,12 +19,19 @@ from pydantic import SecretStr
 from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
 from bot.usecases.base import Storage
-from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
+from bot.usecases.errors import (
+    IntegrationNotFound,
+    InvalidInput,
+    NotConfigured,
+    NotConnected,
+    UseCaseError,
+    servicenow_failure,
+)
 from bot.usecases.logins import env_login, integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
 from servicenow import Credentials, ServiceNowClient, validate_instance_url
 from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
-from storage import SecretBox, integrations
+from storage import SecretBox, integrations, syncback
 from storage.integrations import Integration
 
 log = logging.getLogger(__name__)
@@ -175,6 +182,18 @@ class Connections:
 
     async def list_integrations(self) -> list[Integration]:
         return await self.storage.run(integrations.list_all)
+
+    async def set_sync_back(self, integration_id: int, mode: str, actor: str | None) -> Integration:
+        """Set what comes back from ServiceNow (`storage.syncback`); `IntegrationNotFound` if unknown."""
+        if mode not in syncback.MODES:
+            raise InvalidInput(f"sync_back must be one of {', '.join(syncback.MODES)}", field="sync_back")
+        if not await self.storage.run(syncback.set_mode, integration_id, mode):
+            raise IntegrationNotFound(integration_id)
+        log.info("integration %s: sync_back set to %s by %s", integration_id, mode, actor or "someone")
+        found = await self.storage.run(integrations.get, integration_id)
+        if found is None:
+            raise IntegrationNotFound(integration_id)
+        return found
 
     def instance_url(self, url: str) -> str:
         try:

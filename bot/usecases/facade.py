@@ -133,6 +133,10 @@ class Snowbot:
     async def list_integrations(self) -> list[Integration]:
         return await self.connections.list_integrations()
 
+    async def set_sync_back(self, integration_id: int, mode: str, actor: str | None = None) -> Integration:
+        """What comes back from ServiceNow for this integration: off, comment or comment_and_archive."""
+        return await self.connections.set_sync_back(integration_id, mode, actor)
+
     async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
         """The cached ServiceNow client of an integration."""
         return await self.connections.servicenow_client(integration_id)

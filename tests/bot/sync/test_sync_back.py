@@ -19,11 +19,11 @@ from bot.sync.report import PassReport
 from emulators.faults import Faults
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
-from servicenow import Incident
+from servicenow import Incident, RetryPolicy, ServiceNowClient, parse_credentials
 from storage import links, syncback
 from storage.integrations import Integration
 from storage.links import Link
-from tests.bot.sync.conftest import Clock, Linked, notes_of
+from tests.bot.sync.conftest import INSTANCE_URL, Clock, Linked, no_sleep, notes_of
 
 PERSON = "beth.anglin"
 
@@ -307,3 +307,36 @@ async def test_a_pass_over_unchanged_tickets_asks_only_for_changes(
     reads = [r for r in sn.requests if r.method == "GET"]
     assert len(reads) == 1
     assert "sys_updated_on>" in reads[0].query.get("sysparm_query", "")
+
+
+async def test_without_sys_journal_field_the_ticket_s_journal_fields_are_read(
+    db: Database,
+    integration: Integration,
+    make_engine: Callable[..., SyncEngine],
+    link_anomaly: Callable[..., Linked],
+    sn: ServiceNowEmulator,
+    qe: QualyticsEmulator,
+    clock: Clock,
+    recorder: Recorder,
+) -> None:
+    sn.add_user("snowbot_integration", "secret-pw", ["itil"])  # sys_journal_field answers it no rows
+    client = ServiceNowClient.connect(
+        INSTANCE_URL,
+        parse_credentials("snowbot_integration:secret-pw"),
+        transport=sn.transport(),
+        retry=RetryPolicy(sleep=no_sleep, jitter=lambda: 0.0),
+    )
+    async with client:
+        engine = make_engine(notifier=recorder, servicenow=client)
+        set_mode(db, integration, "comment")
+        linked = await linked_and_seen(engine, link_anomaly, clock)
+        sn.update_as(PERSON, linked.sys_id, comments="Seen through the field.")
+        await engine.run_pass()
+        clock.advance(seconds=5)
+        await engine.run_pass()
+        assert "sys_journal_field" in client.refused_reads
+
+    assert from_servicenow(qe, linked.anomaly_id) == [
+        f"Comment on {linked.number} by Beth Anglin in ServiceNow: Seen through the field."
+    ]
+    assert len(recorder.notes) == 1
