@@ -81,10 +81,14 @@ class Connections:
         auth: str = "basic",
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
+        sync_back: str | None = None,
     ) -> Connected:
         """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration. `auth`:
         basic or oauth_password (`credentials` is `username:password`), oauth_client_credentials (none);
-        both OAuth kinds take the OAuth application's `client_id` and `client_secret`."""
+        both OAuth kinds take the OAuth application's `client_id` and `client_secret`. `sync_back` (off,
+        comment, comment_and_archive), when given, is stored with it (`set_sync_back`)."""
+        if sync_back is not None and sync_back not in syncback.MODES:
+            raise InvalidInput(f"sync_back must be one of {', '.join(syncback.MODES)}", field="sync_back")
         url = self.instance_url(instance_url)
         secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
         reference = secret.strip() if secret and is_vault_reference(secret) else None  # stored in its stead
@@ -120,6 +124,8 @@ class Connections:
             client_secret=creds.client_secret,
         )
         await self.storage.run(integrations.set_status, saved.id, "Connected")
+        if sync_back is not None:
+            await self.storage.run(syncback.set_mode, saved.id, sync_back)
         await self.forget(saved.id)
         self._referenced.remember(saved.id, reference, secret or "")
         log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")

@@ -114,6 +114,7 @@ class Snowbot:
         auth: str = "basic",
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
+        sync_back: str | None = None,
     ) -> Connected:
         return await self.connections.connect(
             instance_url=instance_url,
@@ -122,6 +123,7 @@ class Snowbot:
             auth=auth,
             client_id=client_id,
             client_secret=client_secret,
+            sync_back=sync_back,
         )
 
     def ensure_env_integration(self) -> Integration | None:
