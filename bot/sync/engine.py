@@ -123,6 +123,13 @@ class SyncEngine:
             await self._sync(run, push_only=link_ids)
             return run.report
 
+    async def sync_ticket(self, table: str, sys_id: str) -> PassReport | None:
+        """A ServiceNow webhook named this ticket: sync the anomalies linked to it now (its state and
+        journal entries are read whatever the watermark); None when no link has the ticket."""
+        found = await self.store.run(links.for_ticket, self.db, sys_id)
+        ids = [link.anomaly_id for link in found if link.kind.table == table]
+        return await self.sync_anomalies(ids) if ids else None
+
     def context(self) -> Context:
         """What the steps of a pass starting now work with."""
         return Context(
