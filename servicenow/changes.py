@@ -56,6 +56,8 @@ class TicketChange(_Model):
     table: str
     ticket: Incident
     updated_on: str
+    mod_count: int
+    """`sys_mod_count`: the record's update count (two updates within one second differ here)."""
     updated_by: str
     resolved_by: str
     closed_by: str
@@ -84,7 +86,14 @@ class JournalItem(_Model):
 
 
 def change_fields(kind: TicketKind) -> tuple[str, ...]:
-    extra = ("sys_updated_by", "resolved_by", "closed_by", kind.close_code_field, kind.close_notes_field)
+    extra = (
+        "sys_updated_by",
+        "sys_mod_count",
+        "resolved_by",
+        "closed_by",
+        kind.close_code_field,
+        kind.close_notes_field,
+    )
     return tuple(dict.fromkeys((*WRITE_FIELDS, *extra)))
 
 
@@ -109,6 +118,7 @@ def _change(api: TableAPI, kind: TicketKind, record: Mapping[str, Any]) -> Ticke
         table=kind.table,
         ticket=Incident.from_record(record, instance_url=api.instance_url),
         updated_on=_value(record, "sys_updated_on"),
+        mod_count=_count(_value(record, "sys_mod_count")),
         updated_by=_display(record, "sys_updated_by"),
         resolved_by=_display(record, "resolved_by"),
         closed_by=_display(record, "closed_by"),
@@ -209,6 +219,10 @@ def parse_journal_text(sys_id: str, text: str, element: str) -> list[JournalItem
             )
         )
     return list(reversed(entries))
+
+
+def _count(text: str) -> int:
+    return int(text) if text.strip().isdigit() else 0
 
 
 def _parse_time(text: str) -> datetime | None:

@@ -269,6 +269,7 @@ def m012_syncback_state(db: Database) -> None:
             ticket_sys_id TEXT NOT NULL,
             ticket_table TEXT NOT NULL,
             updated_on TEXT NOT NULL,
+            mod_count INTEGER NOT NULL DEFAULT 0,  -- sys_mod_count: tells two updates in one second apart
             state TEXT NOT NULL,
             closed INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
             PRIMARY KEY (integration_id, ticket_sys_id)

@@ -37,6 +37,7 @@ class TicketSeen(BaseModel):
     ticket_sys_id: str
     ticket_table: str
     updated_on: str
+    mod_count: int = 0
     state: str
     closed: bool
 
@@ -130,7 +131,9 @@ def seen(db: Database, integration_id: int, sys_ids: Sequence[str]) -> dict[str,
         chunk = ids[start : start + 500]
         marks = ", ".join("?" for _ in chunk)
         # Only placeholders are joined in; the values go as parameters.
-        sql = "SELECT ticket_sys_id, ticket_table, updated_on, state, closed FROM syncback_tickets "  # noqa: S608
+        sql = (
+            "SELECT ticket_sys_id, ticket_table, updated_on, mod_count, state, closed FROM syncback_tickets "  # noqa: S608
+        )
         sql += "WHERE integration_id = ? AND ticket_sys_id IN (" + marks + ")"
         rows = db.query(sql, [integration_id, *chunk])
         found.update((row["ticket_sys_id"], TicketSeen.model_validate(row)) for row in rows)
@@ -144,6 +147,7 @@ def record_ticket(
     table: str,
     sys_id: str,
     updated_on: str,
+    mod_count: int = 0,
     state: str,
     closed: bool,
     items: Iterable[NewItem],
@@ -174,11 +178,11 @@ def record_ticket(
                 ],
             ).rowcount
         db.execute(
-            "INSERT INTO syncback_tickets (integration_id, ticket_sys_id, ticket_table, updated_on, state, closed) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (integration_id, ticket_sys_id) DO UPDATE SET "
-            "ticket_table = excluded.ticket_table, updated_on = excluded.updated_on, state = excluded.state, "
-            "closed = excluded.closed",
-            [integration_id, sys_id, table, updated_on, state, int(closed)],
+            "INSERT INTO syncback_tickets (integration_id, ticket_sys_id, ticket_table, updated_on, mod_count, "
+            "state, closed) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (integration_id, ticket_sys_id) DO UPDATE "
+            "SET ticket_table = excluded.ticket_table, updated_on = excluded.updated_on, "
+            "mod_count = excluded.mod_count, state = excluded.state, closed = excluded.closed",
+            [integration_id, sys_id, table, updated_on, mod_count, state, int(closed)],
         )
     return added
 

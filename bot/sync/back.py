@@ -138,6 +138,7 @@ async def read_tickets(
             if (
                 before is None
                 or before.updated_on != change.updated_on
+                or before.mod_count != change.mod_count
                 or before.state != change.ticket.state
             ):
                 memory.changed.append(
@@ -227,6 +228,7 @@ def _record(ctx: Context, run: Run, chunk: list[_Changed], by_ticket: dict[str, 
             table=kind.table,
             sys_id=ticket.sys_id,
             updated_on=changed.change.updated_on,
+            mod_count=changed.change.mod_count,
             state=ticket.state,
             closed=closed,
             items=items,

@@ -340,3 +340,23 @@ async def test_without_sys_journal_field_the_ticket_s_journal_fields_are_read(
         f"Comment on {linked.number} by Beth Anglin in ServiceNow: Seen through the field."
     ]
     assert len(recorder.notes) == 1
+
+
+async def test_a_comment_in_the_same_second_as_the_last_pass_still_crosses(
+    db: Database,
+    integration: Integration,
+    engine: SyncEngine,
+    link_anomaly: Callable[..., Linked],
+    sn: ServiceNowEmulator,
+    qe: QualyticsEmulator,
+) -> None:
+    set_mode(db, integration, "comment")
+    linked = link_anomaly(thread=True)
+    await engine.run_pass()  # the clock stands still: sys_updated_on stays the same second
+    sn.update_as(PERSON, linked.sys_id, comments="Within the second.")
+
+    await engine.run_pass()
+
+    assert from_servicenow(qe, linked.anomaly_id) == [
+        f"Comment on {linked.number} by {PERSON} in ServiceNow: Within the second."
+    ]
