@@ -497,7 +497,8 @@ class ServiceNowEmulator:
         PATCH, `sys_updated_by` and each journal entry's `sys_created_by` are theirs, `sys_updated_on` the
         clock's now (`work_notes` / `comments` add sys_journal_field rows: ServiceNow docs, c_JournalFields,
         "Journal fields"; sys_created_by is the writer's user name). The person becomes a sys_user row if
-        needed (name = user name); tests use it to write a comment or work note as someone else."""
+        needed (`beth.anglin` is named Beth Anglin); tests use it to write a comment or work note, or to
+        resolve or cancel a ticket, as someone other than snowbot's account."""
         user = self._user_row(user_name) or self._insert_user(user_name)
         account = _Account(user_name, "", frozenset({"itil"}), user["sys_id"])
         return dict(self._update("incident", sys_id, {k: _text(v) for k, v in fields.items()}, account))
