@@ -20,7 +20,6 @@ from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
 from bot.usecases.base import Storage
 from bot.usecases.errors import (
-    IntegrationNotFound,
     InvalidInput,
     NotConfigured,
     NotConnected,
@@ -29,6 +28,7 @@ from bot.usecases.errors import (
 )
 from bot.usecases.logins import env_login, integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
+from bot.usecases.sync_back import check_mode
 from servicenow import Credentials, ServiceNowClient, validate_instance_url
 from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
 from storage import SecretBox, integrations, syncback
@@ -86,9 +86,8 @@ class Connections:
         """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration. `auth`:
         basic or oauth_password (`credentials` is `username:password`), oauth_client_credentials (none);
         both OAuth kinds take the OAuth application's `client_id` and `client_secret`. `sync_back` (off,
-        comment, comment_and_archive), when given, is stored with it (`set_sync_back`)."""
-        if sync_back is not None and sync_back not in syncback.MODES:
-            raise InvalidInput(f"sync_back must be one of {', '.join(syncback.MODES)}", field="sync_back")
+        comment, comment_and_archive), when given, is stored with it (`bot.usecases.sync_back`)."""
+        check_mode(sync_back)
         url = self.instance_url(instance_url)
         secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
         reference = secret.strip() if secret and is_vault_reference(secret) else None  # stored in its stead
@@ -188,18 +187,6 @@ class Connections:
 
     async def list_integrations(self) -> list[Integration]:
         return await self.storage.run(integrations.list_all)
-
-    async def set_sync_back(self, integration_id: int, mode: str, actor: str | None) -> Integration:
-        """Set what comes back from ServiceNow (`storage.syncback`); `IntegrationNotFound` if unknown."""
-        if mode not in syncback.MODES:
-            raise InvalidInput(f"sync_back must be one of {', '.join(syncback.MODES)}", field="sync_back")
-        if not await self.storage.run(syncback.set_mode, integration_id, mode):
-            raise IntegrationNotFound(integration_id)
-        log.info("integration %s: sync_back set to %s by %s", integration_id, mode, actor or "someone")
-        found = await self.storage.run(integrations.get, integration_id)
-        if found is None:
-            raise IntegrationNotFound(integration_id)
-        return found
 
     def instance_url(self, url: str) -> str:
         try:

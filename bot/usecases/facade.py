@@ -25,6 +25,7 @@ from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.status import Overview, Status
+from bot.usecases.sync_back import set_sync_back
 from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
@@ -137,7 +138,9 @@ class Snowbot:
 
     async def set_sync_back(self, integration_id: int, mode: str, actor: str | None = None) -> Integration:
         """What comes back from ServiceNow for this integration: off, comment or comment_and_archive."""
-        return await self.connections.set_sync_back(integration_id, mode, actor)
+        return await set_sync_back(
+            self.connections.storage, integration_id=integration_id, mode=mode, actor=actor
+        )
 
     async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
         """The cached ServiceNow client of an integration."""
