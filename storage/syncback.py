@@ -187,6 +187,15 @@ def record_ticket(
     return added
 
 
+def checked(db: Database, link_ids: Iterable[int], *, now: datetime | None = None) -> None:
+    """The links' tickets were asked about now and had not changed: their `last_synced_at` says so."""
+    stamp = iso(now)
+    with atomic(db):
+        db.conn.executemany(
+            "UPDATE links SET last_synced_at = ? WHERE id = ?", [(stamp, link_id) for link_id in link_ids]
+        )
+
+
 def states(db: Database, pairs: Iterable[tuple[int, str]]) -> dict[tuple[int, str], str]:
     """The last handled state of each (integration, ticket sys_id) known."""
     found: dict[tuple[int, str], str] = {}

@@ -127,6 +127,10 @@ async def read_tickets(
             memory.failed.add(key)
             raise
         memory.read.add(key)
+        if since is not None:  # the others were asked about too: their last sync is now
+            answered = {change.ticket.sys_id for change in changes}
+            quiet = [link.id for link in kind_links if link.ticket_sys_id not in answered]
+            await ctx.store.run(syncback.checked, ctx.db, quiet, now=ctx.clock())
         by_sys_id: dict[str, list[Link]] = defaultdict(list)
         for link in kind_links:
             by_sys_id[link.ticket_sys_id].append(link)

@@ -360,3 +360,16 @@ async def test_a_comment_in_the_same_second_as_the_last_pass_still_crosses(
     assert from_servicenow(qe, linked.anomaly_id) == [
         f"Comment on {linked.number} by {PERSON} in ServiceNow: Within the second."
     ]
+
+
+async def test_unchanged_tickets_still_show_when_they_were_last_checked(
+    db: Database, engine: SyncEngine, link_anomaly: Callable[..., Linked], clock: Clock
+) -> None:
+    linked = link_anomaly()
+    await engine.run_pass()
+    later = clock.advance(minutes=5)
+
+    await engine.run_pass()  # the watermark query answers nothing for it
+
+    link = links.get(db, linked.link.id)
+    assert link is not None and link.last_synced_at == later
