@@ -403,6 +403,8 @@ class IntegrationOut(BaseModel):
     created_at: UtcTimestamp | None
     client_id: str | None = None
     """The OAuth application's client id (OAuth kinds; not a secret)."""
+    sync_back: Literal["off", "comment", "comment_and_archive"] = "off"
+    """What comes back from ServiceNow to Qualytics (see `IntegrationPatch`)."""
 
     @classmethod
     def from_integration(cls, integration: Integration) -> IntegrationOut:
@@ -418,7 +420,23 @@ class IntegrationOut(BaseModel):
             source=integration.source,
             created_at=iso_utc(integration.created_at),
             client_id=integration.client_id,
+            sync_back=integration.sync_back
+            if integration.sync_back in ("off", "comment", "comment_and_archive")
+            else "off",
         )
+
+
+class IntegrationPatch(BaseModel):
+    """The settings of an integration that can be changed after connecting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sync_back: Literal["off", "comment", "comment_and_archive"] = Field(
+        description="What comes back from ServiceNow to Qualytics: off (the default: only the Slack thread "
+        "hears of work notes and comments people write), comment (those, and each resolved, closed or "
+        "canceled ticket, become comments on the anomaly), comment_and_archive (also archive the anomaly "
+        "as Resolved once all its tickets are resolved or closed; a canceled ticket archives nothing)."
+    )
 
 
 class ConnectResponse(BaseModel):

@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     """Comma-separated extra domains whose links snowbot unfurls (besides QUALYTICS_URL's and SERVICENOW_INSTANCE_URL's hosts; `snowbot manifest`)."""
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_WEBHOOK_SECRET")
     """Shared secret of the Qualytics Flow webhook (`x-qualytics-secret`)."""
+    servicenow_webhook_secret: SecretStr | None = Field(
+        default=None, validation_alias="SNOWBOT_SERVICENOW_WEBHOOK_SECRET"
+    )
+    """Key of the HMAC-SHA256 signature (X-Snowbot-Signature) a ServiceNow Business Rule puts on
+    POST /webhooks/servicenow (docs/servicenow-business-rule.md); unset, that route answers 503."""
     close_code: str | None = Field(default=None, validation_alias="SNOWBOT_CLOSE_CODE")
     """Resolution code used when an archived anomaly resolves its incidents (default: read from the instance)."""
     sync_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="SNOWBOT_SYNC_CONCURRENCY")

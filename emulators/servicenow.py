@@ -492,6 +492,17 @@ class ServiceNowEmulator:
         account = next(iter(self._accounts.values()), _SYSTEM)
         return self._insert_incident(self._writable("incident", fields), account, **overrides)
 
+    def update_as(self, user_name: str, sys_id: str, **fields: Any) -> Row:
+        """Change an incident as the person `user_name` does in the UI: the same business rules as a
+        PATCH, `sys_updated_by` and each journal entry's `sys_created_by` are theirs, `sys_updated_on` the
+        clock's now (`work_notes` / `comments` add sys_journal_field rows: ServiceNow docs, c_JournalFields,
+        "Journal fields"; sys_created_by is the writer's user name). The person becomes a sys_user row if
+        needed (`beth.anglin` is named Beth Anglin); tests use it to write a comment or work note, or to
+        resolve or cancel a ticket, as someone other than snowbot's account."""
+        user = self._user_row(user_name) or self._insert_user(user_name)
+        account = _Account(user_name, "", frozenset({"itil"}), user["sys_id"])
+        return dict(self._update("incident", sys_id, {k: _text(v) for k, v in fields.items()}, account))
+
     def get_by_number(self, number: str) -> Row | None:
         return next((row for row in self.incidents.values() if row["number"] == number), None)
 

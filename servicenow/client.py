@@ -21,9 +21,11 @@ from types import TracebackType
 
 import httpx
 
-from servicenow import incidents, journal, lookups
+from servicenow import changes, incidents, journal, lookups
 from servicenow.auth import build_auth
+from servicenow.changes import JournalItem, TicketChange
 from servicenow.config import Credentials, Resolver, system_resolver, validate_instance_url
+from servicenow.kinds import TicketKind
 from servicenow.models import Choice, Group, Incident, IncidentPage, JournalEntry, User, incident_url
 from servicenow.retry import RetryPolicy
 from servicenow.transport import PublicHostCheck, TableAPI, clean_sys_id
@@ -221,3 +223,17 @@ class ServiceNowClient:
     async def sample_journal(self) -> int:
         """Work-note rows one small sys_journal_field read sees (0 or 1; 0 may mean a read ACL hides them)."""
         return await lookups.sample_journal(self._api)
+
+    # -- changes back from ServiceNow (servicenow.changes) --------------------------------------------
+
+    async def changed_since(
+        self, kind: TicketKind, sys_ids: Sequence[str], since: str | None
+    ) -> list[TicketChange]:
+        """The tickets of `kind` among `sys_ids` updated after `since` (`sys_updated_on`, UTC
+        `YYYY-MM-DD HH:MM:SS`; None: all of them), one query per 100."""
+        return await changes.changed_since(self._api, kind, sys_ids, since)
+
+    async def journal_since(self, kind: TicketKind, sys_ids: Sequence[str], since: str) -> list[JournalItem]:
+        """Work notes and comments on up to 100 tickets created at or after `since`, oldest first
+        (sys_journal_field, else the tickets' journal fields)."""
+        return await changes.journal_since(self._api, kind, sys_ids, since)

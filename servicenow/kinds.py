@@ -41,6 +41,9 @@ class TicketKind:
     """States in which a journal write may be dropped silently: no note is written or counted there."""
     resolve_state: str
     """The state a resolve PATCH sets."""
+    canceled_states: frozenset[str] = frozenset()
+    """Resolved states that mean the work was dropped, not done (an incident's Canceled): snowbot's
+    sync back archives no anomaly for them (`bot.sync.back`)."""
     close_code_field: str = "close_code"
     close_notes_field: str = "close_notes"
     levels: tuple[tuple[str, str], ...] = (("1", "1 - High"), ("2", "2 - Medium"), ("3", "3 - Low"))
@@ -101,6 +104,7 @@ INCIDENT: Final = TicketKind(
     resolved_states=frozenset({"6", "7", "8"}),
     no_journal_states=frozenset({"7", "8"}),
     resolve_state="6",
+    canceled_states=frozenset({"8"}),
 )
 
 KINDS: Final = MappingProxyType({INCIDENT.name: INCIDENT})

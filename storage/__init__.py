@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import cards, integrations, intents, links, sync
+from storage import cards, integrations, intents, links, sync, syncback
 from storage.crypto import SecretBox, SecretKeyMismatchError
 from storage.db import DatabaseFileGoneError, atomic, connect
 from storage.migrations import migrate
@@ -23,4 +23,5 @@ __all__ = [
     "migrate",
     "store_for",
     "sync",
+    "syncback",
 ]

@@ -23,7 +23,7 @@ Source = Literal["user", "env"]
 
 _COLUMNS = (
     "id, name, instance_url, auth_type, username, status, last_error, last_checked_at, is_default, "
-    "source, created_at, client_id"
+    "source, created_at, client_id, sync_back"
 )
 
 
@@ -43,6 +43,9 @@ class Integration(BaseModel):
     created_at: datetime
     client_id: str | None = None
     """The OAuth application's client id (OAuth kinds only; not a secret)."""
+    sync_back: str = "off"
+    """What comes back from ServiceNow to Qualytics: off, comment or comment_and_archive
+    (`storage.syncback`; Slack threads hear of journal entries in every mode)."""
 
 
 class NoStoredPasswordError(LookupError):

@@ -244,6 +244,60 @@ def m011_integrations_credentials_ref(db: Database) -> None:
     _run(db, "ALTER TABLE integrations ADD COLUMN credentials_ref TEXT")
 
 
+@migration
+def m012_syncback_state(db: Database) -> None:
+    # ServiceNow back to Qualytics and Slack (`bot.sync.back`, `storage.syncback`): the integration's mode;
+    # per integration and ticket table the watermark (the newest sys_updated_on handled); per ticket what
+    # was last handled; and one row per journal entry, closure or archive crossing to an anomaly, unique
+    # per link, with its Slack and Qualytics delivery states (a marker makes a lost Qualytics answer
+    # checkable before anything is sent again).
+    _run(
+        db,
+        "ALTER TABLE integrations ADD COLUMN sync_back TEXT NOT NULL DEFAULT 'off' "
+        "CHECK (sync_back IN ('off', 'comment', 'comment_and_archive'))",
+        """
+        CREATE TABLE syncback_watermarks (
+            integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+            ticket_table TEXT NOT NULL,
+            updated_on TEXT NOT NULL,  -- ServiceNow's sys_updated_on value, UTC YYYY-MM-DD HH:MM:SS
+            PRIMARY KEY (integration_id, ticket_table)
+        )
+        """,
+        """
+        CREATE TABLE syncback_tickets (
+            integration_id INTEGER NOT NULL REFERENCES integrations (id) ON DELETE CASCADE,
+            ticket_sys_id TEXT NOT NULL,
+            ticket_table TEXT NOT NULL,
+            updated_on TEXT NOT NULL,
+            mod_count INTEGER NOT NULL DEFAULT 0,  -- sys_mod_count: tells two updates in one second apart
+            state TEXT NOT NULL,
+            closed INTEGER NOT NULL DEFAULT 0 CHECK (closed IN (0, 1)),
+            PRIMARY KEY (integration_id, ticket_sys_id)
+        )
+        """,
+        """
+        CREATE TABLE syncback_outbox (
+            id INTEGER PRIMARY KEY,
+            link_id INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+            entry_key TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('note', 'closed', 'archive')),
+            payload TEXT NOT NULL,  -- JSON
+            marker TEXT NOT NULL UNIQUE,
+            slack_state TEXT NOT NULL CHECK (slack_state IN ('none', 'pending', 'sent')),
+            qualytics_state TEXT NOT NULL
+                CHECK (qualytics_state IN ('none', 'pending', 'sending', 'done', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            done_at TEXT,
+            UNIQUE (link_id, entry_key)
+        )
+        """,
+        "CREATE INDEX syncback_outbox_open ON syncback_outbox (qualytics_state, slack_state)",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -22,6 +22,7 @@ from bot.models import (
     ErrorResponse,
     FormSpecification,
     IntegrationOut,
+    IntegrationPatch,
     Ticket,
     TicketLinkOut,
     TicketSearchResponse,
@@ -168,6 +169,16 @@ def build_router(token: SecretStr | None) -> APIRouter:
     @router.get("/integrations/ticketing", tags=["integrations"])
     async def list_integrations(bot: Bot) -> list[IntegrationOut]:
         return [IntegrationOut.from_integration(i) for i in await bot.list_integrations()]
+
+    @router.patch("/integrations/ticketing/{integration_id}", responses=BODY_RESPONSES, tags=["integrations"])
+    async def update_integration(
+        bot: Bot, integration_id: IntegrationId, body: IntegrationPatch
+    ) -> IntegrationOut:
+        """Change an integration's settings: `sync_back` (off, comment, comment_and_archive) says what comes
+        back from ServiceNow to Qualytics."""
+        return IntegrationOut.from_integration(
+            await bot.set_sync_back(integration_id, body.sync_back, actor=API_ACTOR)
+        )
 
     @router.get("/integrations/ticketing/{integration_id}/diagnosis", tags=["integrations"])
     async def diagnose_integration(bot: Bot, integration_id: IntegrationId) -> Diagnosis:

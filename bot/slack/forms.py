@@ -100,6 +100,7 @@ class ConnectForm:
     auth: str = "basic"
     client_id: str | None = None
     client_secret: SecretStr | None = None
+    sync_back: str = "off"
 
     def __repr__(self) -> str:
         return (
@@ -120,6 +121,7 @@ def connect_form(
     except ConfigurationError as err:
         raise InvalidInput(f"{err.message[:1].upper()}{err.message[1:]}.", field="instance_url") from None
     auth = form.text(BlockId.AUTH_KIND, ActionId.AUTH_KIND) or "basic"
+    sync_back = form.text(BlockId.SYNC_BACK, ActionId.SYNC_BACK) or "off"
     client_id = (form.text(BlockId.CLIENT_ID, ActionId.CLIENT_ID) or "").strip() or None
     client_secret = form.text(BlockId.CLIENT_SECRET, ActionId.CLIENT_SECRET) or None
     if auth != "basic" and not client_id:
@@ -131,7 +133,9 @@ def connect_form(
     secret = SecretStr(client_secret) if client_secret and auth != "basic" else None
     client_id = client_id if auth != "basic" else None
     if auth == "oauth_client_credentials":
-        return ConnectForm(url, None, auth=auth, client_id=client_id, client_secret=secret)
+        return ConnectForm(
+            url, None, auth=auth, client_id=client_id, client_secret=secret, sync_back=sync_back
+        )
     username = (form.text(BlockId.USERNAME, ActionId.USERNAME) or "").strip()
     if not username or ":" in username or "\n" in username:
         raise InvalidInput(
@@ -141,4 +145,6 @@ def connect_form(
     if not password or "\n" in password or "\r" in password:
         raise InvalidInput("The password may not be empty or hold line breaks.", field="password")
     credentials = SecretStr(f"{username}:{password}")
-    return ConnectForm(url, credentials, auth=auth, client_id=client_id, client_secret=secret)
+    return ConnectForm(
+        url, credentials, auth=auth, client_id=client_id, client_secret=secret, sync_back=sync_back
+    )

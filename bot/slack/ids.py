@@ -89,6 +89,7 @@ class ActionId(StrEnum):
     AUTH_KIND = "auth_kind_select"
     CLIENT_ID = "client_id_input"
     CLIENT_SECRET = "client_secret_input"
+    SYNC_BACK = "sync_back_select"
     # archive / comment modals
     ARCHIVE_STATUS = "archive_status_select"
     COMMENT_TEXT = "comment_input"
@@ -129,6 +130,7 @@ class BlockId(StrEnum):
     AUTH_KIND = "auth_kind"
     CLIENT_ID = "client_id"
     CLIENT_SECRET = "client_secret"
+    SYNC_BACK = "sync_back"
     ARCHIVE_STATUS = "archive_status"
     COMMENT = "comment"
     ERROR = "error"

@@ -3,7 +3,8 @@ snowbot's anomaly cards kept current.
 
 `bot.sync.engine.SyncEngine` calls `incident_closed(link, incident)` once per incident that becomes
 Resolved, Closed or Canceled, for links made in Slack (they carry the alert's channel and thread), and
-`anomaly_changed(anomaly)` when a pass saw the anomaly or one of its incidents change: its cards
+`ticket_note(link, payload)` for each work note or comment a person wrote on the ticket in ServiceNow
+(`bot.sync.back`), and `anomaly_changed(anomaly)` when a pass saw the anomaly or one of its incidents change: its cards
 (`bot.slack.cards`) are updated then.
 `ticket_linked(link, kind)` is the use cases' `announcer` (given by `bot.composition`): the announcement
 a create or link made from Slack would have posted, for one an interrupted request left and snowbot
@@ -45,6 +46,19 @@ class SlackNotifier:
         )
         await self.client.chat_postMessage(channel=link.channel_id, thread_ts=link.thread_ts, **message)
         log.info("told %s that %s is %s", link.channel_id, incident.number, state)
+
+    async def ticket_note(self, link: Link, payload: dict[str, Any]) -> None:
+        """A work note or comment written in ServiceNow on the link's ticket, in the anomaly's thread
+        (`bot.sync.back`: once per entry)."""
+        if not link.channel_id or not link.thread_ts:
+            return
+        message = blocks.ticket_note_message(
+            link.ticket_number, link.url, payload["label"], payload["who"], payload["text"], link.anomaly_id
+        )
+        await self.client.chat_postMessage(channel=link.channel_id, thread_ts=link.thread_ts, **message)
+        log.info(
+            "told %s of a ServiceNow %s on %s", link.channel_id, payload["label"].lower(), link.ticket_number
+        )
 
     async def anomaly_changed(self, anomaly: Anomaly) -> None:
         if self.cards is not None:

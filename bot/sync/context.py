@@ -137,6 +137,8 @@ class Run:
     states: dict[int, SyncState] = field(default_factory=dict)
     changed: set[int] = field(default_factory=set)
     """Anomalies whose state or incidents' states changed this pass (the notifier's cards show both)."""
+    back: Any = None
+    """What the ServiceNow-side step read this pass (`bot.sync.back.BackPass`)."""
     api_answers: asyncio.Task[bool] | None = None
     """Whether Qualytics answers for the token (one `whoami` per pass, asked at the first 404)."""
     _by_id: dict[int, Link] | None = None

@@ -24,6 +24,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 
+from bot.sync import notes
 from bot.sync.context import Context, Run
 from bot.sync.report import reason_of
 from qualytics_api import Anomaly, QualyticsError, QualyticsNotFoundError
@@ -173,7 +174,7 @@ def _record(ctx: Context, run: Run, link: Link, anomaly: Anomaly, observed_at: d
                 now=observed_at,
             )
         events, comment_ids = _events(state, anomaly, observed_at)
-        if not events and state.archived == anomaly.archived:
+        if not events and not comment_ids and state.archived == anomaly.archived:
             return state
         run.report.events_recorded += sync.record_events(
             ctx.db, link.id, anomaly.status, anomaly.archived, comment_ids, events, now=observed_at
@@ -199,6 +200,8 @@ def _events(state: SyncState, anomaly: Anomaly, observed_at: datetime) -> tuple[
         if comment.id in state.seen_comment_ids:
             continue
         comment_ids.append(comment.id)
+        if notes.is_from_servicenow(comment.message):  # snowbot's own, from ServiceNow: no loop
+            continue
         payload = {
             "anomaly_id": anomaly.id,
             "comment_id": comment.id,

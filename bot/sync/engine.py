@@ -39,6 +39,7 @@ from datetime import datetime
 
 from sqlite_utils import Database
 
+from bot.sync.back import deliver_back, record_back
 from bot.sync.close_codes import CloseCodes
 from bot.sync.context import (
     AnomalyReader,
@@ -126,6 +127,13 @@ class SyncEngine:
             await self._sync(run, push_only=link_ids)
             return run.report
 
+    async def sync_ticket(self, table: str, sys_id: str) -> PassReport | None:
+        """A ServiceNow webhook named this ticket: sync the anomalies linked to it now (its state and
+        journal entries are read whatever the watermark); None when no link has the ticket."""
+        found = await self.store.run(links.for_ticket, self.db, sys_id)
+        ids = [link.anomaly_id for link in found if link.kind.table == table]
+        return await self.sync_anomalies(ids) if ids else None
+
     def context(self) -> Context:
         """What the steps of a pass starting now work with."""
         return Context(
@@ -148,6 +156,8 @@ class SyncEngine:
         await detect(ctx, run)
         await push(ctx, run, only=push_only)
         await refresh(ctx, run)
+        await record_back(ctx, run)
+        await deliver_back(ctx, run)
         await tell_changed(ctx, run)
         await self.store.run(update_watch, ctx, run)
         run.report.finished_at = self.clock()

@@ -28,6 +28,7 @@ sends exactly the same bytes.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -79,3 +80,46 @@ def close_notes(anomaly_id: int, status: str) -> str:
 
 def _time(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+# --- ServiceNow back to Qualytics (`bot.sync.back`) -------------------------------------------------------
+
+BACK_REF = "snowback-"
+"""The marker prefix of the Qualytics comments snowbot writes from ServiceNow (`storage.syncback`)."""
+_OWN_NOTE = re.compile(
+    r"\(Qualytics anomaly \d+[^)\n]*, ref snowbot-[0-9a-f]{16}\)|^Linked to Qualytics anomaly \d+ by "
+)
+_BACK_TRAILER = re.compile(r"\(from ServiceNow by snowbot, ref snowback-[0-9a-f]{16}\)")
+
+
+def is_own_note(text: str) -> bool:
+    """A ServiceNow journal entry snowbot wrote: a sync note (its `ref snowbot-…` trailer) or the note of
+    a link (`bot.usecases.description.link_note`). Such entries never come back to Qualytics or Slack."""
+    return bool(_OWN_NOTE.search(text))
+
+
+def is_from_servicenow(message: str) -> bool:
+    """A Qualytics comment snowbot wrote from ServiceNow (its `ref snowback-…` trailer): the forward sync
+    (`bot.sync.detect`) never sends it back to ServiceNow."""
+    return bool(_BACK_TRAILER.search(message))
+
+
+def back_trailer(marker: str) -> str:
+    return f"(from ServiceNow by snowbot, ref {marker})"
+
+
+def back_comment(payload: dict[str, Any], marker: str) -> str:
+    """The Qualytics comment for one `storage.syncback` row (a pure function of the row: every retry sends
+    the same text).
+
+        Work note on INC0010001 by beth.anglin in ServiceNow: <text>
+        INC0010001 resolved in ServiceNow by Beth Anglin: Solution provided - <close notes>
+    """
+    if payload["kind"] == "closed":
+        code = payload.get("close_code") or "no resolution code"
+        notes = " ".join(str(payload.get("close_notes") or "").split())
+        line = f"{payload['number']} {payload['verb']} in ServiceNow by {payload['who']}: {code}"
+        line += f" - {notes}" if notes else ""
+    else:
+        line = f"{payload['label']} on {payload['number']} by {payload['who']} in ServiceNow: {payload['text'].strip()}"
+    return f"{line}\n{back_trailer(marker)}"

@@ -14,6 +14,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 
+from bot.sync.back import read_tickets
 from bot.sync.context import Context, Run
 from bot.sync.report import reason_of
 from servicenow import Incident
@@ -44,7 +45,7 @@ async def refresh(ctx: Context, run: Run) -> None:
         integration_id, group = batch
         try:
             client = await ctx.servicenow(integration_id)
-            incidents = await client.get_incidents([link.ticket_sys_id for link in group])
+            incidents = await read_tickets(ctx, run, client, integration_id, group)  # changed ones only
         except ServiceNowError as err:
             run.report.refresh_failures += 1
             run.report.add_error(f"reading incidents back: {reason_of(err)}")

@@ -19,6 +19,7 @@ from bot.extension import Extension, Lifespan
 from bot.settings import Settings
 from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine
 from bot.sync.scheduler import scheduled
+from bot.sync.servicenow_webhook import servicenow_webhook_router
 from bot.sync.webhook import webhook_router
 from bot.usecases import NotConfigured, Snowbot
 
@@ -57,12 +58,17 @@ def engine_extension(settings: Settings, engine: SyncEngine | None) -> Extension
         settings.webhook_secret,
         qualytics_url=settings.qualytics_url,
     )
+    servicenow = servicenow_webhook_router(
+        engine.sync_ticket if engine else None, settings.servicenow_webhook_secret
+    )
     if engine is None:
         log.warning("%s", NO_QUALYTICS)
-        return Extension(routers=[router])
+        return Extension(routers=[router, servicenow])
     if settings.webhook_secret is None:
         log.info("SNOWBOT_WEBHOOK_SECRET is not set: POST /webhooks/qualytics answers 503")
-    return Extension(routers=[router], lifespans=[scheduler_lifespan(engine, settings.sync_interval)])
+    return Extension(
+        routers=[router, servicenow], lifespans=[scheduler_lifespan(engine, settings.sync_interval)]
+    )
 
 
 def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> Extension:

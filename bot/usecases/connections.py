@@ -20,12 +20,19 @@ from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
 from bot.usecases import instances
 from bot.usecases.base import Storage
-from bot.usecases.errors import InvalidInput, NotConfigured, NotConnected, UseCaseError, servicenow_failure
+from bot.usecases.errors import (
+    InvalidInput,
+    NotConfigured,
+    NotConnected,
+    UseCaseError,
+    servicenow_failure,
+)
 from bot.usecases.logins import env_login, integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
+from bot.usecases.sync_back import check_mode
 from servicenow import Credentials, ServiceNowClient, validate_instance_url
 from servicenow.errors import AuthenticationError, ConfigurationError, ServiceNowError
-from storage import SecretBox, integrations
+from storage import SecretBox, integrations, syncback
 from storage.integrations import Integration
 
 log = logging.getLogger(__name__)
@@ -75,10 +82,13 @@ class Connections:
         auth: str = "basic",
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
+        sync_back: str | None = None,
     ) -> Connected:
         """Validate, test (`GET incident?sysparm_limit=1`) and store a ServiceNow integration. `auth`:
         basic or oauth_password (`credentials` is `username:password`), oauth_client_credentials (none);
-        both OAuth kinds take the OAuth application's `client_id` and `client_secret`."""
+        both OAuth kinds take the OAuth application's `client_id` and `client_secret`. `sync_back` (off,
+        comment, comment_and_archive), when given, is stored with it (`bot.usecases.sync_back`)."""
+        check_mode(sync_back)
         url = self.instance_url(instance_url)
         secret = credentials.get_secret_value() if isinstance(credentials, SecretStr) else credentials
         reference = secret.strip() if secret and is_vault_reference(secret) else None  # stored in its stead
@@ -114,6 +124,8 @@ class Connections:
             client_secret=creds.client_secret,
         )
         await self.storage.run(integrations.set_status, saved.id, "Connected")
+        if sync_back is not None:
+            await self.storage.run(syncback.set_mode, saved.id, sync_back)
         await self.forget(saved.id)
         self._referenced.remember(saved.id, reference, secret or "")
         log.info("ServiceNow integration %s connected to %s by %s", saved.id, url, actor or "unknown")

@@ -27,6 +27,7 @@ from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.instances import Instance
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.status import Overview, Status
+from bot.usecases.sync_back import set_sync_back
 from bot.usecases.tickets import Tickets
 from bot.usecases.unfurls import Preview, Unfurls
 from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
@@ -121,6 +122,7 @@ class Snowbot:
         auth: str = "basic",
         client_id: str | None = None,
         client_secret: str | SecretStr | None = None,
+        sync_back: str | None = None,
     ) -> Connected:
         return await self.connections.connect(
             instance_url=instance_url,
@@ -129,6 +131,7 @@ class Snowbot:
             auth=auth,
             client_id=client_id,
             client_secret=client_secret,
+            sync_back=sync_back,
         )
 
     def ensure_env_integration(self) -> Integration | None:
@@ -139,6 +142,12 @@ class Snowbot:
 
     async def list_integrations(self) -> list[Integration]:
         return await self.connections.list_integrations()
+
+    async def set_sync_back(self, integration_id: int, mode: str, actor: str | None = None) -> Integration:
+        """What comes back from ServiceNow for this integration: off, comment or comment_and_archive."""
+        return await set_sync_back(
+            self.connections.storage, integration_id=integration_id, mode=mode, actor=actor
+        )
 
     async def servicenow_client(self, integration_id: int) -> ServiceNowClient:
         """The cached ServiceNow client of an integration."""

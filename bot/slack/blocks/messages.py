@@ -286,6 +286,19 @@ def incident_closed_message(
     return message(text, blocks)
 
 
+def ticket_note_message(number: str, url: str, label: str, who: str, text: str, anomaly_id: int) -> Message:
+    """A work note or comment a person wrote on a linked ticket in ServiceNow, told in the anomaly's thread."""
+    summary = f"{label} on {number} by {who} (anomaly {anomaly_id})"
+    blocks = [
+        section(
+            f":speech_balloon: {escape(label)} on *{link(url, number)}* by {escape(who)} in ServiceNow:",
+            accessory=button("View", ActionId.VIEW_TICKET, url=url, value=number),
+        ),
+        section(escape(truncate(text.strip() or "(empty)", 2900))),
+    ]
+    return message(summary, blocks)
+
+
 def _tickets_text(tickets: Sequence[LinkLike], instances: Mapping[int, str] = NO_INSTANCES) -> str:
     if not tickets:
         return "*Linked incidents:* none yet"

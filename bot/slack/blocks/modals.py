@@ -305,6 +305,12 @@ AUTH_CHOICES = [
     ("oauth_client_credentials", "OAuth 2.0 client credentials"),
 ]
 """The connect modal's ways to log in (`servicenow.auth`), value and label."""
+SYNC_BACK_CHOICES = [
+    ("off", "Slack thread only"),
+    ("comment", "Also comment in Qualytics"),
+    ("comment_and_archive", "Comment, and archive when resolved"),
+]
+"""What comes back from ServiceNow (`storage.syncback` modes), value and label."""
 
 
 def connect_modal(
@@ -314,6 +320,7 @@ def connect_modal(
     advice: str | None = None,
     auth: str = "basic",
     client_id: str | None = None,
+    sync_back: str = "off",
 ) -> View:
     """Instance URL, how to log in (Basic / OAuth password / OAuth client credentials), username, password,
     and the OAuth client. Credentials are never prefilled: only the instance URL is (without any
@@ -364,6 +371,14 @@ def connect_modal(
             BlockId.CLIENT_SECRET,
             optional=True,
             hint="OAuth only. Slack shows what you type here; snowbot stores it encrypted.",
+        ),
+        input_block(
+            "Back from ServiceNow",
+            static_select(ActionId.SYNC_BACK, SYNC_BACK_CHOICES, initial=sync_back),
+            BlockId.SYNC_BACK,
+            hint="Work notes and comments people write on linked tickets always reach the alert's thread; "
+            "resolutions and those notes can also become Qualytics comments, and all tickets resolved can "
+            "archive the anomaly.",
         ),
         context("snowbot checks the connection before saving."),
     ]

@@ -95,6 +95,7 @@ async def on_connect_submit(
             auth=entered.auth,
             client_id=entered.client_id,
             client_secret=entered.client_secret,
+            sync_back=entered.sync_back,
         )
     except UseCaseError as err:
         retry = blocks.connect_modal(
@@ -103,6 +104,7 @@ async def on_connect_submit(
             advice=render.CONNECT_ADVICE,
             auth=entered.auth,
             client_id=entered.client_id,
+            sync_back=entered.sync_back,
         )
         await update_modal(client, context, form.id, retry)
         return

@@ -47,7 +47,7 @@ async def test_every_api_route_refuses_a_missing_or_wrong_token(
     snowbot: Snowbot, settings: Settings, sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator
 ) -> None:
     operations = api_operations(settings, snowbot)
-    assert len(operations) == 10
+    assert len(operations) == 11  # PATCH /api/integrations/ticketing/{integration_id} (sync_back) too
     transport = httpx.ASGITransport(app=build_app(settings, snowbot=snowbot))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for method, path in operations:

@@ -13,7 +13,7 @@ from bot.slack.ids import ActionId, BlockId
 from bot.slack.notifier import SlackNotifier
 from bot.sync.wiring import build_engine
 from emulators.servicenow import ServiceNowEmulator
-from storage import cards
+from storage import cards, links
 from tests.bot.slack.conftest import ALERTS, Harness, qualytics_alert
 from tests.conftest import INSTANCE_URL
 
@@ -166,3 +166,37 @@ async def test_a_card_deleted_in_slack_is_forgotten(h: Harness) -> None:
 
     assert h.slack.calls_to("chat.update")[-1].error == "message_not_found"
     assert cards.for_anomaly(h.snowbot.db, 824) == []
+
+
+async def test_a_ticket_closed_in_servicenow_edits_the_card_in_place_with_one_thread_note(
+    h: Harness, sn_emulator: ServiceNowEmulator
+) -> None:
+    await h.command("watch")
+    alert = post_alert(h)
+    await h.event(h.message_event(alert))
+    linked = await h.snowbot.link_existing_ticket(824, NIGHTLY_LOAD, "test")
+    links.set_thread(h.snowbot.db, linked.link.id, ALERTS, alert["ts"])  # the link speaks in that thread
+    notifier = SlackNotifier(h.app.state.slack.client, cards=h.app.state.slack.deps.cards)
+    engine = build_engine(h.snowbot.settings, h.snowbot, notifier=notifier)
+    await engine.run_pass()
+    sys_id = linked.incident.sys_id
+    sn_emulator.update_as("beth.anglin", sys_id, comments="Reloaded the partition.")
+    sn_emulator.update_as(
+        "beth.anglin", sys_id, state="6", close_code="Solution provided", close_notes="Reloaded."
+    )
+    h.slack.reset_log()
+
+    await engine.sync_ticket("incident", sys_id)  # what POST /webhooks/servicenow runs
+    await engine.run_pass()  # and the next poll finds nothing more
+
+    card = h.card_in(ALERTS, alert["ts"])
+    updates = h.slack.calls_to("chat.update")
+    assert updates and all((u.args["channel"], u.args["ts"]) == (ALERTS, card["ts"]) for u in updates)
+    assert f"{NIGHTLY_LOAD}> · Resolved" in shown(card)
+    posted = [c.args for c in h.slack.calls_to("chat.postMessage")]
+    assert all(p.get("thread_ts") == alert["ts"] for p in posted)
+    texts = [p["text"] for p in posted]
+    assert [t for t in texts if "is resolved" in t] == [f"{NIGHTLY_LOAD} is resolved (anomaly 824)"]
+    assert [t for t in texts if t.startswith("Comment on")] == [
+        f"Comment on {NIGHTLY_LOAD} by beth.anglin (anomaly 824)"
+    ]

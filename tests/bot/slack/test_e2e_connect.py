@@ -131,3 +131,22 @@ async def test_when_slack_cannot_say_who_is_admin_the_person_is_asked_to_retry(h
     assert "did not say in time whether you are a workspace admin" in shown
     assert "Only workspace admins and owners" not in shown
     assert all(i.source == "env" for i in integrations.list_all(h.snowbot.db))
+
+
+async def test_the_connect_modal_offers_sync_back_and_stores_the_choice(h: Harness) -> None:
+    view_id = await open_connect(h)
+    [select] = [b for b in h.last_view()["blocks"] if b.get("block_id") == BlockId.SYNC_BACK]
+    values = [option["value"] for option in select["element"]["options"]]
+    assert values == ["off", "comment", "comment_and_archive"]
+    assert select["element"]["initial_option"]["value"] == "off"
+    entered = {
+        BlockId.INSTANCE_URL: "https://dev-snowbot.service-now.com",
+        BlockId.USERNAME: "admin",
+        BlockId.PASSWORD: "admin",
+        BlockId.SYNC_BACK: "comment_and_archive",
+    }
+
+    await h.interact(h.view_submission(view_id, entered, user="U_ADMIN"))
+
+    [connected] = [i for i in integrations.list_all(h.snowbot.db) if i.source == "user"]
+    assert connected.sync_back == "comment_and_archive"

@@ -151,7 +151,10 @@ async def test_the_extension_serves_the_webhook_and_runs_the_scheduler_for_the_l
     snowbot = make_snowbot(settings)
 
     extension = sync_extension(settings, snowbot)
-    assert [route.path for router in extension.routers for route in router.routes] == ["/webhooks/qualytics"]
+    assert [route.path for router in extension.routers for route in router.routes] == [
+        "/webhooks/qualytics",
+        "/webhooks/servicenow",
+    ]
     assert len(extension.lifespans) == 1
 
     process = compose(settings, outside=outside)
