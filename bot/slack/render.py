@@ -45,7 +45,9 @@ def anomaly_summary(anomaly: Anomaly) -> blocks.AnomalySummary:
 
 
 def anomaly_card(card: AnomalyCard) -> blocks.Message:
-    return blocks.anomaly_alert_message(anomaly_summary(card.anomaly), card.url, card.links)
+    return blocks.anomaly_alert_message(
+        anomaly_summary(card.anomaly), card.url, card.links, occurrences=card.occurrences
+    )
 
 
 def choices(form: FormSpecification, name: str, parent: str | None = None) -> list[blocks.Choice]:
@@ -71,6 +73,7 @@ def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.V
         subcategories=choices(draft.form, "subcategory", category) if categories else [],
         category=category,
         choices_hint=draft.choices_hint,
+        recurrence_hint=draft.recurrence_hint,
     )
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, qualytics_change
 from qualytics_api import ARCHIVE_STATUSES, Anomaly, Comment
 from storage import links
+from storage import rules as rule_store
 from storage.links import Link
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class AnomalyCard:
     anomaly: Anomaly
     url: str
     links: list[Link]
+    occurrences: list[int] = field(default_factory=list)
+    """The anomalies of its recurrence group, the first first (more than one: it recurred)."""
 
 
 class ChatOps:
@@ -89,7 +92,10 @@ class ChatOps:
         """The anomaly (read from Qualytics unless given, e.g. just changed) and its links, for its card."""
         anomaly = anomaly or await self.anomalies.get(anomaly_id)
         return AnomalyCard(
-            anomaly, self.anomalies.url(anomaly), links.for_anomaly(self.storage.db, anomaly_id)
+            anomaly,
+            self.anomalies.url(anomaly),
+            links.for_anomaly(self.storage.db, anomaly_id),
+            occurrences=await self.storage.run(rule_store.occurrences, anomaly_id),
         )
 
     async def _changed(self, anomaly: Anomaly, message: str) -> AnomalyChanged:

@@ -8,7 +8,9 @@ Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -19,11 +21,14 @@ from bot.models import FormSpecification
 from bot.settings import Settings
 from bot.usecases import status as status_
 from bot.usecases.anomalies import Anomalies
+from bot.usecases.autocreate import AutoCreate
 from bot.usecases.base import Runtime, Storage
 from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
 from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.reconcile import Reconciler
+from bot.usecases.recurrence import Recurrence
+from bot.usecases.rules import DryRun, Rules, RuleSpec
 from bot.usecases.status import Overview, Status
 from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
@@ -31,6 +36,7 @@ from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
 from storage.integrations import Integration
 from storage.links import Link
+from storage.rules import Rule, RuleChange
 from storage.store import Store
 
 T = TypeVar("T")
@@ -71,6 +77,9 @@ class Snowbot:
         reconciler: Reconciler,
         tickets: Tickets,
         chatops: ChatOps,
+        rules: Rules | None = None,
+        autocreate: AutoCreate | None = None,
+        recurrence: Recurrence | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
@@ -81,6 +90,9 @@ class Snowbot:
         self.reconciler = reconciler
         self.tickets = tickets
         self.chatops = chatops
+        self.rules = rules
+        self.autocreate = autocreate
+        self.recurrence = recurrence
 
     @property
     def db(self) -> Database:
@@ -178,7 +190,10 @@ class Snowbot:
         return await self.forms.specification()
 
     async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
-        return await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email)
+        """The draft, with the open ticket of an earlier occurrence offered (`recurrence_hint`)."""
+        draft = await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email)
+        hint = await self.recurrence.suggestion(draft.anomaly) if self.recurrence else None
+        return replace(draft, recurrence_hint=hint) if hint else draft
 
     async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
         return await self.forms.search_groups(text=text, limit=limit)
@@ -206,6 +221,46 @@ class Snowbot:
 
     async def anomaly_card(self, anomaly_id: int, anomaly: Anomaly | None = None) -> AnomalyCard:
         return await self.chatops.card(anomaly_id=anomaly_id, anomaly=anomaly)
+
+    # ------------------------------------------------------------------------------------ creation rules
+
+    def _rules(self) -> Rules:
+        assert self.rules is not None, "built by bot.composition.build_snowbot"
+        return self.rules
+
+    async def list_rules(self) -> list[Rule]:
+        return await self._rules().all()
+
+    async def get_rule(self, rule_id: int) -> Rule:
+        return await self._rules().get(rule_id)
+
+    async def rule_changes(self, rule_id: int) -> list[RuleChange]:
+        return await self._rules().changes(rule_id)
+
+    async def create_rule(self, spec: RuleSpec, actor: str) -> Rule:
+        return await self._rules().create(spec, actor=actor)
+
+    async def update_rule(self, rule_id: int, spec: RuleSpec, actor: str) -> Rule:
+        return await self._rules().update(rule_id, spec, actor=actor)
+
+    async def set_rule_enabled(self, rule_id: int, enabled: bool, actor: str) -> Rule:
+        return await self._rules().set_enabled(rule_id, enabled, actor=actor)
+
+    async def delete_rule(self, rule_id: int, actor: str) -> None:
+        await self._rules().delete(rule_id, actor=actor)
+
+    async def rule_dry_run(self, rule_id: int, last: int = 50) -> DryRun:
+        return await self._rules().dry_run(rule_id, last=last)
+
+    async def poll_new_anomalies(self) -> Counter[str]:
+        """One poll round of the creation rules (the scheduler's job)."""
+        assert self.autocreate is not None
+        return await self.autocreate.poll()
+
+    async def new_anomalies_notified(self, anomaly_ids: list[int]) -> Counter[str]:
+        """The Qualytics webhook named these anomalies: evaluate the new ones against the rules."""
+        assert self.autocreate is not None
+        return await self.autocreate.notified(anomaly_ids)
 
     # ----------------------------------------------------------------------------------------- status
 

@@ -124,6 +124,8 @@ class TicketDraft:
     caller: User | None
     choices_hint: str | None = None
     """Why category and subcategory are free text (None: the instance's lists were read)."""
+    recurrence_hint: str | None = None
+    """An earlier occurrence's open ticket, offered instead of a new one (`bot.usecases.recurrence`)."""
 
 
 def _options(values: dict[str, str]) -> list[FormOption]:

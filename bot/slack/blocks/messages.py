@@ -278,7 +278,9 @@ def _tickets_text(tickets: Sequence[LinkLike]) -> str:
     return "*Linked incidents*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
 
 
-def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[LinkLike] = ()) -> Message:
+def anomaly_alert_message(
+    anomaly: AnomalySummary, url: str, tickets: Sequence[LinkLike] = (), *, occurrences: Sequence[int] = ()
+) -> Message:
     """snowbot's anomaly card: the anomaly, its linked incidents with their states, and the chat-ops
     buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
     "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
@@ -302,6 +304,9 @@ def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[L
     elif anomaly.description:
         blocks.append(section(escape(anomaly.description)))
     blocks.append(section(_tickets_text(tickets)))
+    if len(occurrences) > 1:  # a recurrence group (bot.usecases.recurrence)
+        shown = ", ".join(str(i) for i in occurrences[:10]) + (", …" if len(occurrences) > 10 else "")
+        blocks.append(context(f":repeat: Occurred {len(occurrences)} times (anomalies {shown})"))
     buttons = []
     if anomaly.status == "Active":
         buttons.append(button("Acknowledge", ActionId.ACKNOWLEDGE, value=value))

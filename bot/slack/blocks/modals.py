@@ -116,8 +116,9 @@ def create_incident_modal(
     assignment_group: tuple[str, str] | None = None,
     assigned_to: tuple[str, str] | None = None,
     choices_hint: str | None = None,
+    recurrence_hint: str | None = None,
 ) -> View:
-    """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs;
+    """The create-incident form (`recurrence_hint`: an earlier occurrence's open ticket, offered first). assignment_group/assigned_to are initial (label, sys_id) pairs;
     `choices_hint` says why category and subcategory are free text (shown under them).
 
     Urgency, impact and category dispatch block_actions, so a listener can refresh the priority hint
@@ -128,6 +129,7 @@ def create_incident_modal(
     where = f" · {escape(anomaly.container)}" if anomaly.container else ""
     blocks: list[Block] = [
         context(f"Anomaly *{anomaly.id}* · {escape(anomaly.type)} · {escape(anomaly.status)}{where}"),
+        *([context(f":repeat: {escape(recurrence_hint)}")] if recurrence_hint else []),
         input_block(
             "Short description",
             text_input(
