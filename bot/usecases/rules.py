@@ -20,7 +20,7 @@ from bot.usecases.recurrence import Recurrence
 from bot.usecases.templates import TemplateError, check_template, render
 from qualytics_api import OPEN_STATUSES, Anomaly, QualyticsError
 from servicenow.kinds import KINDS
-from storage import links
+from storage import integrations, links
 from storage import rules as store
 from storage.rules import Rule
 
@@ -150,6 +150,7 @@ class Rules:
 
     async def create(self, spec: RuleSpec, *, actor: str) -> Rule:
         values = _checked(spec, creating=True, window=self.default_window)
+        await self._check_integration(values)
         rule = await self.storage.run(store.add, values, actor=actor, now=self.runtime.clock())
         log.info("rule %s (%s) created by %s", rule.id, rule.name, actor)
         return rule
@@ -157,6 +158,7 @@ class Rules:
     async def update(self, rule_id: int, spec: RuleSpec, *, actor: str) -> Rule:
         await self.get(rule_id)
         values = _checked(spec, creating=False, window=self.default_window)
+        await self._check_integration(values)
         action = "updated"
         if "enabled" in values and len(values) == 1:
             action = "enabled" if values["enabled"] else "disabled"
@@ -169,6 +171,14 @@ class Rules:
             raise RuleNotFound(rule_id)
         log.info("rule %s %s by %s", rule_id, action, actor)
         return rule
+
+    async def _check_integration(self, values: dict[str, Any]) -> None:
+        wanted = values.get("integration_id")
+        if wanted is not None and await self.storage.run(integrations.get, wanted) is None:
+            raise InvalidInput(
+                f"There is no integration {wanted}: GET /api/integrations/ticketing lists them.",
+                field="integration_id",
+            )
 
     async def set_enabled(self, rule_id: int, enabled: bool, *, actor: str) -> Rule:
         return await self.update(rule_id, RuleSpec(enabled=enabled, given={"enabled"}), actor=actor)

@@ -35,7 +35,9 @@ async def test_the_same_fingerprint_within_the_window_is_linked_with_a_recurred_
     row = sn_emulator.get_by_number(number)
     assert row is not None
     notes = [entry["value"] for entry in sn_emulator.journal(row["sys_id"])]
-    assert any(note.startswith("Recurred: anomaly 901 (the same fingerprint as anomaly 900") for note in notes)
+    assert any(
+        note.startswith("Recurred: anomaly 901 (the same fingerprint as anomaly 900") for note in notes
+    )
     assert (await bot.anomaly_card(900)).occurrences == [900, 901]
     assert (await bot.anomaly_card(901)).occurrences == [900, 901]
     [(earlier, linked)] = told.recurred
