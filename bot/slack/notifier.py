@@ -20,7 +20,6 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.models import state_label
 from bot.settings import Settings
 from bot.slack import blocks
-from bot.slack.blocks.rules import recurred_message, rule_paused_message
 from bot.slack.cards import AnomalyCards
 from bot.slack.client import web_client
 from qualytics_api import Anomaly
@@ -74,7 +73,7 @@ class SlackNotifier:
     async def recurred(self, earlier: Link, link: Link) -> None:
         """A creation rule linked a recurrence: a note in the earlier link's thread, the cards recounted."""
         if earlier.channel_id and earlier.thread_ts:
-            note = recurred_message(link.ticket_number, link.url, link.anomaly_id, earlier.anomaly_id)
+            note = blocks.recurred_message(link.ticket_number, link.url, link.anomaly_id, earlier.anomaly_id)
             await self.client.chat_postMessage(
                 channel=earlier.channel_id, thread_ts=earlier.thread_ts, **note
             )
@@ -84,7 +83,7 @@ class SlackNotifier:
     async def rule_paused(self, rule: Rule) -> None:
         """The rate guard paused a rule: say so in its channel (App Home shows it too)."""
         if rule.channel_id:
-            await self.client.chat_postMessage(channel=rule.channel_id, **rule_paused_message(rule))
+            await self.client.chat_postMessage(channel=rule.channel_id, **blocks.rule_paused_message(rule))
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:

@@ -120,7 +120,12 @@ def status_message(overview: Overview, now: datetime, diagnosis: Report | None =
 
 
 def home_view(
-    overview: Overview, now: datetime, *, is_admin: bool, watched_channels: Sequence[str] = ()
+    overview: Overview,
+    now: datetime,
+    *,
+    is_admin: bool,
+    watched_channels: Sequence[str] = (),
+    rules: Sequence[blocks.RuleLike] = (),
 ) -> blocks.View:
     return blocks.app_home_view(
         watched_channels=watched_channels,
@@ -129,4 +134,5 @@ def home_view(
         health=sync_health(overview.status.sync),
         now=now,
         is_admin=is_admin,
+        extra=blocks.rules_home_blocks(rules),
     )

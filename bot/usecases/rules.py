@@ -214,6 +214,11 @@ class Rules:
         return DryRunItem(anomaly.id, "create", short_description=form.short_description)
 
 
+def check_spec(spec: RuleSpec) -> None:
+    """Check a new rule without any I/O (a Slack modal answers on its field before it acks)."""
+    _checked(spec, creating=True, window=DEFAULT_WINDOW)
+
+
 def _checked(spec: RuleSpec, *, creating: bool, window: int) -> dict[str, Any]:
     """The columns to store; `InvalidInput` naming the first bad field."""
     given = spec.given or {k for k, v in vars(spec).items() if v is not None and k != "given"}

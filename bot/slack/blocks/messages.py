@@ -50,6 +50,10 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
         "post an anomaly card under each Qualytics alert in a channel (default: here)",
     ),
     Subcommand.UNWATCH: ("[#channel]", "stop posting anomaly cards under the alerts in a channel"),
+    Subcommand.RULES: (
+        "[add | dry-run <id> [N] | enable <id> | disable <id>]",
+        "creation rules: tickets made for new anomalies without a click",
+    ),
     Subcommand.HELP: ("", "show this help"),
 }
 

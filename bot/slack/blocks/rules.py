@@ -48,10 +48,14 @@ class RuleLike(Protocol):
 
 
 class DryRunItemLike(Protocol):
-    anomaly_id: int
-    outcome: str
-    short_description: str | None
-    ticket_number: str | None
+    @property
+    def anomaly_id(self) -> int: ...
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def short_description(self) -> str | None: ...
+    @property
+    def ticket_number(self) -> str | None: ...
 
 
 def _state(rule: RuleLike) -> str:
