@@ -8,7 +8,7 @@ from typing import Any
 from bot.slack.blocks import ViewState
 from bot.slack.ids import ActionId, BlockId
 from bot.usecases import InvalidInput
-from bot.usecases.rules import MATCH_KEYS, RuleSpec, check_spec
+from bot.usecases.rule_checks import MATCH_KEYS, RuleSpec, check_spec
 
 NUMBERS = ("datastore", "container", "min_weight")
 RULE_FIELD_BLOCKS = {

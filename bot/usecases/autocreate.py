@@ -24,7 +24,7 @@ import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.base import Runtime, Storage
@@ -35,13 +35,14 @@ from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext
 from qualytics_api import Anomaly, QualyticsError
 from servicenow.kinds import INCIDENT
-from storage import links
+from storage import atomic, intents, links
 from storage import rules as store
 from storage.links import Link
 from storage.rules import Rule
 
 log = logging.getLogger(__name__)
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 POLL_PAGE = 100
 POLL_MAX = 1000
 """New anomalies taken in one poll round at most (the newest); older ones beyond are skipped."""
@@ -104,8 +105,6 @@ class AutoCreate:
             return await self._evaluate_pending({a.id: a for a in seen})
 
     def _claim_and_advance(self, ids: list[int], newest: int) -> None:
-        from storage import atomic
-
         with atomic(self.storage.db):
             store.claim(self.storage.db, ids, now=self.runtime.clock())
             store.advance(self.storage.db, newest, now=self.runtime.clock())
@@ -162,8 +161,9 @@ class AutoCreate:
         started = evaluation.rule_id  # a create was under way: its rule decided, the guard counted it
         existing = await self.storage.run(links.for_anomaly, anomaly_id)
         if existing:
-            if started is not None:
-                await self._announce(existing[0], reconciled=True)
+            # Announced unless the reconciler made the link from an intent it announces itself.
+            if started is not None and not await self.storage.run(intents.linked_create, anomaly_id, EPOCH):
+                await self._announce(existing[0])
             return await self._finish(
                 anomaly_id,
                 "created" if started else "has_ticket",
@@ -233,10 +233,10 @@ class AutoCreate:
         )
         await self._finish(anomaly.id, "created", rule_id=rule.id, ticket=created.link.ticket_number)
         if not created.announced:
-            await self._announce(created.link, reconciled=False)
+            await self._announce(created.link)
         return "created"
 
-    async def _announce(self, link: Link, *, reconciled: bool) -> None:
+    async def _announce(self, link: Link) -> None:
         """The card in the rule's channel (the link keeps the channel); once: a link announced already has
         its thread."""
         if self.hooks.ticket_created is None or not link.channel_id or link.thread_ts:

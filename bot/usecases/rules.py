@@ -9,7 +9,7 @@ Never creates a ticket (`bot.usecases.autocreate` does) and never knows about Sl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from bot.usecases.anomalies import Anomalies
@@ -17,28 +17,15 @@ from bot.usecases.base import Runtime, Storage
 from bot.usecases.errors import InvalidInput, UseCaseError, qualytics_failure
 from bot.usecases.form import TicketForm
 from bot.usecases.recurrence import Recurrence
-from bot.usecases.templates import TemplateError, check_template, render
+from bot.usecases.rule_checks import DEFAULT_WINDOW, TEMPLATE_KEYS, RuleSpec, checked
+from bot.usecases.templates import render
 from qualytics_api import OPEN_STATUSES, Anomaly, QualyticsError
-from servicenow.kinds import KINDS
 from storage import integrations, links
 from storage import rules as store
 from storage.rules import Rule
 
 log = logging.getLogger(__name__)
 
-MATCH_KEYS = ("datastore", "container", "anomaly_type", "rule_type", "tag", "min_weight", "status")
-TEMPLATE_KEYS = (
-    "short_description",
-    "description",
-    "urgency",
-    "impact",
-    "category",
-    "subcategory",
-    "assignment_group",
-    "assigned_to",
-)
-DEFAULT_WINDOW = 7 * 24 * 3600
-DEFAULT_MAX_PER_HOUR = 20
 DRY_RUN_MAX = 200
 
 
@@ -46,23 +33,6 @@ class RuleNotFound(UseCaseError):
     def __init__(self, rule_id: int) -> None:
         super().__init__(f"There is no rule {rule_id}: GET /api/rules (or /snow rules) lists them.")
         self.rule_id = rule_id
-
-
-@dataclass
-class RuleSpec:
-    """A rule as a person gives it; `None` leaves a value as it is (update) or at its default (create)."""
-
-    name: str | None = None
-    match: dict[str, Any] | None = None
-    template: dict[str, Any] | None = None
-    ticket_kind: str | None = None
-    integration_id: int | None = None
-    channel_id: str | None = None
-    enabled: bool | None = None
-    recurrence_window: int | None = None
-    max_per_hour: int | None = None
-    given: set[str] = field(default_factory=set)
-    """The fields present in a PATCH (so `channel_id: null` can clear a channel)."""
 
 
 @dataclass(frozen=True)
@@ -149,7 +119,7 @@ class Rules:
         return await self.storage.run(store.changes, rule_id)
 
     async def create(self, spec: RuleSpec, *, actor: str) -> Rule:
-        values = _checked(spec, creating=True, window=self.default_window)
+        values = checked(spec, creating=True, window=self.default_window)
         await self._check_integration(values)
         rule = await self.storage.run(store.add, values, actor=actor, now=self.runtime.clock())
         log.info("rule %s (%s) created by %s", rule.id, rule.name, actor)
@@ -157,7 +127,7 @@ class Rules:
 
     async def update(self, rule_id: int, spec: RuleSpec, *, actor: str) -> Rule:
         await self.get(rule_id)
-        values = _checked(spec, creating=False, window=self.default_window)
+        values = checked(spec, creating=False, window=self.default_window)
         await self._check_integration(values)
         action = "updated"
         if "enabled" in values and len(values) == 1:
@@ -212,89 +182,3 @@ class Rules:
             return DryRunItem(anomaly.id, "recur", ticket_number=earlier.link.ticket_number)
         form = ticket_form(rule, anomaly, self.anomalies.url(anomaly))
         return DryRunItem(anomaly.id, "create", short_description=form.short_description)
-
-
-def check_spec(spec: RuleSpec) -> None:
-    """Check a new rule without any I/O (a Slack modal answers on its field before it acks)."""
-    _checked(spec, creating=True, window=DEFAULT_WINDOW)
-
-
-def _checked(spec: RuleSpec, *, creating: bool, window: int) -> dict[str, Any]:
-    """The columns to store; `InvalidInput` naming the first bad field."""
-    given = spec.given or {k for k, v in vars(spec).items() if v is not None and k != "given"}
-    values: dict[str, Any] = {}
-    if creating or "name" in given:
-        name = (spec.name or "").strip()
-        if not name or len(name) > 80:
-            raise InvalidInput("A rule needs a name of 1 to 80 characters.", field="name")
-        values["name"] = name
-    if creating or "match" in given:
-        values["match"] = _match(spec.match or {})
-    if creating or "template" in given:
-        values["template"] = _template(spec.template or {})
-    if creating or "ticket_kind" in given:
-        kind = spec.ticket_kind or "incident"
-        if kind not in KINDS:
-            raise InvalidInput(f"The ticket kind is one of: {', '.join(KINDS)}.", field="ticket_kind")
-        values["ticket_kind"] = kind
-    for name in ("integration_id", "channel_id"):
-        if creating or name in given:
-            values[name] = getattr(spec, name) or None
-    if creating or "enabled" in given:
-        values["enabled"] = True if spec.enabled is None else spec.enabled
-    for name, default, low in (("recurrence_window", window, 0), ("max_per_hour", DEFAULT_MAX_PER_HOUR, 1)):
-        if creating or name in given:
-            value = getattr(spec, name)
-            value = default if value is None else value
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise InvalidInput(f"{name} is a whole number of at least {low}.", field=name)
-            values[name] = value
-    return values
-
-
-def _match(match: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(match) - set(MATCH_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"A rule matches on: {', '.join(MATCH_KEYS)} (not {', '.join(sorted(unknown))}).", field="match"
-        )
-    clean = {k: v for k, v in match.items() if v not in (None, "")}
-    for key in ("datastore", "container"):
-        if key in clean and (
-            not isinstance(clean[key], int) or isinstance(clean[key], bool) or clean[key] < 1
-        ):
-            raise InvalidInput(f"match.{key} is the {key}'s id (a positive number).", field=f"match.{key}")
-    if clean.get("anomaly_type") not in (None, "record", "shape"):
-        raise InvalidInput("match.anomaly_type is record or shape.", field="match.anomaly_type")
-    weight = clean.get("min_weight")
-    if weight is not None and (isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0):
-        raise InvalidInput("match.min_weight is a number of at least 0.", field="match.min_weight")
-    for key in ("rule_type", "tag", "status"):
-        if key in clean and not isinstance(clean[key], str):
-            raise InvalidInput(f"match.{key} is text.", field=f"match.{key}")
-    return clean
-
-
-def _template(template: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(template) - set(TEMPLATE_KEYS)
-    if unknown:
-        raise InvalidInput(
-            f"A template has: {', '.join(TEMPLATE_KEYS)} (not {', '.join(sorted(unknown))}).",
-            field="template",
-        )
-    clean = {k: v.strip() for k, v in template.items() if isinstance(v, str) and v.strip()}
-    if "short_description" not in clean:
-        raise InvalidInput("The template needs a short description.", field="template.short_description")
-    for key in ("short_description", "description"):
-        if key in clean:
-            try:
-                check_template(clean[key])
-            except TemplateError as err:
-                raise InvalidInput(f"template.{key}: {err}", field=f"template.{key}") from None
-    sample = TicketForm(short_description="x", **{k: clean.get(k) for k in TEMPLATE_KEYS[2:]})
-    try:
-        checked = sample.validated()
-    except InvalidInput as err:
-        raise InvalidInput(err.message, field=f"template.{err.field}") from None
-    clean.update({k: getattr(checked, k) for k in TEMPLATE_KEYS[2:] if getattr(checked, k) is not None})
-    return clean
