@@ -28,12 +28,12 @@ from datetime import UTC, datetime, timedelta
 
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.base import Runtime, Storage
-from bot.usecases.errors import AnomalyNotFound, StorageUnavailable, Upstream, UseCaseError, qualytics_failure
+from bot.usecases.errors import AnomalyNotFound, StorageUnavailable, Upstream, UseCaseError
 from bot.usecases.recurrence import Recurrence
 from bot.usecases.rules import matches, ticket_form
 from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext
-from qualytics_api import Anomaly, QualyticsError
+from qualytics_api import Anomaly
 from servicenow.kinds import INCIDENT
 from storage import atomic, intents, links
 from storage import rules as store
@@ -43,7 +43,6 @@ from storage.rules import Rule
 log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-POLL_PAGE = 100
 POLL_MAX = 1000
 """New anomalies taken in one poll round at most (the newest); older ones beyond are skipped."""
 
@@ -98,7 +97,7 @@ class AutoCreate:
         transaction, then every pending evaluation. The first round only sets the mark."""
         async with self._lock:
             mark = await self.storage.run(store.cursor)
-            seen = await self._newest(mark[0] if mark else None)
+            seen = await self.anomalies.newest(last_seen=mark[0] if mark else None, limit=POLL_MAX)
             if seen:
                 ids = [a.id for a in seen if mark is not None and a.id > mark[1]]
                 await self.storage.call(self._claim_and_advance, ids, max(a.id for a in seen))
@@ -108,25 +107,6 @@ class AutoCreate:
         with atomic(self.storage.db):
             store.claim(self.storage.db, ids, now=self.runtime.clock())
             store.advance(self.storage.db, newest, now=self.runtime.clock())
-
-    async def _newest(self, last_seen: int | None) -> list[Anomaly]:
-        """Newest first until `last_seen` (None: just the newest, to set the mark)."""
-        found: list[Anomaly] = []
-        page = 1
-        qualytics = self.anomalies.client()
-        while len(found) < POLL_MAX:
-            try:
-                result = await qualytics.list_anomalies(page=page, size=1 if last_seen is None else POLL_PAGE)
-            except QualyticsError as err:
-                raise qualytics_failure(err, "listing the newest anomalies") from err
-            for anomaly in result.items:
-                if last_seen is not None and anomaly.id <= last_seen:
-                    return found
-                found.append(anomaly)
-            if last_seen is None or not result.has_more:
-                return found
-            page += 1
-        return found[:POLL_MAX]
 
     async def _evaluate_pending(self, known: dict[int, Anomaly]) -> Counter[str]:
         outcomes: Counter[str] = Counter()
