@@ -196,3 +196,23 @@ async def test_a_storm_of_500_new_anomalies_pauses_the_rule_at_its_rate_and_neve
     assert len(rule_incidents(sn_emulator)) == 20
     assert sum(len(links.for_anomaly(bot.db, 1000 + n)) for n in range(500)) == 20
     assert store.created_since(bot.db, rule.id, NOW.replace(hour=0)) == 20
+
+
+async def test_the_rules_poll_is_a_scheduler_job_for_the_life_of_the_app(
+    bot: Snowbot, settings: Settings, q_emulator: QualyticsEmulator
+) -> None:
+    polled = asyncio.Event()
+    poll = bot.poll_new_anomalies
+
+    async def poll_and_tell() -> object:
+        try:
+            return await poll()
+        finally:
+            polled.set()
+
+    bot.poll_new_anomalies = poll_and_tell  # type: ignore[method-assign]
+    app = build_app(settings, snowbot=bot, extensions=[sync_extension])
+    async with app.router.lifespan_context(app):
+        await asyncio.wait_for(polled.wait(), timeout=10)  # the first round runs at start-up
+    newest = max(i for i, anomaly in q_emulator.anomalies.items() if not anomaly["archived"])
+    assert store.cursor(bot.db) == (newest, newest)  # the mark is where polling began
