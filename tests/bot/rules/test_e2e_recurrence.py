@@ -5,6 +5,9 @@ ticket is resolved, it gets a ticket of its own. By hand, the create form offers
 
 from __future__ import annotations
 
+import json
+
+from bot.slack import render
 from bot.usecases import Snowbot
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
@@ -45,7 +48,9 @@ async def test_the_same_fingerprint_within_the_window_is_linked_with_a_recurred_
 
     new_anomaly(q_emulator, 902, created=later(4), fingerprint=884211093)
     assert await bot.poll_new_anomalies() == {"recurred": 1}
-    assert (await bot.anomaly_card(900)).occurrences == [900, 901, 902]
+    card = await bot.anomaly_card(900)
+    assert card.occurrences == [900, 901, 902]
+    assert "Occurred 3 times (anomalies 900, 901, 902)" in json.dumps(render.anomaly_card(card))
 
 
 async def test_the_same_check_on_the_same_container_recurs_too(
