@@ -39,14 +39,18 @@ from bot.usecases import (
     Storage,
 )
 from bot.usecases.anomalies import Anomalies
+from bot.usecases.autocreate import AutoCreate, RuleHooks
 from bot.usecases.form import TicketForms
 from bot.usecases.intents import Intents
 from bot.usecases.reconcile import Reconciler
+from bot.usecases.recurrence import Recurrence
+from bot.usecases.rules import Rules
 from bot.usecases.tickets import Tickets
 from qualytics_api import QualyticsClient, QualyticsConfigError, QualyticsRetry
 from servicenow import Credentials, RetryPolicy, ServiceNowClient
 from storage import SecretBox, connect, migrate
 from storage.links import Link
+from storage.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,7 @@ def build_snowbot(
     announcer: LinkAnnouncer | None = None,
     anomaly_changed: AnomalyChangedHook | None = None,
     metrics: Metrics | None = None,
+    rule_hooks: RuleHooks | None = None,
 ) -> Snowbot:
     """Open (and migrate) the database, build the clients and the use cases, and record the environment's
     integration, if any. With `metrics`, the clients' requests are counted (`bot.metrics`).
@@ -141,6 +146,18 @@ def build_snowbot(
     reconciler = Reconciler(
         storage=storage, connections=connections, intents=intents, runtime=runtime, announcer=announcer
     )
+    tickets = Tickets(
+        storage=storage,
+        connections=connections,
+        anomalies=anomalies,
+        forms=forms,
+        intents=intents,
+        reconciler=reconciler,
+        runtime=runtime,
+    )
+    recurrence = Recurrence(
+        storage=storage, anomalies=anomalies, runtime=runtime, window=settings.recurrence_window
+    )
     snowbot = Snowbot(
         settings=settings,
         storage=storage,
@@ -149,16 +166,24 @@ def build_snowbot(
         anomalies=anomalies,
         forms=forms,
         reconciler=reconciler,
-        tickets=Tickets(
-            storage=storage,
-            connections=connections,
-            anomalies=anomalies,
-            forms=forms,
-            intents=intents,
-            reconciler=reconciler,
-            runtime=runtime,
-        ),
+        tickets=tickets,
         chatops=ChatOps(storage=storage, anomalies=anomalies, anomaly_changed=anomaly_changed),
+        rules=Rules(
+            storage=storage,
+            anomalies=anomalies,
+            recurrence=recurrence,
+            runtime=runtime,
+            default_window=settings.recurrence_window,
+        ),
+        autocreate=AutoCreate(
+            storage=storage,
+            anomalies=anomalies,
+            tickets=tickets,
+            recurrence=recurrence,
+            runtime=runtime,
+            hooks=rule_hooks,
+        ),
+        recurrence=recurrence,
     )
     connections.ensure_env_integration()
     return snowbot
@@ -180,7 +205,9 @@ class Process:
     def extensions(self) -> list[Extension]:
         """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack,
         then `GET /metrics`."""
-        built = [engine_extension(self.settings, self.engine)]
+        built = [
+            engine_extension(self.settings, self.engine, new_anomalies=self.snowbot.new_anomalies_notified)
+        ]
         if self.slack is not None:
             built.append(surface_extension(self.settings, self.slack, sleep=self.slack_sleep))
         built.append(metrics_extension(self.metrics, self.snowbot))
@@ -217,6 +244,14 @@ def compose(
     async def announce(link: Link, kind: str) -> str | None:
         return await notifier.ticket_linked(link, kind) if notifier is not None else None
 
+    async def recurred(earlier: Link, link: Link) -> None:
+        if notifier is not None:
+            await notifier.recurred(earlier, link)
+
+    async def rule_paused(rule: Rule) -> None:
+        if notifier is not None:
+            await notifier.rule_paused(rule)
+
     snowbot = build_snowbot(
         settings,
         servicenow_transport=outside.servicenow_transport,
@@ -226,6 +261,9 @@ def compose(
         announcer=announce if slack_on else None,
         anomaly_changed=sync_soon if slack_on else None,
         metrics=metrics,
+        rule_hooks=RuleHooks(ticket_created=announce, recurred=recurred, paused=rule_paused)
+        if slack_on
+        else None,
     )
     if slack_on:
         surface = build_slack(

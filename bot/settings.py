@@ -85,6 +85,10 @@ class Settings(BaseSettings):
     """Bearer token of the REST API (unset: every /api call answers 503)."""
     sync_interval: int = Field(default=60, ge=1, validation_alias="SNOWBOT_SYNC_INTERVAL")
     """Seconds between sync passes."""
+    rules_poll_interval: int = Field(default=60, ge=1, validation_alias="SNOWBOT_RULES_POLL_INTERVAL")
+    """Seconds between the creation rules' polls of new Qualytics anomalies."""
+    recurrence_window: int = Field(default=604800, ge=0, validation_alias="SNOWBOT_RECURRENCE_WINDOW")
+    """Seconds within which an anomaly like one with an open ticket is a recurrence (new rules' default, and the create form's suggestion)."""
     host: str = Field(default="127.0.0.1", validation_alias="SNOWBOT_HOST")
     """Address `snowbot run` listens on."""
     port: int = Field(default=3000, ge=1, le=65535, validation_alias="SNOWBOT_PORT")

@@ -69,6 +69,16 @@ OptionalInt = Annotated[int | None, Maybe]
 Number = Annotated[float | int | None, BeforeValidator(_number)]
 
 
+def _fingerprint(value: Any) -> Any:
+    """An int in the 2026 docs, an optional string in the Oct 2025 models (qualytics-api.md §3): kept as text."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        return None
+    return str(value)
+
+
+Fingerprint = Annotated[str | None, BeforeValidator(_fingerprint)]
+
+
 def _valid_items(model: type[BaseModel], value: Any) -> list[Any]:
     """The items of a list that parse as `model`; malformed ones are left out (and logged at DEBUG)."""
     if not isinstance(value, list):
@@ -174,6 +184,7 @@ class Anomaly(_Model):
     failed_checks: list[FailedCheck] = Field(default_factory=list)
     comments: list[Comment] = Field(default_factory=list)  # oldest first
     tags: list[str] = Field(default_factory=list, validation_alias=AliasChoices("tags", "global_tags"))
+    fingerprint: Fingerprint = None  # the same for recurrences of one problem (bot/usecases/recurrence.py)
 
     @model_validator(mode="before")
     @classmethod

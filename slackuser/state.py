@@ -43,6 +43,11 @@ def _state(element: Mapping[str, Any], touched: bool, given: Any) -> dict[str, A
     if kind == "external_select":
         chosen = option(*given) if given is not None else element.get("initial_option")
         return {"type": kind, "selected_option": chosen}
+    if kind == "conversations_select":  # Slack's view state: `selected_conversation` (Block Kit reference)
+        return {
+            "type": kind,
+            "selected_conversation": given if touched else element.get("initial_conversation"),
+        }
     if kind == "multi_static_select":
         options = element.get("initial_options", [])
         if touched:

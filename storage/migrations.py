@@ -298,6 +298,88 @@ def m012_syncback_state(db: Database) -> None:
     )
 
 
+@migration
+def m013_rules_creation_rules(db: Database) -> None:
+    # Creation rules (`storage.rules`, bot/usecases/rules.py): a match and a ticket template as JSON,
+    # who changed each and when (rule_changes keeps every change, also after the rule is deleted); each new
+    # anomaly's one evaluation (claimed before any create); the poll's high-water mark; recurrences
+    # (an anomaly linked to the open ticket of an earlier one) and what snowbot knows of anomalies it saw.
+    _run(
+        db,
+        """
+        CREATE TABLE rules (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            enabled INTEGER NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
+            paused_reason TEXT,
+            match TEXT NOT NULL,  -- JSON: datastore, container, anomaly_type, rule_type, tag, min_weight, status
+            template TEXT NOT NULL,  -- JSON: short_description, description, urgency, impact, category, ...
+            ticket_kind TEXT NOT NULL DEFAULT 'incident',
+            integration_id INTEGER REFERENCES integrations (id) ON DELETE CASCADE,  -- NULL: the default
+            channel_id TEXT,
+            recurrence_window INTEGER NOT NULL DEFAULT 604800 CHECK (recurrence_window >= 0),  -- seconds
+            max_per_hour INTEGER NOT NULL DEFAULT 20 CHECK (max_per_hour >= 1),
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE rule_changes (
+            id INTEGER PRIMARY KEY,
+            rule_id INTEGER NOT NULL,  -- no foreign key: the history outlives the rule
+            action TEXT NOT NULL CHECK (action IN ('created', 'updated', 'enabled', 'disabled', 'paused', 'deleted')),
+            actor TEXT NOT NULL,
+            detail TEXT NOT NULL,  -- JSON: the fields changed, or the pause's reason
+            at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX rule_changes_rule ON rule_changes (rule_id)",
+        """
+        CREATE TABLE rule_evaluations (
+            anomaly_id INTEGER PRIMARY KEY,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'done')),
+            outcome TEXT,  -- created, recurred, no_rule, has_ticket, paused, not_open, failed
+            rule_id INTEGER,
+            ticket_number TEXT,
+            reason TEXT,
+            evaluated_at TEXT NOT NULL,
+            done_at TEXT
+        )
+        """,
+        "CREATE INDEX rule_evaluations_rule ON rule_evaluations (rule_id, outcome, done_at)",
+        "CREATE INDEX rule_evaluations_pending ON rule_evaluations (state)",
+        """
+        CREATE TABLE rule_cursor (
+            name TEXT PRIMARY KEY,
+            anomaly_id INTEGER NOT NULL,  -- the newest anomaly the poll has seen
+            floor_id INTEGER NOT NULL,  -- the newest when polling began: older ones are never evaluated
+            updated_at TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE anomaly_facts (
+            anomaly_id INTEGER PRIMARY KEY,
+            fingerprint TEXT,
+            container_id INTEGER,
+            check_ids TEXT NOT NULL,  -- ",9001,9002,": the failed checks' quality check ids
+            created TEXT NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE recurrences (
+            anomaly_id INTEGER PRIMARY KEY,
+            first_anomaly_id INTEGER NOT NULL,
+            link_id INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+            ticket_number TEXT NOT NULL,
+            at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX recurrences_first ON recurrences (first_anomaly_id)",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 
 from bot.api import errors
 from bot.api.routes import build_router
+from bot.api.rules import build_rules_router
 from bot.models import ErrorResponse
 from bot.settings import Settings
 from bot.usecases import Snowbot
@@ -41,6 +42,7 @@ def create_api(
     )
     app.state.snowbot = snowbot
     app.include_router(build_router(settings.api_token))
+    app.include_router(build_rules_router(settings.api_token))
 
     @app.get(
         "/healthz",

@@ -30,6 +30,7 @@ from bot.usecases import (
     UseCaseError,
 )
 from bot.usecases.errors import IntegrationNotFound
+from bot.usecases.rules import RuleNotFound
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ STATUS: tuple[tuple[type[UseCaseError], int], ...] = (
     (TicketNotFound, 404),
     (LinkNotFound, 404),
     (IntegrationNotFound, 404),
+    (RuleNotFound, 404),
     (NotConnected, 409),
     (AlreadyLinked, 409),
     (NotConfigured, 503),

@@ -47,7 +47,7 @@ TicketId = Annotated[
 
 ERRORS = {
     401: "Missing or wrong bearer token.",
-    404: "No such anomaly, ticket, link or integration.",
+    404: "No such anomaly, ticket, link, integration or rule.",
     409: "Already linked, or ServiceNow is not connected yet (or the chosen integration's last check failed).",
     422: "The request is invalid (a field, or a body that is not UTF-8 JSON); `detail` says which.",
     502: "ServiceNow or Qualytics refused or failed the request.",

@@ -29,6 +29,7 @@ class Subcommand(StrEnum):
     STATUS = "status"
     WATCH = "watch"
     UNWATCH = "unwatch"
+    RULES = "rules"
     HELP = "help"
 
 
@@ -59,6 +60,7 @@ class ViewId(StrEnum):
     """Asks for the anomaly when a shortcut found none in the message (then continues to create/link)."""
     MESSAGE = "message_modal"
     """A read-only modal (errors, results); it has no submit button."""
+    RULE_ADD = "rule_add_modal"
 
 
 class ActionId(StrEnum):
@@ -106,6 +108,12 @@ class ActionId(StrEnum):
     OPEN_CONNECT_MODAL = "open_connect_modal"
     REFRESH_HOME = "refresh_home"
     HELP = "help"
+    # creation rules (/snow rules, their modal and dry run)
+    RULE_ENABLE = "rule_enable"
+    RULE_NAME = "rule_name_input"
+    RULE_MATCH = "rule_match_input"
+    RULE_SHORT_DESCRIPTION = "rule_short_description_input"
+    RULE_CHANNEL = "rule_channel_select"
 
 
 class BlockId(StrEnum):
@@ -137,3 +145,8 @@ class BlockId(StrEnum):
     ANOMALY_ACTIONS = "anomaly_actions"
     HOME_ACTIONS = "home_actions"
     WATCH_CHANNEL = "watch_channel"
+    RULE_ACTIONS = "rule_actions"
+    RULE_NAME = "rule_name"
+    RULE_MATCH = "rule_match"
+    RULE_SHORT_DESCRIPTION = "rule_short_description"
+    RULE_CHANNEL = "rule_channel"

@@ -26,6 +26,7 @@ from bot.slack.client import web_client
 from qualytics_api import Anomaly
 from servicenow import Incident
 from storage.links import Link
+from storage.rules import Rule
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,21 @@ class SlackNotifier:
                 channel_id=link.channel_id, thread_ts=thread_ts, anomaly_id=link.anomaly_id
             )
         return ts
+
+    async def recurred(self, earlier: Link, link: Link) -> None:
+        """A creation rule linked a recurrence: a note in the earlier link's thread, the cards recounted."""
+        if earlier.channel_id and earlier.thread_ts:
+            note = blocks.recurred_message(link.ticket_number, link.url, link.anomaly_id, earlier.anomaly_id)
+            await self.client.chat_postMessage(
+                channel=earlier.channel_id, thread_ts=earlier.thread_ts, **note
+            )
+        if self.cards is not None:
+            await self.cards.refresh(earlier.anomaly_id)
+
+    async def rule_paused(self, rule: Rule) -> None:
+        """The rate guard paused a rule: say so in its channel (App Home shows it too)."""
+        if rule.channel_id:
+            await self.client.chat_postMessage(channel=rule.channel_id, **blocks.rule_paused_message(rule))
 
 
 def slack_notifier(settings: Settings) -> SlackNotifier | None:

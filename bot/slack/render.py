@@ -46,7 +46,9 @@ def anomaly_summary(anomaly: Anomaly) -> blocks.AnomalySummary:
 
 
 def anomaly_card(card: AnomalyCard) -> blocks.Message:
-    return blocks.anomaly_alert_message(anomaly_summary(card.anomaly), card.url, card.links, card.instances)
+    return blocks.anomaly_alert_message(
+        anomaly_summary(card.anomaly), card.url, card.links, card.instances, occurrences=card.occurrences
+    )
 
 
 def instance_choices(instances: Sequence[Instance]) -> list[blocks.Choice]:
@@ -89,6 +91,7 @@ def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.V
         category=category,
         choices_hint=draft.choices_hint,
         instances=instance_choices(draft.instances),
+        recurrence_hint=draft.recurrence_hint,
     )
 
 
@@ -146,7 +149,12 @@ def status_message(overview: Overview, now: datetime, diagnosis: Report | None =
 
 
 def home_view(
-    overview: Overview, now: datetime, *, is_admin: bool, watched_channels: Sequence[str] = ()
+    overview: Overview,
+    now: datetime,
+    *,
+    is_admin: bool,
+    watched_channels: Sequence[str] = (),
+    rules: Sequence[blocks.RuleLike] = (),
 ) -> blocks.View:
     return blocks.app_home_view(
         watched_channels=watched_channels,
@@ -155,6 +163,7 @@ def home_view(
         health=sync_health(overview.status.sync),
         now=now,
         is_admin=is_admin,
+        extra=blocks.rules_home_blocks(rules),
     )
 
 

@@ -24,6 +24,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 log = logging.getLogger(__name__)
 
 JOB_ID = "snowbot-sync-pass"
+RULES_JOB_ID = "snowbot-rules-poll"
 
 PassRunner = Callable[[], Awaitable[object]]
 
@@ -50,10 +51,19 @@ async def run_pass_job(run_pass: PassRunner, running: _Running | None = None) ->
 class SyncScheduler:
     """The scheduler with the sync job, and the pass in progress (so `stop` can cancel and await it)."""
 
-    def __init__(self, run_pass: PassRunner, interval: int, *, first_run: datetime | None = None) -> None:
+    def __init__(
+        self,
+        run_pass: PassRunner,
+        interval: int,
+        *,
+        first_run: datetime | None = None,
+        job_id: str = JOB_ID,
+        name: str = "sync pass",
+    ) -> None:
         if interval < 1:
             raise ValueError("the sync interval is at least 1 second")
         self.interval = interval
+        self.name = name
         self.running = _Running()
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
@@ -63,8 +73,8 @@ class SyncScheduler:
             run_pass_job,
             IntervalTrigger(seconds=interval, timezone=UTC),
             args=(run_pass, self.running),
-            id=JOB_ID,
-            name="sync pass",
+            id=job_id,
+            name=name,
             replace_existing=True,
             next_run_time=first_run or datetime.now(UTC),
         )
@@ -73,7 +83,7 @@ class SyncScheduler:
         """Start on the running event loop (an ASGI lifespan's start-up)."""
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         self.scheduler.start()
-        log.info("sync scheduled every %d seconds", self.interval)
+        log.info("%s scheduled every %d seconds", self.name, self.interval)
 
     async def stop(self) -> None:
         """Stop the schedule and cancel a pass in progress, waiting until it has unwound. Its outbox rows
@@ -88,9 +98,12 @@ class SyncScheduler:
 
 
 @contextlib.asynccontextmanager
-async def scheduled(run_pass: PassRunner, interval: int) -> AsyncIterator[SyncScheduler]:
-    """`async with scheduled(engine.run_pass, settings.sync_interval):` for the life of the server."""
-    sync_scheduler = SyncScheduler(run_pass, interval)
+async def scheduled(
+    run_pass: PassRunner, interval: int, *, job_id: str = JOB_ID, name: str = "sync pass"
+) -> AsyncIterator[SyncScheduler]:
+    """`async with scheduled(engine.run_pass, settings.sync_interval):` for the life of the server (also
+    the creation rules' poll, under its own job id and name)."""
+    sync_scheduler = SyncScheduler(run_pass, interval, job_id=job_id, name=name)
     sync_scheduler.start()
     try:
         yield sync_scheduler

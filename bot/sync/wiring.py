@@ -10,7 +10,7 @@ Never reaches into another part: what the engine needs (its notifier) is given w
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from bot.extension import Extension, Lifespan
 from bot.settings import Settings
 from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine
-from bot.sync.scheduler import scheduled
+from bot.sync.scheduler import RULES_JOB_ID, scheduled
 from bot.sync.servicenow_webhook import servicenow_webhook_router
 from bot.sync.webhook import webhook_router
 from bot.usecases import NotConfigured, Snowbot
@@ -51,13 +51,28 @@ def build_engine(
     )
 
 
-def engine_extension(settings: Settings, engine: SyncEngine | None) -> Extension:
-    """The webhook route and, with an engine, the scheduler."""
-    router = webhook_router(
-        engine.sync_anomalies if engine else None,
-        settings.webhook_secret,
-        qualytics_url=settings.qualytics_url,
-    )
+NewAnomalies = Callable[[list[int]], Awaitable[object]]
+
+
+def engine_extension(
+    settings: Settings, engine: SyncEngine | None, *, new_anomalies: NewAnomalies | None = None
+) -> Extension:
+    """The webhook routes (Qualytics' and ServiceNow's) and, with an engine, the scheduler.
+    `new_anomalies` (the creation rules, `Snowbot.new_anomalies_notified`) hears the Qualytics webhook's
+    anomalies before the sync does, and then the rules' poll runs every SNOWBOT_RULES_POLL_INTERVAL
+    seconds too."""
+    notified: NewAnomalies | None = engine.sync_anomalies if engine else None
+    if engine is not None and new_anomalies is not None:
+        sync_anomalies = engine.sync_anomalies
+
+        async def rules_then_sync(ids: list[int]) -> None:
+            try:
+                await new_anomalies(ids)
+            finally:
+                await sync_anomalies(ids)
+
+        notified = rules_then_sync
+    router = webhook_router(notified, settings.webhook_secret, qualytics_url=settings.qualytics_url)
     servicenow = servicenow_webhook_router(
         engine.sync_ticket if engine else None, settings.servicenow_webhook_secret
     )
@@ -66,22 +81,36 @@ def engine_extension(settings: Settings, engine: SyncEngine | None) -> Extension
         return Extension(routers=[router, servicenow])
     if settings.webhook_secret is None:
         log.info("SNOWBOT_WEBHOOK_SECRET is not set: POST /webhooks/qualytics answers 503")
-    return Extension(
-        routers=[router, servicenow], lifespans=[scheduler_lifespan(engine, settings.sync_interval)]
-    )
+    lifespans = [scheduler_lifespan(engine, settings.sync_interval)]
+    if new_anomalies is not None:
+        lifespans.append(rules_poll_lifespan(settings.rules_poll_interval))
+    return Extension(routers=[router, servicenow], lifespans=lifespans)
 
 
 def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | None = None) -> Extension:
     """The sync over a `Snowbot` built already, as a `bot.extension.ExtensionFactory` (its engine has the
     notifier given, none by default; `bot.composition.compose` gives it Slack's)."""
     engine = build_engine(settings, snowbot, notifier=notifier) if snowbot.qualytics is not None else None
-    return engine_extension(settings, engine)
+    return engine_extension(settings, engine, new_anomalies=snowbot.new_anomalies_notified)
 
 
 def scheduler_lifespan(engine: SyncEngine, interval: int) -> Lifespan:
     @asynccontextmanager
     async def lifespan(app: FastAPI, snowbot: Snowbot) -> AsyncIterator[None]:
         async with scheduled(engine.run_pass, interval):
+            yield
+
+    return lifespan
+
+
+def rules_poll_lifespan(interval: int) -> Lifespan:
+    """The creation rules' poll of new anomalies (`Snowbot.poll_new_anomalies`), a job of its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI, snowbot: Snowbot) -> AsyncIterator[None]:
+        async with scheduled(
+            snowbot.poll_new_anomalies, interval, job_id=RULES_JOB_ID, name="creation rules poll"
+        ):
             yield
 
     return lifespan

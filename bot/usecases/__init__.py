@@ -14,6 +14,9 @@
     description   the incident description text
     chatops       acknowledge, archive, comment; what an anomaly card shows
     status        integrations, sync health, refused reads, newest links
+    rules         creation rules: stored, matched, dry-run (`rule_checks`: a rule checked; `templates`)
+    autocreate    each new anomaly evaluated once against the rules; the rate guard
+    recurrence    an anomaly like one with an open ticket: linked to it, or offered
     facade        `Snowbot`, one method per use case, for the surfaces
 
 Each service holds its dependencies (given by the composition root, `bot.composition`) and nothing

@@ -17,6 +17,7 @@ from bot.usecases.base import Storage
 from bot.usecases.errors import InvalidInput, qualytics_change
 from qualytics_api import ARCHIVE_STATUSES, Anomaly, Comment
 from storage import integrations, links
+from storage import rules as rule_store
 from storage.links import Link
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ class AnomalyCard:
     links: list[Link]
     instances: dict[int, str] = field(default_factory=dict)
     """Each instance's name by integration id when there are several ({}: one, nothing to tell apart)."""
+    occurrences: list[int] = field(default_factory=list)
+    """The anomalies of its recurrence group, the first first (more than one: it recurred)."""
 
 
 class ChatOps:
@@ -94,8 +97,9 @@ class ChatOps:
         return AnomalyCard(
             anomaly,
             self.anomalies.url(anomaly),
-            links.for_anomaly(self.storage.db, anomaly_id),
-            instances.names(integrations.list_all(self.storage.db)),
+            await self.storage.run(links.for_anomaly, anomaly_id),
+            instances.names(await self.storage.run(integrations.list_all)),
+            occurrences=await self.storage.run(rule_store.occurrences, anomaly_id),
         )
 
     async def _changed(self, anomaly: Anomaly, message: str) -> AnomalyChanged:

@@ -8,7 +8,9 @@ Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -20,12 +22,15 @@ from bot.settings import Settings
 from bot.usecases import instances
 from bot.usecases import status as status_
 from bot.usecases.anomalies import Anomalies
+from bot.usecases.autocreate import AutoCreate
 from bot.usecases.base import Runtime, Storage
 from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
 from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.instances import Instance
 from bot.usecases.reconcile import Reconciler
+from bot.usecases.recurrence import Recurrence
+from bot.usecases.rules import DryRun, Rules, RuleSpec
 from bot.usecases.status import Overview, Status
 from bot.usecases.sync_back import set_sync_back
 from bot.usecases.tickets import Tickets
@@ -35,6 +40,7 @@ from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
 from storage.integrations import Integration
 from storage.links import Link
+from storage.rules import Rule, RuleChange
 from storage.store import Store
 
 T = TypeVar("T")
@@ -76,6 +82,9 @@ class Snowbot:
         tickets: Tickets,
         chatops: ChatOps,
         unfurls: Unfurls | None = None,
+        rules: Rules | None = None,
+        autocreate: AutoCreate | None = None,
+        recurrence: Recurrence | None = None,
     ) -> None:
         self.settings = settings
         self.storage = storage
@@ -89,6 +98,9 @@ class Snowbot:
         self.unfurls = unfurls or Unfurls(
             storage=storage, anomalies=anomalies, connections=connections, settings=settings
         )
+        self.rules = rules
+        self.autocreate = autocreate
+        self.recurrence = recurrence
 
     @property
     def db(self) -> Database:
@@ -230,9 +242,12 @@ class Snowbot:
     async def ticket_draft(
         self, anomaly_id: int, caller_email: str | None = None, *, integration_id: int | None = None
     ) -> TicketDraft:
-        return await self.forms.draft(
+        """The draft, with the open ticket of an earlier occurrence offered (`recurrence_hint`)."""
+        draft = await self.forms.draft(
             anomaly_id=anomaly_id, caller_email=caller_email, integration_id=integration_id
         )
+        hint = await self.recurrence.suggestion(draft.anomaly) if self.recurrence else None
+        return replace(draft, recurrence_hint=hint) if hint else draft
 
     async def search_groups(
         self, text: str, limit: int = 20, *, integration_id: int | None = None
@@ -268,6 +283,46 @@ class Snowbot:
     async def link_previews(self, urls: Sequence[str]) -> dict[str, Preview]:
         """The previews of pasted links that name an anomaly or a ticket snowbot can read (Slack's unfurls)."""
         return await self.unfurls.previews(urls)
+
+    # ------------------------------------------------------------------------------------ creation rules
+
+    def _rules(self) -> Rules:
+        assert self.rules is not None, "built by bot.composition.build_snowbot"
+        return self.rules
+
+    async def list_rules(self) -> list[Rule]:
+        return await self._rules().all()
+
+    async def get_rule(self, rule_id: int) -> Rule:
+        return await self._rules().get(rule_id)
+
+    async def rule_changes(self, rule_id: int) -> list[RuleChange]:
+        return await self._rules().changes(rule_id)
+
+    async def create_rule(self, spec: RuleSpec, actor: str) -> Rule:
+        return await self._rules().create(spec, actor=actor)
+
+    async def update_rule(self, rule_id: int, spec: RuleSpec, actor: str) -> Rule:
+        return await self._rules().update(rule_id, spec, actor=actor)
+
+    async def set_rule_enabled(self, rule_id: int, enabled: bool, actor: str) -> Rule:
+        return await self._rules().set_enabled(rule_id, enabled, actor=actor)
+
+    async def delete_rule(self, rule_id: int, actor: str) -> None:
+        await self._rules().delete(rule_id, actor=actor)
+
+    async def rule_dry_run(self, rule_id: int, last: int = 50) -> DryRun:
+        return await self._rules().dry_run(rule_id, last=last)
+
+    async def poll_new_anomalies(self) -> Counter[str]:
+        """One poll round of the creation rules (the scheduler's job)."""
+        assert self.autocreate is not None
+        return await self.autocreate.poll()
+
+    async def new_anomalies_notified(self, anomaly_ids: list[int]) -> Counter[str]:
+        """The Qualytics webhook named these anomalies: evaluate the new ones against the rules."""
+        assert self.autocreate is not None
+        return await self.autocreate.notified(anomaly_ids)
 
     # ----------------------------------------------------------------------------------------- status
 

@@ -129,6 +129,8 @@ class TicketDraft:
     """The instance the form is for (None: the default one)."""
     instances: tuple[Instance, ...] = ()
     """The instances the form offers (`bot.usecases.instances.choosable`); a choice only when several."""
+    recurrence_hint: str | None = None
+    """An earlier occurrence's open ticket, offered instead of a new one (`bot.usecases.recurrence`)."""
 
 
 def _options(values: dict[str, str]) -> list[FormOption]:

@@ -126,9 +126,11 @@ class Tickets:
         actor: str | None,
         slack: SlackContext | None = None,
         integration_id: int | None = None,
+        note: str | None = None,
     ) -> TicketLinked:
         """Link an incident (sys_id or INC number) of an instance (None: the default one): append the
-        anomaly to its description, add a work note."""
+        anomaly to its description, add a work note (`note`, e.g. a recurrence's, instead of the usual one
+        when given)."""
         by, value = parse_ticket_id(ticket_id)
         integration = await self.connections.chosen(integration_id)
         anomaly = await self.anomalies.get(anomaly_id)
@@ -145,7 +147,9 @@ class Tickets:
             )
             link = await self.reconciler.earlier_link(anomaly_id=anomaly_id, sys_id=incident.sys_id)
             if link is None:
-                incident, link = await self._link_once(integration, client, incident, anomaly, actor, slack)
+                incident, link = await self._link_once(
+                    integration, client, incident, anomaly, actor, slack, note=note
+                )
         return TicketLinked(
             incident=incident, link=link, message=f"Ticket {incident.number} linked to anomaly {anomaly_id}"
         )
@@ -158,19 +162,22 @@ class Tickets:
         anomaly: Anomaly,
         actor: str | None,
         slack: SlackContext | None,
+        *,
+        note: str | None = None,
     ) -> tuple[Incident, Link]:
         url = self.anomalies.url(anomaly)
+        note = note or link_note(anomaly.id, url, actor)
         intent = await self.intents.record(
             kind="link",
             integration=integration,
             anomaly=anomaly,
             actor=actor,
             slack=slack,
-            fields={"url": url, "work_note": link_note(anomaly.id, url, actor)},
+            fields={"url": url, "work_note": note},
             incident=incident,
         )
         try:
-            incident = await self._append_anomaly(client, incident, anomaly, actor)
+            incident = await self._append_anomaly(client, incident, anomaly, note)
         except UseCaseError as err:
             cause = err.__cause__
             if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
@@ -179,7 +186,7 @@ class Tickets:
         return incident, await self.intents.link_from(intent, incident)
 
     async def _append_anomaly(
-        self, client: ServiceNowClient, incident: Incident, anomaly: Anomaly, actor: str | None
+        self, client: ServiceNowClient, incident: Incident, anomaly: Anomaly, note: str
     ) -> Incident:
         """Append the anomaly block and a work note (one PATCH) at most once.
 
@@ -196,9 +203,7 @@ class Tickets:
             return current
         block = anomaly_block(anomaly, url, self.runtime.clock())
         try:
-            return await client.append_to_description(
-                incident.sys_id, block, work_note=link_note(anomaly.id, url, actor)
-            )
+            return await client.append_to_description(incident.sys_id, block, work_note=note)
         except ServiceNowError as err:
             if not err.may_be_applied:
                 raise servicenow_failure(err, action) from err

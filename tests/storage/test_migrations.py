@@ -21,6 +21,7 @@ NAMES = [
     "m010_integrations_oauth",
     "m011_integrations_credentials_ref",
     "m012_syncback_state",
+    "m013_rules_creation_rules",
 ]
 
 

@@ -10,7 +10,7 @@ view titles, 50 blocks per message and 100 per view, 75/150-char option text/val
 plain_text_input values and private_metadata. Long lists end with an "and N more" line instead of
 being rejected by Slack.
 
-The parts: `primitives` (limits, text and block helpers), `inputs` (what the builders take), `metadata`
+The parts (and `rules`: creation rules' messages, App Home section and modal): `primitives` (limits, text and block helpers), `inputs` (what the builders take), `metadata`
 (what snowbot carries in payloads: modal metadata, button values), `messages`, `home` (status and the App
 Home), `modals`, `viewstate` (a modal read once from a payload, and views for `views.update`). Callers use
 this package's names (`blocks.tickets_message`), which the parts export here.
@@ -136,10 +136,26 @@ from bot.slack.blocks.primitives import (
     text_input,
     truncate,
 )
+from bot.slack.blocks.rules import (
+    RuleLike,
+    add_rule_modal,
+    dry_run_message,
+    recurred_message,
+    rule_paused_message,
+    rules_home_blocks,
+    rules_message,
+)
 from bot.slack.blocks.unfurls import TicketUnfurl, Unfurl, anomaly_unfurl, ticket_unfurl
 from bot.slack.blocks.viewstate import Values, ViewState, refilled_modal, replace_block, view_for_update
 
 __all__ = [
+    "RuleLike",
+    "add_rule_modal",
+    "dry_run_message",
+    "recurred_message",
+    "rule_paused_message",
+    "rules_home_blocks",
+    "rules_message",
     "TicketUnfurl",
     "Unfurl",
     "anomaly_unfurl",

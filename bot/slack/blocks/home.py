@@ -199,7 +199,9 @@ def app_home_view(
     now: datetime | None = None,
     is_admin: bool = False,
     watched_channels: Sequence[str] = (),
+    extra: Sequence[Block] = (),
 ) -> View:
+    """The App Home; `extra` are further sections (the creation rules') above the closing hint."""
     buttons = [button("Refresh", ActionId.REFRESH_HOME), button("Help", ActionId.HELP)]
     if is_admin:
         connected = integration is not None and integration.status == "Connected"
@@ -212,6 +214,7 @@ def app_home_view(
         *status_blocks(integration=integration, recent_links=recent_links, health=health, now=now),
         divider(),
         *watched_channels_blocks(watched_channels),
+        *extra,
         context(
             f"Use the *{SHORTCUT_NAMES[Shortcut.CREATE_INCIDENT]}* shortcut on a Qualytics alert, or "
             f"`{Command.SNOW} {Subcommand.HELP}`."

@@ -51,6 +51,10 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
         "post an anomaly card under each Qualytics alert in a channel (default: here)",
     ),
     Subcommand.UNWATCH: ("[#channel]", "stop posting anomaly cards under the alerts in a channel"),
+    Subcommand.RULES: (
+        "[add | dry-run <id> [N] | enable <id> | disable <id>]",
+        "creation rules: tickets made for new anomalies without a click",
+    ),
     Subcommand.HELP: ("", "show this help"),
 }
 
@@ -315,9 +319,11 @@ def anomaly_alert_message(
     url: str,
     tickets: Sequence[LinkLike] = (),
     instances: Mapping[int, str] = NO_INSTANCES,
+    *,
+    occurrences: Sequence[int] = (),
 ) -> Message:
     """snowbot's anomaly card: the anomaly, its linked incidents with their states (and instances, when
-    `instances` names several), and the chat-ops
+    `instances` names several), how often it recurred (`occurrences`), and the chat-ops
     buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
     "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
     where = f" in {anomaly.container}" if anomaly.container else ""
@@ -340,6 +346,9 @@ def anomaly_alert_message(
     elif anomaly.description:
         blocks.append(section(escape(anomaly.description)))
     blocks.append(section(_tickets_text(tickets, instances)))
+    if len(occurrences) > 1:  # a recurrence group (bot.usecases.recurrence)
+        shown = ", ".join(str(i) for i in occurrences[:10]) + (", …" if len(occurrences) > 10 else "")
+        blocks.append(context(f":repeat: Occurred {len(occurrences)} times (anomalies {shown})"))
     buttons = []
     if anomaly.status == "Active":
         buttons.append(button("Acknowledge", ActionId.ACKNOWLEDGE, value=value))

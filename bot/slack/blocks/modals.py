@@ -134,10 +134,12 @@ def create_incident_modal(
     assigned_to: tuple[str, str] | None = None,
     choices_hint: str | None = None,
     instances: Sequence[ChoiceLike] = (),
+    recurrence_hint: str | None = None,
 ) -> View:
     """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs;
     `choices_hint` says why category and subcategory are free text (shown under them); `instances` (value:
-    the integration id) are offered when there are several, `metadata.integration_id` preselected.
+    the integration id) are offered when there are several, `metadata.integration_id` preselected;
+    `recurrence_hint` names an earlier occurrence's open ticket, offered first.
 
     Urgency, impact and category dispatch block_actions, so a listener can refresh the priority hint
     (`priority_hint`) and the subcategories with views.update; inputs keep their values across updates
@@ -148,6 +150,7 @@ def create_incident_modal(
     blocks: list[Block] = [
         context(f"Anomaly *{anomaly.id}* · {escape(anomaly.type)} · {escape(anomaly.status)}{where}"),
         *instance_input(ActionId.CREATE_INSTANCE, instances, metadata.integration_id),
+        *([context(f":repeat: {escape(recurrence_hint)}")] if recurrence_hint else []),
         input_block(
             "Short description",
             text_input(

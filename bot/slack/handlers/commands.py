@@ -11,7 +11,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import blocks
-from bot.slack.handlers import connect, create, home, link, tickets, watch
+from bot.slack.handlers import connect, create, home, link, rules, tickets, watch
 from bot.slack.handlers.common import Deps, Invocation, Subcommands
 from bot.slack.handlers.routes import Route
 from bot.slack.ids import Command, Subcommand
@@ -23,6 +23,7 @@ SUBCOMMANDS: Subcommands = {
     **connect.SUBCOMMANDS,
     **home.SUBCOMMANDS,
     **watch.SUBCOMMANDS,
+    **rules.SUBCOMMANDS,
 }
 
 

@@ -19,7 +19,13 @@ from bot.slack.ids import ActionId, Subcommand
 async def publish_home(deps: Deps, client: AsyncWebClient, user_id: str) -> None:
     admin = bool(await is_admin(deps, client, user_id))
     overview = await deps.snowbot.overview()
-    view = render.home_view(overview, deps.now(), is_admin=admin, watched_channels=await deps.cards.watched())
+    view = render.home_view(
+        overview,
+        deps.now(),
+        is_admin=admin,
+        watched_channels=await deps.cards.watched(),
+        rules=await deps.snowbot.list_rules(),
+    )
     await client.views_publish(user_id=user_id, view=view)
 
 

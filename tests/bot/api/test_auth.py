@@ -20,6 +20,7 @@ EXAMPLE_VALUES = {
     "{ticket_id}": "INC0000001",
     "{link_id}": "1",
     "{integration_id}": "1",
+    "{rule_id}": "1",
 }
 
 
@@ -47,7 +48,7 @@ async def test_every_api_route_refuses_a_missing_or_wrong_token(
     snowbot: Snowbot, settings: Settings, sn_emulator: ServiceNowEmulator, q_emulator: QualyticsEmulator
 ) -> None:
     operations = api_operations(settings, snowbot)
-    assert len(operations) == 11  # PATCH /api/integrations/ticketing/{integration_id} (sync_back) too
+    assert len(operations) == 17  # 10, PATCH .../{integration_id} (sync_back), the six of /api/rules
     transport = httpx.ASGITransport(app=build_app(settings, snowbot=snowbot))
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
         for method, path in operations:

@@ -33,6 +33,8 @@ BODIES: dict[str, Any] = {
         "instance_url": "https://dev-snowbot.service-now.com",
         "credentials": "admin:admin",
     },
+    "/api/rules": {"name": "Severe", "template": {"short_description": "Anomaly {id}"}},
+    "/api/rules/{rule_id}": {"enabled": False},
 }
 """A valid body of each operation that takes one."""
 PATCH_BODIES: dict[str, Any] = {"/api/integrations/ticketing/{integration_id}": {"sync_back": "comment"}}
@@ -62,7 +64,14 @@ def operations(app: Any) -> Iterator[tuple[str, str, set[int]]]:
 
 
 def concrete(path: str, **values: object) -> str:
-    defaults = {"anomaly_id": 824, "ticket_id": "INC0000001", "link_id": 1, "integration_id": 1, **values}
+    defaults = {
+        "anomaly_id": 824,
+        "ticket_id": "INC0000001",
+        "link_id": 1,
+        "integration_id": 1,
+        "rule_id": 1,
+        **values,
+    }
     return re.sub(r"{(\w+)}", lambda m: str(defaults[m.group(1)]), path)
 
 
@@ -76,7 +85,9 @@ def variants(method: str, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield (
         "unknown ids",
         {
-            "url": concrete(path, anomaly_id=99999, ticket_id="INC9999999", link_id=999, integration_id=999),
+            "url": concrete(
+                path, anomaly_id=99999, ticket_id="INC9999999", link_id=999, integration_id=999, rule_id=999
+            ),
             "headers": token,
             "json": body,
         },
@@ -84,7 +95,7 @@ def variants(method: str, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
     yield (
         "bad ids",
         {
-            "url": concrete(path, anomaly_id=0, ticket_id="x^y", link_id=-1, integration_id=0),
+            "url": concrete(path, anomaly_id=0, ticket_id="x^y", link_id=-1, integration_id=0, rule_id=0),
             "headers": token,
             "json": body,
         },
@@ -162,7 +173,9 @@ async def test_every_status_a_route_answers_is_documented(
 
 @pytest.mark.parametrize("path", sorted(BODIES))
 async def test_a_body_that_is_not_utf8_is_a_422_naming_the_body(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.post(
+    method = "PATCH" if path.endswith("{rule_id}") else "POST"  # the one operation there that takes a body
+    response = await client.request(
+        method,
         concrete(path),
         content=b'{"title": "caf\xe9"}',  # Latin-1
         headers={"Authorization": f"Bearer {API_TOKEN}", "Content-Type": "application/json"},

@@ -25,7 +25,7 @@ SEEDED_ANOMALIES = st.sampled_from([None, 823, 824, 826])
 def test_no_server_errors(snowbot: Snowbot, settings: Settings) -> None:
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", build_app(settings, snowbot=snowbot))
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 12  # the eleven /api operations and /healthz
+    assert len(operations) == 18  # the seventeen /api operations and /healthz
 
     for operation in operations:
 
@@ -80,4 +80,4 @@ def test_invalid_requests_are_refused_with_a_documented_status(snowbot: Snowbot,
         except Unsatisfiable:  # nothing in the operation can be made invalid (no parameter, no body)
             continue
         checked.append(operation.path)
-    assert len(checked) == 11, checked  # the /api operations; /healthz has nothing to make invalid
+    assert len(checked) == 17, checked  # the /api operations; /healthz has nothing to make invalid

@@ -286,6 +286,7 @@ async def test_watch_from_the_home_picker_watches_and_republishes() -> None:
     deps, ack, client = make_deps(admin_ids=frozenset({"U_JANE"})), AsyncMock(), AsyncMock()
     deps.cards.watched.return_value = ["C_ALERTS"]
     deps.snowbot.overview.return_value = MagicMock()
+    deps.snowbot.list_rules.return_value = []
     published = []
     client.views_publish.side_effect = lambda **kwargs: published.append(kwargs)
     home_view = MagicMock(return_value={"type": "home", "blocks": []})
@@ -297,7 +298,7 @@ async def test_watch_from_the_home_picker_watches_and_republishes() -> None:
         )
 
     deps.cards.watch.assert_awaited_once_with("C_ALERTS", "jane.doe via Slack")
-    assert home_view.call_args.kwargs == {"is_admin": True, "watched_channels": ["C_ALERTS"]}
+    assert home_view.call_args.kwargs == {"is_admin": True, "watched_channels": ["C_ALERTS"], "rules": []}
     assert published == [{"user_id": "U_JANE", "view": {"type": "home", "blocks": []}}]
 
 

@@ -155,7 +155,7 @@ async def test_the_extension_serves_the_webhook_and_runs_the_scheduler_for_the_l
         "/webhooks/qualytics",
         "/webhooks/servicenow",
     ]
-    assert len(extension.lifespans) == 1
+    assert len(extension.lifespans) == 2  # the sync pass and the creation rules poll
 
     process = compose(settings, outside=outside)
     assert isinstance(process.engine, SyncEngine) and process.engine.notifier is None  # no Slack settings
