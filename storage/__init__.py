@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import cards, integrations, intents, links, sync
+from storage import cards, integrations, intents, links, schedule, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
 from storage.db import DatabaseFileGoneError, atomic, connect
 from storage.migrations import migrate
@@ -21,6 +21,7 @@ __all__ = [
     "intents",
     "links",
     "migrate",
+    "schedule",
     "store_for",
     "sync",
 ]
