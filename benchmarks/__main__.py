@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-SUITES = ["bench_client", "bench_slack_ack", "bench_sync", "bench_body_limit"]
+SUITES = ["bench_client", "bench_slack_ack", "bench_sync", "bench_adaptive", "bench_body_limit"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlite_utils import Database
 
@@ -97,11 +98,8 @@ async def test_a_webhook_or_slack_action_reads_it_at_once_and_makes_it_hot(
     if how == "engine":  # what ChatOps' anomaly_changed hook calls
         await engine.sync_anomalies([linked.anomaly_id])
     else:  # Qualytics' Flow: the route runs the sync as a background task before the call returns
-        app_router = webhook_router(engine.sync_anomalies, SecretStr("s3cret"))
-        from fastapi import FastAPI
-
         app = FastAPI()
-        app.include_router(app_router)
+        app.include_router(webhook_router(engine.sync_anomalies, SecretStr("s3cret")))
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://snowbot.test"
         ) as client:
