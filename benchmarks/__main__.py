@@ -6,7 +6,14 @@ import argparse
 import importlib
 import sys
 
-SUITES = ["bench_client", "bench_slack_ack", "bench_sync", "bench_body_limit", "bench_syncback"]
+SUITES = [
+    "bench_client",
+    "bench_slack_ack",
+    "bench_sync",
+    "bench_adaptive",
+    "bench_syncback",
+    "bench_body_limit",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     """Resolution code used when an archived anomaly resolves its incidents (default: read from the instance)."""
     sync_concurrency: int = Field(default=16, ge=1, le=256, validation_alias="SNOWBOT_SYNC_CONCURRENCY")
     """Parallel Qualytics reads and ServiceNow writes in a sync pass."""
+    sync_min_read_interval: int = Field(default=60, ge=0, validation_alias="SNOWBOT_SYNC_MIN_READ_INTERVAL")
+    """Seconds before an anomaly that just changed (or that a webhook or Slack action named) is read again."""
+    sync_max_read_interval: int = Field(default=900, ge=0, validation_alias="SNOWBOT_SYNC_MAX_READ_INTERVAL")
+    """Longest wait between reads of a quiet anomaly: the wait doubles per quiet read from the minimum up to it."""
+    sync_hot_window: int = Field(default=86400, ge=0, validation_alias="SNOWBOT_SYNC_HOT_WINDOW")
+    """Seconds an anomaly is still read at the minimum interval after its last change."""
     http_timeout: float = Field(default=10.0, gt=0, validation_alias="SNOWBOT_HTTP_TIMEOUT")
     """Seconds before a ServiceNow or Qualytics request times out."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(

@@ -667,6 +667,8 @@ class ServiceNowEmulator:
                 return self._json(200, {"result": self._render_one(row, table, query, api, hidden)})
             if body is _INVALID_BODY or not isinstance(body, dict | None):
                 raise _Failure(400, "Exception while reading request", "The payload is not valid JSON.")
+            # A write's answer is rendered like a read: sysparm_fields, display values and reference links
+            # apply to POST, PUT and PATCH too (ServiceNowDocs c_TableAPI.md, each method's parameters).
             if method == "POST" and sys_id is None:
                 row = self._create(table, body or {}, account)
                 location = {"Location": f"{self.base_url}{api}/{table}/{row['sys_id']}"}

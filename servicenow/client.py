@@ -26,7 +26,16 @@ from servicenow.auth import build_auth
 from servicenow.changes import JournalItem, TicketChange
 from servicenow.config import Credentials, Resolver, system_resolver, validate_instance_url
 from servicenow.kinds import TicketKind
-from servicenow.models import Choice, Group, Incident, IncidentPage, JournalEntry, User, incident_url
+from servicenow.models import (
+    NOTE_FIELDS,
+    Choice,
+    Group,
+    Incident,
+    IncidentPage,
+    JournalEntry,
+    User,
+    incident_url,
+)
 from servicenow.retry import RetryPolicy
 from servicenow.transport import PublicHostCheck, TableAPI, clean_sys_id
 
@@ -141,8 +150,11 @@ class ServiceNowClient:
         return await incidents.get_incidents(self._api, sys_ids)
 
     async def add_work_note(self, sys_id: str, text: str, *, retry_safe: bool = False) -> Incident:
-        """Append a work note. Not retried unless `retry_safe`: a repeated PATCH adds the note twice."""
-        return await incidents.update_incident(self._api, sys_id, {"work_notes": text}, retry_safe=retry_safe)
+        """Append a work note. Not retried unless `retry_safe`: a repeated PATCH adds the note twice. The
+        answer has only the incident's sys_id, number and state (`NOTE_FIELDS`)."""
+        return await incidents.update_incident(
+            self._api, sys_id, {"work_notes": text}, retry_safe=retry_safe, fields=NOTE_FIELDS
+        )
 
     async def append_to_description(
         self, sys_id: str, text: str, work_note: str | None = None, *, retry_safe: bool = False
@@ -161,7 +173,8 @@ class ServiceNowClient:
         *,
         retry_safe: bool = False,
     ) -> Incident:
-        """Set state 6 (Resolved) with its mandatory resolution code and notes.
+        """Set state 6 (Resolved) with its mandatory resolution code and notes; the answer has only the
+        incident's sys_id, number and state (`NOTE_FIELDS`).
 
         Without a work note this is idempotent, so callers may pass `retry_safe=True`.
         """

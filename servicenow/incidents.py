@@ -16,7 +16,7 @@ from typing import Any
 
 from servicenow.errors import QueryError
 from servicenow.kinds import INCIDENT
-from servicenow.models import INCIDENT_FIELDS, WRITE_FIELDS, Incident, IncidentPage
+from servicenow.models import INCIDENT_FIELDS, NOTE_FIELDS, TICKET_FIELDS, Incident, IncidentPage
 from servicenow.query import Query, safe_search_text
 from servicenow.responses import result
 from servicenow.transport import TableAPI, clean_sys_id, table_path
@@ -35,7 +35,7 @@ async def check_connection(api: TableAPI) -> None:
 async def create_incident(api: TableAPI, fields: Mapping[str, object]) -> Incident:
     """Create an incident from field values (sent as strings). Never retried: see the module doc."""
     response = await api.request(
-        "POST", table_path(INCIDENT.table), json=_strings(fields), fields=WRITE_FIELDS
+        "POST", table_path(INCIDENT.table), json=_strings(fields), fields=TICKET_FIELDS
     )
     return _incident(api, result(response))
 
@@ -108,7 +108,7 @@ async def append_to_description(
     body = {"description": f"{existing}\n\n{text}" if existing else text}
     if work_note:
         body["work_notes"] = work_note
-    return await update_incident(api, current.sys_id, body, retry_safe=retry_safe)
+    return await update_incident(api, current.sys_id, body, retry_safe=retry_safe, fields=TICKET_FIELDS)
 
 
 async def resolve_incident(
@@ -119,15 +119,17 @@ async def resolve_incident(
     body = INCIDENT.resolve_fields(close_code, close_notes)
     if work_note:
         body["work_notes"] = work_note
-    return await update_incident(api, sys_id, body, retry_safe=retry_safe)
+    return await update_incident(api, sys_id, body, retry_safe=retry_safe, fields=NOTE_FIELDS)
 
 
 async def update_incident(
-    api: TableAPI, sys_id: str, body: Mapping[str, str], *, retry_safe: bool
+    api: TableAPI, sys_id: str, body: Mapping[str, str], *, retry_safe: bool, fields: Sequence[str]
 ) -> Incident:
-    """One PATCH of the incident's fields (a work note too: `work_notes`); the incident as it is after."""
+    """One PATCH of the incident's fields (a work note too: `work_notes`); the incident as it is after,
+    with only `fields` filled in (`sysparm_fields` applies to a PATCH's answer: ServiceNowDocs
+    c_TableAPI.md)."""
     response = await api.request(
-        "PATCH", table_path(INCIDENT.table, sys_id), json=body, fields=WRITE_FIELDS, retry_safe=retry_safe
+        "PATCH", table_path(INCIDENT.table, sys_id), json=body, fields=fields, retry_safe=retry_safe
     )
     return _incident(api, result(response))
 

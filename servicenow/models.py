@@ -151,9 +151,20 @@ INCIDENT_FIELDS = tuple(
 )
 """The incident fields snowbot asks for (`sysparm_fields`) and `Incident.from_record` reads."""
 
-WRITE_FIELDS = tuple(name for name in INCIDENT_FIELDS if name != "work_notes")
-"""What a create or update asks back: everything but the journal, whose display text grows with every
-note and is never needed after a write (a caller that wants it reads the incident)."""
+TICKET_FIELDS = tuple(
+    "sys_id number short_description description state priority urgency impact category subcategory "
+    "assignment_group assigned_to caller_id sys_created_on sys_updated_on resolved_at closed_at "
+    "close_notes correlation_id".split()
+)
+"""What a create or a link's description PATCH asks back: what their callers show of the incident (the
+REST API's `bot.models.Ticket`, the link's state and URL, the Slack announcement) and the correlation id
+(the create's own, logged and checked). Never the journal, whose display text grows with every note (a
+caller that wants it reads the incident)."""
+
+NOTE_FIELDS = ("sys_id", "number", "state")
+"""What a work-note or resolve PATCH asks back: the state (a note on a Closed or Canceled incident may be
+dropped: `bot.sync.push`) and the two fields every `Incident` needs; the other fields of the answer are
+empty. A real incident has about 90 fields (ServiceNowDocs c_TableAPI.md's PATCH example)."""
 
 
 class IncidentPage(_Model):

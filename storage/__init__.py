@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage import cards, integrations, intents, links, sync, syncback
+from storage import cards, integrations, intents, links, schedule, sync, syncback
 from storage.crypto import SecretBox, SecretKeyMismatchError
 from storage.db import DatabaseFileGoneError, atomic, connect
 from storage.migrations import migrate
@@ -21,6 +21,7 @@ __all__ = [
     "intents",
     "links",
     "migrate",
+    "schedule",
     "store_for",
     "sync",
     "syncback",

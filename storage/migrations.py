@@ -380,6 +380,25 @@ def m013_rules_creation_rules(db: Database) -> None:
     )
 
 
+@migration
+def m014_adaptive_read_schedule(db: Database) -> None:
+    # When the sync reads each linked anomaly from Qualytics next (bot/sync/schedule.py): one row per
+    # anomaly, written after each read; an anomaly without a row is due at once.
+    _run(
+        db,
+        """
+        CREATE TABLE read_schedule (
+            anomaly_id INTEGER PRIMARY KEY,
+            next_read_at TEXT NOT NULL,
+            interval_seconds INTEGER NOT NULL CHECK (interval_seconds >= 0),
+            last_read_at TEXT NOT NULL,
+            changed_at TEXT  -- the last change seen, or a webhook or Slack action naming it; NULL: none yet
+        )
+        """,
+        "CREATE INDEX read_schedule_due ON read_schedule (next_read_at)",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

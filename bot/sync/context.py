@@ -67,7 +67,8 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY and SNOWBOT_CLOSE_CODE."""
+    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY, SNOWBOT_CLOSE_CODE and the read schedule's
+    SNOWBOT_SYNC_MIN_READ_INTERVAL, SNOWBOT_SYNC_MAX_READ_INTERVAL and SNOWBOT_SYNC_HOT_WINDOW."""
 
     concurrency: int = 16
     close_code: str | None = None
@@ -84,12 +85,22 @@ class SyncConfig:
     """Newest work notes read when looking for a marker (an incident would need more new notes than this
     between an attempt and its retry to hide one)."""
     outbox_batch: int = 500
+    min_read_interval: float = 0.0
+    """Seconds before an anomaly that just changed is read again (`bot.sync.schedule`); with
+    `max_read_interval`, 0 reads every watched anomaly on every pass."""
+    max_read_interval: float = 0.0
+    """Longest wait between two reads of a quiet anomaly (the wait doubles per quiet read up to it)."""
+    hot_window: float = 0.0
+    """Seconds an anomaly stays at `min_read_interval` after its last change."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SyncConfig:
         values: dict[str, Any] = {
             "concurrency": settings.sync_concurrency,
             "close_code": (settings.close_code or "").strip() or None,
+            "min_read_interval": settings.sync_min_read_interval,
+            "max_read_interval": settings.sync_max_read_interval,
+            "hot_window": settings.sync_hot_window,
         }
         return cls(**{**values, **overrides})
 
@@ -133,8 +144,13 @@ class Run:
     polling: bool
     """True for a scheduled pass (only watched links were loaded), False for named anomalies."""
     groups: dict[int, list[Link]]
+    refresh_groups: dict[int, list[Link]] | None = None
+    """The links whose incidents are read back, by anomaly (a scheduled pass: every watched link, due or
+    not; None: `groups`)."""
     anomalies: dict[int, Anomaly] = field(default_factory=dict)
     states: dict[int, SyncState] = field(default_factory=dict)
+    detected: set[int] = field(default_factory=set)
+    """Anomalies whose Qualytics side changed this pass (events recorded, or a link baselined)."""
     changed: set[int] = field(default_factory=set)
     """Anomalies whose state or incidents' states changed this pass (the notifier's cards show both)."""
     back: Any = None

@@ -38,9 +38,10 @@ DELETED_EVENT_KEY = "deleted"
 """The one outbox event of a link whose anomaly was deleted in Qualytics (unique per link: at most once)."""
 
 
-async def detect(ctx: Context, run: Run) -> None:
-    """Read every anomaly of the pass once (at most `concurrency` at a time), record what is new for its
-    links and note the anomalies Qualytics links tickets to as well (`report.native_ticket_links`)."""
+async def detect(ctx: Context, run: Run, only: list[int] | None = None) -> None:
+    """Read every anomaly of the pass (or `only` these of its groups) once, at most `concurrency` at a
+    time, record what is new for its links and note the anomalies Qualytics links tickets to as well
+    (`report.native_ticket_links`)."""
 
     async def one(anomaly_id: int) -> None:
         try:
@@ -66,7 +67,7 @@ async def detect(ctx: Context, run: Run) -> None:
         if await ctx.store.run(_observe_counted, ctx, run, anomaly):  # notes are about to be written
             await ctx.native_links.check(ctx.qualytics, anomaly_id, now=ctx.clock())
 
-    await ctx.each(list(run.groups), one)
+    await ctx.each(list(run.groups) if only is None else only, one)
     if ctx.native_links.checked_any:
         linked = set(await ctx.store.run(links.anomaly_ids, ctx.db))
         run.report.native_ticket_links = ctx.native_links.doubled(linked)
@@ -151,6 +152,7 @@ def _observe(ctx: Context, run: Run, anomaly: Anomaly) -> None:
     if not changed:
         return
     run.changed.add(anomaly.id)
+    run.detected.add(anomaly.id)
     observed_at = ctx.clock()
     for link in group:
         state = run.states.get(link.id)

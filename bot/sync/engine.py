@@ -16,6 +16,9 @@ own module, where its reasoning is written down:
 4. Watch (`bot.sync.watch`). An archived anomaly whose incidents are all resolved is no longer polled,
    until it is named again (`sync_anomalies`).
 
+Between detect and push, each anomaly read gets its next read time (`bot.sync.schedule`): soon after a
+change or a webhook / Slack action, less and less often while it stays quiet; a pass reads only the due.
+
 The steps are functions of a `Context` (the engine's collaborators as they are when the pass starts, and
 the memories it keeps across passes) and the pass's working memory (`Run`: `bot.sync.context`); the pass
 is told in a `PassReport` (`bot.sync.report`), stored and logged at its end.
@@ -56,8 +59,9 @@ from bot.sync.native_links import NativeLinks
 from bot.sync.push import push
 from bot.sync.refresh import refresh, tell_changed
 from bot.sync.report import PassReport, named
+from bot.sync.schedule import adaptive, schedule_reads
 from bot.sync.watch import update_watch
-from storage import links, store_for, sync
+from storage import links, schedule, store_for, sync
 from storage.links import Link
 
 __all__ = ["AnomalyReader", "Notifier", "PassReport", "ServiceNowClients", "SyncConfig", "SyncEngine"]
@@ -102,19 +106,26 @@ class SyncEngine:
         self._close_codes = CloseCodes()
 
     async def run_pass(self) -> PassReport:
-        """Detect, push, refresh over every watched link; the summary is also stored (`sync.record_run`)."""
+        """Detect, push, refresh over every watched link whose anomaly is due (`bot.sync.schedule`; all of
+        them when the schedule is off); the summary is also stored (`sync.record_run`)."""
         async with self._lock:
-            groups: dict[int, list[Link]] = defaultdict(list)
+            started = self.clock()
+            watched: dict[int, list[Link]] = defaultdict(list)
             for link in await self.store.run(links.watched, self.db):
-                groups[link.anomaly_id].append(link)
-            run = Run(PassReport("pass", self.clock()), polling=True, groups=dict(groups))
+                watched[link.anomaly_id].append(link)
+            due = set(watched)
+            if adaptive(self.config):
+                due = {link.anomaly_id for link in await self.store.run(schedule.due_links, self.db, started)}
+            groups = {anomaly_id: group for anomaly_id, group in watched.items() if anomaly_id in due}
+            run = Run(PassReport("pass", started), polling=True, groups=groups, refresh_groups=dict(watched))
             await self._sync(run, push_only=None)
             return run.report
 
     async def sync_anomalies(self, anomaly_ids: Iterable[int]) -> PassReport:
         """Sync the named anomalies now, watched or not (webhook, Slack buttons): read them, record and
-        push their events, refresh their incidents. Naming an anomaly that was set aside polls it again
-        when it is open or one of its incidents is open."""
+        push their events, refresh their incidents. Each one read is hot again (read after the least
+        interval, `bot.sync.schedule`). Naming an anomaly that was set aside polls it again when it is open
+        or one of its incidents is open."""
         ids = list(dict.fromkeys(int(i) for i in anomaly_ids))
         async with self._lock:
             groups = {}
@@ -150,12 +161,26 @@ class SyncEngine:
             close_codes=self._close_codes,
         )
 
+    async def _read_unread_changed(self, ctx: Context, run: Run) -> None:
+        """A scheduled pass: the anomalies not due whose incidents changed in ServiceNow are read now
+        (their cards show both; an archived one may be set aside) and scheduled as read."""
+        if run.refresh_groups is None:
+            return
+        unread = sorted(a for a in run.changed if a not in run.groups and a in run.refresh_groups)
+        if not unread:
+            return
+        run.groups.update((anomaly_id, run.refresh_groups[anomaly_id]) for anomaly_id in unread)
+        await detect(ctx, run, only=unread)
+        await self.store.run(schedule_reads, ctx, run, unread)
+
     async def _sync(self, run: Run, push_only: set[int] | None) -> None:
         ctx = self.context()
         started = time.perf_counter()
         await detect(ctx, run)
+        await self.store.run(schedule_reads, ctx, run)
         await push(ctx, run, only=push_only)
         await refresh(ctx, run)
+        await self._read_unread_changed(ctx, run)
         await record_back(ctx, run)
         await deliver_back(ctx, run)
         await tell_changed(ctx, run)

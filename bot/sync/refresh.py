@@ -1,6 +1,7 @@
 """The refresh step: linked incidents read back, their states stored, closed ones told once.
 
-The linked incidents are read back in batches of 100 (`ServiceNowClient.get_incidents`); each link gets the
+The linked incidents (of a scheduled pass: every watched link, its anomaly due or not) are read back in
+batches of 100 (`ServiceNowClient.get_incidents`); each link gets the
 state's label and the sync time. When an incident enters one of its kind's resolved states (an incident's
 Resolved, Closed or Canceled: `servicenow.kinds`) the notifier (the Slack thread) hears about it once: the
 flag is stored before the call, so a crash may skip a message but never repeats one. A notifier that also
@@ -31,7 +32,7 @@ async def refresh(ctx: Context, run: Run) -> None:
     """Read the linked incidents back (100 per request), store each link's state label and sync
     time, record resolved transitions and tell the notifier about closed ones."""
     by_integration: dict[int, list[Link]] = defaultdict(list)
-    for group in run.groups.values():
+    for group in (run.groups if run.refresh_groups is None else run.refresh_groups).values():
         for link in group:
             by_integration[link.integration_id].append(link)
     batches = [

@@ -849,3 +849,23 @@ async def test_journal_writes_to_closed_or_canceled_incidents_are_dropped_silent
     assert reopened.status_code == 200
     assert [entry["value"] for entry in servicenow.journal(created["sys_id"])] == ["now it lands"]
     assert after.status_code == 200
+
+
+async def test_writes_answer_only_the_fields_asked_for(sn: httpx.AsyncClient) -> None:
+    # ServiceNowDocs c_TableAPI.md: POST, PUT and PATCH take sysparm_fields ("Comma-separated list of fields
+    # to return in the response"; the answer holds "those specified in the query parameters").
+    params = {"sysparm_fields": "sys_id,number,state", "sysparm_exclude_reference_link": "true"}
+    created = await sn.post(INCIDENTS, params=params, json={"short_description": "orders_daily failed"})
+    assert created.status_code == 201
+    assert sorted(created.json()["result"]) == ["number", "state", "sys_id"]
+    sys_id = created.json()["result"]["sys_id"]
+
+    noted = await sn.patch(
+        f"{INCIDENTS}/{sys_id}",
+        params={**params, "sysparm_display_value": "all"},
+        json={"work_notes": "Anomaly score 0.97"},
+    )
+
+    assert noted.status_code == 200
+    assert noted.json()["result"]["state"] == {"display_value": "New", "value": "1"}
+    assert sorted(noted.json()["result"]) == ["number", "state", "sys_id"]

@@ -390,3 +390,39 @@ def test_incident_url(client) -> None:
     assert client.incident_url(SYS_ID) == f"{INSTANCE}/nav_to.do?uri=incident.do?sys_id={SYS_ID}"
     with pytest.raises(QueryError):
         client.incident_url("not-a-sys-id")
+
+
+WRITE_DEFAULTS = {"sysparm_display_value": "all", "sysparm_exclude_reference_link": "true"}
+TICKET_ANSWER = (
+    "sys_id,number,short_description,description,state,priority,urgency,impact,category,subcategory,"
+    "assignment_group,assigned_to,caller_id,sys_created_on,sys_updated_on,resolved_at,closed_at,close_notes,"
+    "correlation_id"
+)
+"""What the callers of a create or a link read (bot.models.Ticket, the link, the announcement)."""
+
+
+WRITES = [
+    ("POST", lambda c: c.create_incident({"short_description": "orders_daily failed"}), TICKET_ANSWER),
+    ("PATCH", lambda c: c.add_work_note(SYS_ID, "Anomaly score 0.97"), "sys_id,number,state"),
+    (
+        "PATCH",
+        lambda c: c.resolve(SYS_ID, "Solution provided", "Fixed", work_note="n"),
+        "sys_id,number,state",
+    ),
+    ("PATCH", lambda c: c.append_to_description(SYS_ID, "Anomaly 825", "linked 825"), TICKET_ANSWER),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "write", "answer"), WRITES, ids=["create", "work note", "resolve", "link"]
+)
+async def test_each_write_asks_back_only_the_fields_its_callers_read(
+    client, router, method, write, answer
+) -> None:
+    if write is WRITES[-1][1]:
+        router.get(ONE).respond(200, json=envelope(incident_record()))  # the link reads the description
+    route = router.route(method=method, path=LIST if method == "POST" else ONE).respond(
+        201 if method == "POST" else 200, json=envelope(incident_record())
+    )
+    await write(client)
+    assert sent_params(route) == {**WRITE_DEFAULTS, "sysparm_fields": answer}

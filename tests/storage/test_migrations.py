@@ -22,6 +22,7 @@ NAMES = [
     "m011_integrations_credentials_ref",
     "m012_syncback_state",
     "m013_rules_creation_rules",
+    "m014_adaptive_read_schedule",
 ]
 
 
