@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from servicenow.errors import PermissionDeniedError
 from servicenow.kinds import TicketKind
-from servicenow.models import WRITE_FIELDS, Incident, _display, _value
+from servicenow.models import INCIDENT_FIELDS, Incident, _display, _value
 from servicenow.query import Query
 from servicenow.transport import READ_GRANTS, TableAPI, clean_sys_id
 
@@ -94,7 +94,9 @@ def change_fields(kind: TicketKind) -> tuple[str, ...]:
         kind.close_code_field,
         kind.close_notes_field,
     )
-    return tuple(dict.fromkeys((*WRITE_FIELDS, *extra)))
+    # every ticket field but the journal, whose display text grows with every note (read separately)
+    base = (name for name in INCIDENT_FIELDS if name != "work_notes")
+    return tuple(dict.fromkeys((*base, *extra)))
 
 
 async def changed_since(
