@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from storage import cards, integrations, intents, links, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
-from storage.db import Database, DatabaseFileGoneError, atomic, connect, dialect
+from storage.db import Database, DatabaseFileGoneError, DatabaseUnreachableError, atomic, connect, dialect
 from storage.migrations import migrate
 from storage.store import DatabaseBusyError, Store, store_for
 
@@ -13,6 +13,7 @@ __all__ = [
     "Database",
     "DatabaseBusyError",
     "DatabaseFileGoneError",
+    "DatabaseUnreachableError",
     "SecretBox",
     "SecretKeyMismatchError",
     "Store",

@@ -57,6 +57,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlite_utils
 from sqlite_utils.db import Table
@@ -124,6 +125,15 @@ def is_url(target: str | Path) -> bool:
     return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
+def redact_url(url: str) -> str:
+    """A database URL with its password replaced by `***`, to show in messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=user.split(":", 1)[0] + ":***@" + host))
+
+
 def dialect(db: Database) -> Literal["sqlite", "postgresql"]:
     """Which backend `db` is, for the rare statement that must differ (advisory locks, say)."""
     return "sqlite" if isinstance(db, sqlite_utils.Database) else "postgresql"
@@ -186,6 +196,11 @@ def connect(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> 
         from storage import postgres
 
         return postgres.connect(str(path), lock_timeout=busy_timeout)
+    return connect_sqlite(path, busy_timeout=busy_timeout)
+
+
+def connect_sqlite(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite_utils.Database:
+    """`connect` for a SQLite file, typed as sqlite-utils' own class (`storage.copy` reads its schema)."""
     conn = sqlite3.connect(
         str(path),
         timeout=busy_timeout,
@@ -211,6 +226,10 @@ class DatabaseFileGoneError(sqlite3.DatabaseError):
         super().__init__(f"The database file {path} was {what} while snowbot was running.")
         self.path = path
         self.what = what
+
+
+class DatabaseUnreachableError(sqlite3.OperationalError):
+    """PostgreSQL refused or did not answer the connection; the message names the URL (no password)."""
 
 
 def check_identity(db: Database) -> None:

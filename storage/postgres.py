@@ -33,11 +33,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import errors
 from psycopg.rows import dict_row
+
+from storage.db import DatabaseUnreachableError
+from storage.db import redact_url as redact
 
 _SEGMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _PLACEHOLDER = re.compile(r"(?<!:):([A-Za-z_]\w*)|\?|%")
@@ -104,19 +106,6 @@ def _integrity(err: psycopg.IntegrityError) -> sqlite3.IntegrityError:
     word = next((w for kind, w in _CONSTRAINT_WORDS.items() if isinstance(err, kind)), "integrity")
     name = err.diag.constraint_name or err.diag.column_name or ""
     return sqlite3.IntegrityError(f"{word} constraint failed: {name} ({str(err).splitlines()[0]})")
-
-
-def redact(url: str) -> str:
-    """`url` with its password replaced by `***`, to show in messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=netloc[0].split(":", 1)[0] + ":***@" + netloc[1]))
-
-
-class DatabaseUnreachableError(sqlite3.OperationalError):
-    """PostgreSQL refused or did not answer the connection; the message names the URL (no password)."""
 
 
 class _Transaction:
