@@ -164,9 +164,11 @@ def _schema_checks(db: Database) -> list[Check]:
             _fail(
                 "migrations",
                 f"{len(missing)} not applied ({', '.join(missing)})",
-                "start `snowbot run` once: it applies them",
+                "start `snowbot run` once (or `snowbot db migrate`): it applies them",
             )
         )
+        if not db["outbox"].exists():
+            return checks  # a database never migrated (an empty PostgreSQL one): no outbox to read yet
     else:
         checks.append(_ok("migrations", f"current ({len(known)} applied)"))
     counts = sync.counts(db)

@@ -24,6 +24,15 @@ _SERVER = os.environ.get(URL_VARIABLE, "").strip()
 _CI = os.environ.get("CI") == "true"
 
 
+def report_header() -> str:
+    """The line `pytest` prints first: which PostgreSQL the PostgreSQL half runs on, or why it is skipped."""
+    if _SERVER:
+        return f"PostgreSQL tests: on {_SERVER}"
+    return (
+        f"PostgreSQL tests: skipped ({URL_VARIABLE} is unset; `.ci/postgres start DIR` prints a URL for it)"
+    )
+
+
 def server_url() -> str:
     """The test server's URL; skips the test when there is none (fails it under CI=true)."""
     if _SERVER:
