@@ -25,9 +25,9 @@ _CI = os.environ.get("CI") == "true"
 
 
 def report_header() -> str:
-    """The line `pytest` prints first: which PostgreSQL the PostgreSQL half runs on, or why it is skipped."""
+    """The line `pytest` ends with: which PostgreSQL the PostgreSQL half ran on, or why it was skipped."""
     if _SERVER:
-        return f"PostgreSQL tests: on {_SERVER}"
+        return f"PostgreSQL tests: ran on {_SERVER}"
     return (
         f"PostgreSQL tests: skipped ({URL_VARIABLE} is unset; `.ci/postgres start DIR` prints a URL for it)"
     )

@@ -35,8 +35,9 @@ async def no_sleep(_seconds: float) -> None:
     return None
 
 
-def pytest_report_header() -> str:
-    return report_header()
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Says at the end (also under -q) where the PostgreSQL tests ran, or why they were skipped."""
+    terminalreporter.write_line(report_header())
 
 
 @pytest.fixture(params=BACKENDS)
