@@ -32,8 +32,10 @@ runs on both (`storage.postgres` translates the rest in one place):
 - `INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET col = excluded.col` (never `INSERT OR
   IGNORE/REPLACE`); `INSERT ... RETURNING id` for a new id. Booleans are INTEGER 0/1 and never added
   to numbers (`CASE WHEN ... THEN 1 ELSE 0 END`, not `n + (a != b)`); timestamps are ISO TEXT from
-  `iso` (compared as text); no SQLite-only functions (json_each, datetime(), strftime, julianday, GLOB)
-  and no PostgreSQL-only ones outside a `dialect(db)` branch.
+  `iso` (compared as text); no SQLite-only functions (json_each, datetime(), strftime, julianday, GLOB,
+  IFNULL: use COALESCE, group_concat, two-argument min()/max(): use CASE) and no PostgreSQL-only ones
+  outside a `dialect(db)` branch. `LIKE` ignores ASCII case on SQLite only: compare `lower(...)`.
+  `IN (?, ?, ...)` with one placeholder per value for a list.
 - A statement whose error you catch and then carry on runs in its own `atomic(db)`: on PostgreSQL a
   failed statement aborts the whole transaction unless it was in a savepoint.
 - Constraint failures raise `sqlite3.IntegrityError` on both, its message starting like SQLite's

@@ -35,11 +35,15 @@ from types import TracebackType
 from typing import Any, Literal
 
 import psycopg
+import psycopg.conninfo
 from psycopg import errors
 from psycopg.rows import dict_row
 
 from storage.db import DatabaseUnreachableError
 from storage.db import redact_url as redact
+
+CONNECT_TIMEOUT = 10
+"""Seconds to wait for PostgreSQL to answer a new connection (unless the URL's connect_timeout says)."""
 
 _SEGMENTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
 _PLACEHOLDER = re.compile(r"(?<!:):([A-Za-z_]\w*)|\?|%")
@@ -219,9 +223,11 @@ class PgDatabase:
         if self._closed:
             raise DatabaseUnreachableError("the database was closed")
         try:
-            conn = psycopg.connect(self.url, autocommit=True, cursor_factory=psycopg.ClientCursor)
+            conn = psycopg.connect(
+                self.url, autocommit=True, cursor_factory=psycopg.ClientCursor, **self._defaults()
+            )
         except psycopg.OperationalError as err:
-            reason = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+            reason = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
             raise DatabaseUnreachableError(
                 f"cannot connect to PostgreSQL at {redact(self.url)}: {reason}"
             ) from None
@@ -230,6 +236,11 @@ class PgDatabase:
             self._opened.append(conn)
         self.local.conn = conn
         return conn
+
+    def _defaults(self) -> dict[str, Any]:
+        """libpq waits for ever on a server that does not answer: CONNECT_TIMEOUT unless the URL says."""
+        given = psycopg.conninfo.conninfo_to_dict(self.url)
+        return {} if "connect_timeout" in given else {"connect_timeout": CONNECT_TIMEOUT}
 
     def errors(self) -> _Errors:
         return _Errors()

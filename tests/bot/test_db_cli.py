@@ -112,7 +112,7 @@ def _fill(path: Path) -> dict[str, object]:
         [{"event_key": "status:1", "kind": "status", "payload": {"a": 1}}],
     )
     sync.record_run(db, started_at=storage.db.aware(), finished_at=storage.db.aware(), summary={"n": 1})
-    intents.record(
+    intent = intents.record(
         db,
         kind="create",
         anomaly_id=801,
@@ -121,6 +121,11 @@ def _fill(path: Path) -> dict[str, object]:
         baseline={},
         actor="U1",
         correlation_id="snowbot:801:x",
+    )
+    intents.mark_linked(db, intent.id, ids[1])  # intents reference links: copied after them, not by name
+    order = tables_in_order(db)  # type: ignore[arg-type]
+    assert order.index("links") < order.index("intents") and order.index("integrations") < order.index(
+        "links"
     )
     cards.watch(db, "C1", "U1")
     cards.claim(db, channel_id="C1", thread_ts="1.2", anomaly_id=801)
