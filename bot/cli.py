@@ -76,7 +76,7 @@ def db_migrate() -> int:
     """`snowbot db migrate`: apply the migrations not yet applied to the configured database; print them."""
     from bot.settings import load_settings
     from storage import DatabaseUnreachableError, connect, migrate
-    from storage.db import redact_url
+    from storage.urls import redact_url
 
     settings = load_settings()
     shown = redact_url(str(settings.database)) if settings.database_url else f"SNOWBOT_DB={settings.db_path}"
@@ -101,7 +101,8 @@ def db_copy(*, to: str | None) -> int:
     from bot.startup import StartupError
     from storage import DatabaseUnreachableError, connect
     from storage.copy import CopyRefusedError, copy
-    from storage.db import connect_sqlite, is_url, redact_url
+    from storage.db import connect_sqlite
+    from storage.urls import is_url, redact_url
 
     settings = load_settings()
     target_url = to or (settings.database_url.get_secret_value() if settings.database_url else None)

@@ -34,8 +34,9 @@ from servicenow.errors import (
     ServiceNowError,
 )
 from storage import cards, links, sync
-from storage.db import Database, DatabaseUnreachableError, connect, is_url, redact_url
+from storage.db import Database, connect
 from storage.migrations import MIGRATIONS, applied
+from storage.urls import DatabaseUnreachableError, is_url, redact_url
 
 BOT_SCOPES = frozenset(
     ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from storage import cards, integrations, intents, links, sync
 from storage.crypto import SecretBox, SecretKeyMismatchError
-from storage.db import Database, DatabaseFileGoneError, DatabaseUnreachableError, atomic, connect, dialect
+from storage.db import Database, DatabaseFileGoneError, atomic, connect, dialect
 from storage.migrations import migrate
 from storage.store import DatabaseBusyError, Store, store_for
+from storage.urls import DatabaseUnreachableError
 
 __all__ = [
     "Database",

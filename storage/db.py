@@ -59,10 +59,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import sqlite_utils
 from sqlite_utils.db import Table
+
+from storage.urls import is_url
 
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -120,20 +121,6 @@ class Database(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
     def __getitem__(self, table_name: str) -> Rows: ...
     def close(self) -> None: ...
-
-
-def is_url(target: str | Path) -> bool:
-    """Whether `target` names a PostgreSQL database (`postgresql://...`) rather than a SQLite file."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
-
-
-def redact_url(url: str) -> str:
-    """A database URL with its password replaced by `***`, to show in messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user, host = parts.netloc.rsplit("@", 1)
-    return urlunsplit(parts._replace(netloc=user.split(":", 1)[0] + ":***@" + host))
 
 
 def dialect(db: Database) -> Literal["sqlite", "postgresql"]:
@@ -228,10 +215,6 @@ class DatabaseFileGoneError(sqlite3.DatabaseError):
         super().__init__(f"The database file {path} was {what} while snowbot was running.")
         self.path = path
         self.what = what
-
-
-class DatabaseUnreachableError(sqlite3.OperationalError):
-    """PostgreSQL refused or did not answer the connection; the message names the URL (no password)."""
 
 
 def check_identity(db: Database) -> None:

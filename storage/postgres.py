@@ -39,8 +39,8 @@ import psycopg.conninfo
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from storage.db import DatabaseUnreachableError
-from storage.db import redact_url as redact
+from storage.urls import DatabaseUnreachableError
+from storage.urls import redact_url as redact
 
 CONNECT_TIMEOUT = 10
 """Seconds to wait for PostgreSQL to answer a new connection (unless the URL's connect_timeout says)."""

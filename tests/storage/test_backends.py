@@ -13,8 +13,8 @@ import pytest
 import storage
 from storage import migrations, store_for, sync
 from storage.db import Database, dialect, insert
-from storage.db import redact_url as redact
 from storage.postgres import translate
+from storage.urls import redact_url as redact
 from tests.storage.test_migrations import NAMES
 
 
