@@ -44,7 +44,9 @@ runs on both (`storage.postgres` translates the rest in one place):
   TEXT, `INTEGER PRIMARY KEY`, REFERENCES ... ON DELETE CASCADE, CHECK, UNIQUE, `WITHOUT ROWID`, and
   `CREATE [UNIQUE] INDEX ... [WHERE ...]`. On PostgreSQL `INTEGER PRIMARY KEY` becomes `BIGINT GENERATED
   BY DEFAULT AS IDENTITY PRIMARY KEY`, INTEGER becomes BIGINT (SQLite's are 64-bit), TEXT becomes
-  `TEXT COLLATE "C"` (byte order, as SQLite's BINARY), `WITHOUT ROWID` is dropped.
+  `TEXT COLLATE "C"` (byte order, as SQLite's BINARY), REAL becomes DOUBLE PRECISION, BLOB becomes
+  BYTEA, `AUTOINCREMENT` and `WITHOUT ROWID` are dropped. No `DEFAULT CURRENT_TIMESTAMP` (its text
+  differs: give `iso()` values).
 - Transactions on PostgreSQL are READ COMMITTED: a read-then-write relies on a unique constraint or a
   row lock, as two SQLite connections would not need (BEGIN IMMEDIATE serializes writers there).
 """
