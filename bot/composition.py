@@ -126,7 +126,7 @@ def build_snowbot(
     Without SNOWBOT_SECRET_KEY there is no SecretBox: connecting ServiceNow through the bot is refused
     (an integration from SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS still works).
     """
-    db = connect(settings.db_path)
+    db = connect(settings.database)
     migrate(db)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
     storage, runtime = Storage(db), Runtime()

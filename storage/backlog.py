@@ -12,9 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlite_utils import Database
-
-from storage.db import aware, iso
+from storage.db import Database, aware, iso
 
 STATES = ("pending", "sending", "retrying", "failed")
 """The `state` label values of `snowbot_outbox_rows` (retrying: open rows whose last attempt failed)."""

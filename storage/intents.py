@@ -24,9 +24,8 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
-from sqlite_utils import Database
 
-from storage.db import db_table, iso
+from storage.db import Database, insert, iso
 
 Kind = Literal["create", "link"]
 
@@ -92,7 +91,7 @@ def record(
         "announced_at": None,
         "created_at": iso(now),
     }
-    intent_id = db_table(db, "intents").insert(row).last_pk
+    intent_id = insert(db, "intents", row)
     return Intent.model_validate({"id": intent_id, **row})
 
 

@@ -14,9 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, field_validator
-from sqlite_utils import Database
 
-from storage.db import atomic, iso
+from storage.db import Database, atomic, iso
 from storage.links import Link
 
 RULE_COLUMNS = (

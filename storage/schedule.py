@@ -12,9 +12,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlite_utils import Database
 
-from storage.db import atomic, iso
+from storage.db import Database, atomic, iso
 from storage.links import Link
 
 

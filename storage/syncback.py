@@ -23,9 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, field_validator
-from sqlite_utils import Database
 
-from storage.db import atomic, aware, iso
+from storage.db import Database, atomic, aware, iso
 
 Mode = Literal["off", "comment", "comment_and_archive"]
 MODES: tuple[Mode, ...] = ("off", "comment", "comment_and_archive")

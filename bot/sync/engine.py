@@ -40,8 +40,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from bot.sync.back import deliver_back, record_back
 from bot.sync.close_codes import CloseCodes
 from bot.sync.context import (
@@ -62,6 +60,7 @@ from bot.sync.report import PassReport, named
 from bot.sync.schedule import adaptive, schedule_reads
 from bot.sync.watch import update_watch
 from storage import links, schedule, store_for, sync
+from storage.db import Database
 from storage.links import Link
 
 __all__ = ["AnomalyReader", "Notifier", "PassReport", "ServiceNowClients", "SyncConfig", "SyncEngine"]

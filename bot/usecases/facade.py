@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import SecretStr
-from sqlite_utils import Database
 
 from bot.models import FormSpecification
 from bot.settings import Settings
@@ -38,6 +37,7 @@ from bot.usecases.unfurls import Preview, Unfurls
 from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
+from storage.db import Database
 from storage.integrations import Integration
 from storage.links import Link
 from storage.rules import Rule, RuleChange
