@@ -20,6 +20,7 @@ from bot.secrets import is_vault_reference
 from bot.settings import Settings, SettingsError
 from bot.usecases import instances
 from bot.usecases.base import Storage
+from bot.usecases.env_integration import record_env_integration
 from bot.usecases.errors import (
     InvalidInput,
     NotConfigured,
@@ -27,7 +28,7 @@ from bot.usecases.errors import (
     UseCaseError,
     servicenow_failure,
 )
-from bot.usecases.logins import env_login, integration_login, login
+from bot.usecases.logins import integration_login, login
 from bot.usecases.referenced import ReferencedSecrets
 from bot.usecases.sync_back import check_mode
 from servicenow import Credentials, ServiceNowClient, validate_instance_url
@@ -133,39 +134,8 @@ class Connections:
         return Connected(integration=current or saved)
 
     def ensure_env_integration(self) -> Integration | None:
-        """Record the integration configured by SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS (source "env").
-
-        Its password is always read from the settings and never stored. No request is made: see
-        `check_connection`. Called once while composing, before anything runs.
-        """
-        url = self.settings.servicenow_instance_url
-        if not url:
-            return None
-        creds = env_login(self.settings)
-        if creds is None:
-            return None
-        url = self.instance_url(url)
-        db = self.storage.db
-        for known in integrations.list_all(db):
-            same = (known.username, known.auth_type, known.client_id) == (
-                creds.username,
-                creds.auth,
-                creds.client_id,
-            )
-            if known.instance_url == url and (known.source == "user" or same):
-                return known  # unchanged, or connected through the bot since: that connection wins
-        current = integrations.default(db)
-        return integrations.save(
-            db,
-            None,  # nothing secret is stored for "env": no SecretBox is needed
-            instance_url=url,
-            username=creds.username,
-            password=None,
-            source="env",
-            make_default=current is None or current.source == "env",
-            auth_type=creds.auth,
-            client_id=creds.client_id,
-        )
+        """Record the environment's integration (`bot.usecases.env_integration`); once, while composing."""
+        return record_env_integration(self.storage.db, self.settings, self.instance_url)
 
     async def check_connection(self, *, integration_id: int | None = None) -> Integration:
         """Test an integration again and record Connected or Error (with the reason). A 401 reads the

@@ -8,7 +8,6 @@ Holds no logic of its own; its tunings (`clock`, `sleep`, `intent_settle`, ...) 
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
@@ -29,7 +28,8 @@ from bot.usecases.form import TicketDraft, TicketForm, TicketForms
 from bot.usecases.instances import Instance
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.recurrence import Recurrence
-from bot.usecases.rules import DryRun, Rules, RuleSpec
+from bot.usecases.rule_facade import RuleUseCases
+from bot.usecases.rules import Rules
 from bot.usecases.status import Overview, Status
 from bot.usecases.sync_back import set_sync_back
 from bot.usecases.tickets import Tickets
@@ -40,7 +40,6 @@ from servicenow import Group, Incident, ServiceNowClient, User
 from storage.db import Database
 from storage.integrations import Integration
 from storage.links import Link
-from storage.rules import Rule, RuleChange
 from storage.store import Store
 
 T = TypeVar("T")
@@ -60,7 +59,7 @@ class _Tuning(Generic[T]):
         setattr(bot.runtime, self.name, value)
 
 
-class Snowbot:
+class Snowbot(RuleUseCases):
     """The use cases. One instance per process (and per event loop); `aclose()` releases the clients."""
 
     clock: _Tuning[Callable[[], datetime]] = _Tuning()
@@ -283,46 +282,6 @@ class Snowbot:
     async def link_previews(self, urls: Sequence[str]) -> dict[str, Preview]:
         """The previews of pasted links that name an anomaly or a ticket snowbot can read (Slack's unfurls)."""
         return await self.unfurls.previews(urls)
-
-    # ------------------------------------------------------------------------------------ creation rules
-
-    def _rules(self) -> Rules:
-        assert self.rules is not None, "built by bot.composition.build_snowbot"
-        return self.rules
-
-    async def list_rules(self) -> list[Rule]:
-        return await self._rules().all()
-
-    async def get_rule(self, rule_id: int) -> Rule:
-        return await self._rules().get(rule_id)
-
-    async def rule_changes(self, rule_id: int) -> list[RuleChange]:
-        return await self._rules().changes(rule_id)
-
-    async def create_rule(self, spec: RuleSpec, actor: str) -> Rule:
-        return await self._rules().create(spec, actor=actor)
-
-    async def update_rule(self, rule_id: int, spec: RuleSpec, actor: str) -> Rule:
-        return await self._rules().update(rule_id, spec, actor=actor)
-
-    async def set_rule_enabled(self, rule_id: int, enabled: bool, actor: str) -> Rule:
-        return await self._rules().set_enabled(rule_id, enabled, actor=actor)
-
-    async def delete_rule(self, rule_id: int, actor: str) -> None:
-        await self._rules().delete(rule_id, actor=actor)
-
-    async def rule_dry_run(self, rule_id: int, last: int = 50) -> DryRun:
-        return await self._rules().dry_run(rule_id, last=last)
-
-    async def poll_new_anomalies(self) -> Counter[str]:
-        """One poll round of the creation rules (the scheduler's job)."""
-        assert self.autocreate is not None
-        return await self.autocreate.poll()
-
-    async def new_anomalies_notified(self, anomaly_ids: list[int]) -> Counter[str]:
-        """The Qualytics webhook named these anomalies: evaluate the new ones against the rules."""
-        assert self.autocreate is not None
-        return await self.autocreate.notified(anomaly_ids)
 
     # ----------------------------------------------------------------------------------------- status
 
