@@ -3,9 +3,10 @@ told, a rule, and new anomalies added to the Qualytics emulator as a scan would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from bot.usecases.rules import RuleSpec
 from emulators.qualytics import QualyticsEmulator
 from storage.links import Link
 from storage.rules import Rule
+from tests.backends import database_target
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
@@ -99,3 +101,15 @@ def spec(**overrides: Any) -> RuleSpec:
 
 def later(days: float) -> datetime:
     return NOW + timedelta(days=days)
+
+
+@pytest.fixture
+def settings_overrides(
+    settings_overrides: dict[str, object], backend: str, tmp_path: Path
+) -> Iterator[dict[str, object]]:
+    """The rules' suite runs on both backends (tests/backends.py): their storage is new SQL on each."""
+    with database_target(backend, tmp_path, "rules.db") as target:
+        if backend == "sqlite":
+            yield {**settings_overrides, "db_path": target}
+        else:
+            yield {**settings_overrides, "database_url": str(target)}
