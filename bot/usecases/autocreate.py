@@ -209,7 +209,11 @@ class AutoCreate:
         form = ticket_form(rule, anomaly, self.anomalies.url(anomaly))
         slack = SlackContext(channel_id=rule.channel_id) if rule.channel_id else None
         created = await self.tickets.create(
-            anomaly_id=anomaly.id, form=form, actor=actor_of(rule), slack=slack
+            anomaly_id=anomaly.id,
+            form=form,
+            actor=actor_of(rule),
+            slack=slack,
+            integration_id=rule.integration_id,
         )
         await self._finish(anomaly.id, "created", rule_id=rule.id, ticket=created.link.ticket_number)
         if not created.announced:

@@ -113,7 +113,12 @@ class Recurrence:
             f"occurrence {count}) {url}"
         )
         linked = await tickets.link(
-            anomaly_id=anomaly.id, ticket_id=earlier.link.ticket_sys_id, actor=actor, slack=slack, note=note
+            anomaly_id=anomaly.id,
+            ticket_id=earlier.link.ticket_sys_id,
+            actor=actor,
+            slack=slack,
+            note=note,
+            integration_id=earlier.link.integration_id,  # the earlier ticket's instance, not the default
         )
         await self.storage.run(
             store.add_recurrence,
