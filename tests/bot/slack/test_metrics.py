@@ -10,6 +10,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -47,6 +48,13 @@ async def scrape(metrics: Metrics, snowbot: Snowbot, settings: Settings) -> Samp
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, object]) -> dict[str, object]:
+    """Every watched anomaly read on every pass (no adaptive schedule): the passes below follow each other
+    at once, as three scheduled passes would minutes apart."""
+    return {**settings_overrides, "sync_min_read_interval": 0, "sync_max_read_interval": 0}
 
 
 async def test_metrics_after_a_sync_pass_and_a_slack_command(
