@@ -29,10 +29,10 @@ REFRESH_BATCH = 100
 async def refresh(ctx: Context, run: Run) -> None:
     """Read the linked incidents back (100 per request), store each link's state label and sync
     time, record resolved transitions and tell the notifier about closed ones."""
-    by_integration: dict[int, list[Link]] = defaultdict(list)
+    by_integration: dict[tuple[int, str], list[Link]] = defaultdict(list)
     for group in run.groups.values():
-        for link in group:
-            by_integration[link.integration_id].append(link)
+        for link in group:  # one table per request: each kind's links are read from their own
+            by_integration[(link.integration_id, link.ticket_kind)].append(link)
     batches = [
         (integration_id, group[start : start + REFRESH_BATCH])
         for integration_id, group in by_integration.items()
@@ -40,11 +40,11 @@ async def refresh(ctx: Context, run: Run) -> None:
     ]
     found: list[tuple[Link, Incident]] = []
 
-    async def read(batch: tuple[int, list[Link]]) -> None:
-        integration_id, group = batch
+    async def read(batch: tuple[tuple[int, str], list[Link]]) -> None:
+        (integration_id, _), group = batch
         try:
             client = await ctx.servicenow(integration_id)
-            incidents = await client.get_incidents([link.ticket_sys_id for link in group])
+            incidents = await client.get_incidents([link.ticket_sys_id for link in group], kind=group[0].kind)
         except ServiceNowError as err:
             run.report.refresh_failures += 1
             run.report.add_error(f"reading incidents back: {reason_of(err)}")
