@@ -243,6 +243,18 @@ def kind_of_type(ticket_type: str | None) -> TicketKind:
     return TICKET_TYPES.get(text) or KINDS[text]
 
 
+def kind_of_prefix(text: str) -> TicketKind | None:
+    """The kind whose numbers begin like `text` (`PRB001`, `dfct`), if any."""
+    return next(
+        (
+            kind
+            for kind in KINDS.values()
+            if re.fullmatch(rf"{kind.number_prefix}\d{{0,12}}", text.strip(), re.IGNORECASE)
+        ),
+        None,
+    )
+
+
 def kind_of_number(number: str) -> TicketKind | None:
     """The kind whose numbers look like `number` (`INC0010001` -> incident), if any."""
     return next((kind for kind in KINDS.values() if kind.number_pattern.match(number.strip())), None)

@@ -47,6 +47,8 @@ class Intent(BaseModel):
     link_id: int | None
     announced_at: datetime | None
     created_at: datetime
+    ticket_kind: str = "incident"
+    """The kind of ticket (`servicenow.kinds`) created or linked: the table reconciling looks in."""
 
     @field_validator("fields", "baseline", mode="before")
     @classmethod
@@ -74,6 +76,7 @@ def record(
     channel_id: str | None = None,
     thread_ts: str | None = None,
     now: datetime | None = None,
+    ticket_kind: str = "incident",
 ) -> Intent:
     """Store an open intent (one autocommitted INSERT: durable when this returns)."""
     row = {
@@ -91,6 +94,7 @@ def record(
         "link_id": None,
         "announced_at": None,
         "created_at": iso(now),
+        "ticket_kind": ticket_kind,
     }
     intent_id = db_table(db, "intents").insert(row).last_pk
     return Intent.model_validate({"id": intent_id, **row})

@@ -244,6 +244,13 @@ def m011_integrations_credentials_ref(db: Database) -> None:
     _run(db, "ALTER TABLE integrations ADD COLUMN credentials_ref TEXT")
 
 
+@migration
+def m012_kinds_intents_ticket_kind(db: Database) -> None:
+    # The kind of ticket an intent creates or links (`servicenow.kinds`), so reconciling looks it up in
+    # its own table; every intent before it is an incident's.
+    _run(db, "ALTER TABLE intents ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'")
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

@@ -160,8 +160,10 @@ class Snowbot:
     async def unlink(self, anomaly_id: int, link_id: int, actor: str | None = None) -> None:
         await self.tickets.unlink(anomaly_id=anomaly_id, link_id=link_id, actor=actor)
 
-    async def search_tickets(self, query: str = "", page: int = 1, size: int = 20) -> TicketPage:
-        return await self.tickets.search(query=query, page=page, size=size)
+    async def search_tickets(
+        self, query: str = "", page: int = 1, size: int = 20, ticket_type: str | None = None
+    ) -> TicketPage:
+        return await self.tickets.search(query=query, page=page, size=size, ticket_type=ticket_type)
 
     async def get_ticket(self, ticket_id: str) -> Incident:
         return await self.tickets.get(ticket_id=ticket_id)
@@ -174,11 +176,14 @@ class Snowbot:
 
     # --------------------------------------------------------------------------------------- the form
 
-    async def form_specification(self) -> FormSpecification:
-        return await self.forms.specification()
+    async def form_specification(self, ticket_type: str | None = None) -> FormSpecification:
+        return await self.forms.specification(TicketForm(short_description="", ticket_type=ticket_type).kind)
 
-    async def ticket_draft(self, anomaly_id: int, caller_email: str | None = None) -> TicketDraft:
-        return await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email)
+    async def ticket_draft(
+        self, anomaly_id: int, caller_email: str | None = None, ticket_type: str | None = None
+    ) -> TicketDraft:
+        kind = TicketForm(short_description="", ticket_type=ticket_type).kind
+        return await self.forms.draft(anomaly_id=anomaly_id, caller_email=caller_email, kind=kind)
 
     async def search_groups(self, text: str, limit: int = 20) -> list[Group]:
         return await self.forms.search_groups(text=text, limit=limit)
