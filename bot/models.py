@@ -166,7 +166,7 @@ class Ticket(BaseModel):
         return cls(
             ticket_id=incident.sys_id,
             ticket_number=incident.number,
-            ticket_type=kind.type_name,  # type: ignore[arg-type]
+            ticket_type=kind.type_name,
             title=incident.short_description,
             description=incident.description,
             status=kind.state_label(incident.state, incident.state_label),
@@ -211,7 +211,7 @@ class TicketSummary(BaseModel):
         return cls(
             ticket_id=incident.sys_id,
             ticket_number=incident.number,
-            ticket_type=kind.type_name,  # type: ignore[arg-type]
+            ticket_type=kind.type_name,
             title=incident.short_description,
             description=incident.description,
             status=kind.state_label(incident.state, incident.state_label),
@@ -385,7 +385,7 @@ class TicketLinkOut(BaseModel):
             integration_id=link.integration_id,
             ticket_id=link.ticket_sys_id,
             ticket_number=link.ticket_number,
-            ticket_type=link.kind.type_name,  # type: ignore[arg-type]
+            ticket_type=link.kind.type_name,
             status=link.status,
             url=link.url,
             created_by=link.created_by,
@@ -461,7 +461,7 @@ class FormField(BaseModel):
 class FormSpecification(BaseModel):
     ticket_type: TicketType = Field(default="incident", description="The kind this form creates.")
     ticket_types: list[TicketType] = Field(
-        default_factory=lambda: ["incident"],
+        default_factory=lambda: list[TicketType](["incident"]),
         description="The kinds this instance has (a kind whose table it lacks, e.g. without the Agile "
         "Development plugin, is left out).",
     )

@@ -59,6 +59,8 @@ def ticket_form(form: ViewState) -> TicketForm:
         assignment_group=form.text(BlockId.ASSIGNMENT_GROUP, ActionId.ASSIGNMENT_GROUP),
         assigned_to=form.text(BlockId.ASSIGNED_TO, ActionId.ASSIGNED_TO),
         caller_id=form.metadata.caller,
+        ticket_type=form.metadata.ticket_type,
+        priority=form.text(BlockId.PRIORITY, ActionId.PRIORITY),
     ).validated()
 
 

@@ -34,8 +34,8 @@ from servicenow.kinds import INCIDENT
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
-        "<anomaly id or Qualytics anomaly URL>",
-        "create a ServiceNow incident for an anomaly",
+        "<anomaly id or Qualytics anomaly URL> [--kind incident|problem|defect|enhancement]",
+        "create a ServiceNow ticket (an incident unless --kind says otherwise) for an anomaly",
     ),
     Subcommand.LINK: (
         f"<anomaly> [{INCIDENT.number_prefix} number...]",

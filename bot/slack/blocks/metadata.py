@@ -23,6 +23,7 @@ class ModalMetadata:
     message_ts: str | None = None
     then: str | None = None  # the step after the anomaly-id modal: "create" | "link"
     caller: str | None = None  # the ServiceNow caller's sys_id (create modal), found from the person's e-mail
+    ticket_type: str | None = None  # the kind the create modal creates (`servicenow.kinds`; None: incident)
 
     def encode(self) -> str:
         data = {k: v for k, v in vars(self).items() if v is not None}
@@ -45,7 +46,7 @@ class ModalMetadata:
         anomaly_id = data.get("anomaly_id")
         strings = {
             k: data[k]
-            for k in ("channel", "thread_ts", "message_ts", "then", "caller")
+            for k in ("channel", "thread_ts", "message_ts", "then", "caller", "ticket_type")
             if isinstance(data.get(k), str)
         }
         valid_id = isinstance(anomaly_id, int) and not isinstance(anomaly_id, bool)
