@@ -245,10 +245,15 @@ def m011_integrations_credentials_ref(db: Database) -> None:
 
 
 @migration
-def m012_kinds_intents_ticket_kind(db: Database) -> None:
+def m012_kinds_intent_kind_and_ticket_change(db: Database) -> None:
     # The kind of ticket an intent creates or links (`servicenow.kinds`), so reconciling looks it up in
-    # its own table; every intent before it is an incident's.
-    _run(db, "ALTER TABLE intents ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'")
+    # its own table (every intent before it is an incident's); and when each link's ticket last changed
+    # in ServiceNow (its sys_updated_on as last read; NULL until then), shown in Slack.
+    _run(
+        db,
+        "ALTER TABLE intents ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'",
+        "ALTER TABLE links ADD COLUMN ticket_updated_at TEXT",
+    )
 
 
 def applied(db: Database) -> list[str]:

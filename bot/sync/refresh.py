@@ -77,6 +77,9 @@ async def refresh(ctx: Context, run: Run) -> None:
                 for link, incident in found
             }
             links.update_statuses(ctx.db, statuses, synced_at=now)
+            links.set_ticket_updated(  # the card's "last change" (bot.slack.blocks)
+                ctx.db, {link.id: ticket.updated_on for link, ticket in found if ticket.updated_on}
+            )
             return statuses
 
     statuses = await ctx.store.run(record)

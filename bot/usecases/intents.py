@@ -148,6 +148,7 @@ class Intents:
                     created_by=intent.actor,
                     channel_id=intent.channel_id,
                     thread_ts=intent.thread_ts,
+                    ticket_updated_at=incident.updated_on,
                 )
                 baseline = intent.baseline
                 sync.init_state(

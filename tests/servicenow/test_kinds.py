@@ -55,7 +55,9 @@ def test_kinds_by_name_and_by_number() -> None:
 
 
 def test_ticket_types_name_the_kinds() -> None:
-    assert {kind_of_type(name).name for name in ("incident", "problem", "defect", "enhancement")} == set(KINDS)
+    assert {kind_of_type(name).name for name in ("incident", "problem", "defect", "enhancement")} == set(
+        KINDS
+    )
     assert kind_of_type(None) is INCIDENT and kind_of_type("rm_defect") is DEFECT
     with pytest.raises(KeyError):
         kind_of_type("story")

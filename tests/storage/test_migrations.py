@@ -20,7 +20,7 @@ NAMES = [
     "m009_links_ticket_kind",
     "m010_integrations_oauth",
     "m011_integrations_credentials_ref",
-    "m012_kinds_intents_ticket_kind",
+    "m012_kinds_intent_kind_and_ticket_change",
 ]
 
 

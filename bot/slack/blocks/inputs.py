@@ -41,6 +41,10 @@ class LinkLike(Protocol):
     def last_synced_at(self) -> datetime | None: ...
     @property
     def anomaly_deleted_at(self) -> datetime | None: ...
+    @property
+    def ticket_kind(self) -> str: ...
+    @property
+    def ticket_updated_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class TicketLink:
     url: str
     last_synced_at: datetime | None = None
     anomaly_deleted_at: datetime | None = None
+    ticket_kind: str = "incident"
+    ticket_updated_at: datetime | None = None
 
 
 class IncidentLike(Protocol):

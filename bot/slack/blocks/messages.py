@@ -30,7 +30,7 @@ from bot.slack.blocks.primitives import (
     truncate,
 )
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand
-from servicenow.kinds import INCIDENT
+from servicenow.kinds import INCIDENT, KINDS
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
@@ -138,6 +138,18 @@ def _link_id_value(link_row: LinkLike) -> str:
     return str(link_row.id)
 
 
+def ticket_summary(link_row: LinkLike, *, now: datetime | None = None) -> str:
+    """One linked ticket as people read it: its number (linked), kind, state and last change in
+    ServiceNow ("INC0010001 · Incident · In Progress · changed <date>")."""
+    known = KINDS.get(link_row.ticket_kind)
+    kind = known.label if known else link_row.ticket_kind
+    state = escape(link_row.status) if link_row.status else "unknown state"
+    text = f"{link(link_row.url, link_row.ticket_number)} · {escape(kind)} · {state}"
+    if link_row.ticket_updated_at:
+        text += f" · changed {slack_date(link_row.ticket_updated_at, now=now)}"
+    return text
+
+
 def _ticket_group(
     link_row: LinkLike,
     anomaly_id: int,
@@ -145,11 +157,10 @@ def _ticket_group(
     value: Callable[[LinkLike], str] = _link_id_value,
 ) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
-    state = escape(link_row.status) if link_row.status else "unknown state"
     if link_row.anomaly_deleted_at:
         synced += f"\nThe anomaly was deleted in Qualytics {slack_date(link_row.anomaly_deleted_at, now=now)}: no longer synced"
     return [
-        section(f"*{link(link_row.url, link_row.ticket_number)}* · {state}\nLast synced {synced}"),
+        section(f"{ticket_summary(link_row, now=now)}\nLast synced {synced}"),
         actions(
             [
                 button("View", ActionId.VIEW_TICKET, url=link_row.url, value=link_row.ticket_number),
@@ -177,25 +188,26 @@ def tickets_message(
     now: datetime | None = None,
     unlink: Callable[[LinkLike], str] = _link_id_value,
 ) -> Message:
-    """The anomaly's incidents with View and Unlink buttons; `unlink` makes each Unlink button's value
-    (the link id by default, `unlink_value` to name the anomaly too)."""
+    """The anomaly's tickets (each one's kind, state and last change) with View and Unlink buttons;
+    `unlink` makes each Unlink button's value (the link id by default, `unlink_value` to name the
+    anomaly too)."""
     if not links:
         return message(
-            f"No incidents are linked to anomaly {anomaly_id} yet.",
+            f"No tickets are linked to anomaly {anomaly_id} yet.",
             [
-                section(f"No incidents are linked to anomaly *{anomaly_id}* yet."),
+                section(f"No tickets are linked to anomaly *{anomaly_id}* yet."),
                 context(
                     f"`{Command.SNOW} {Subcommand.CREATE} {anomaly_id}` creates one, "
                     f"`{Command.SNOW} {Subcommand.LINK} {anomaly_id}` links an existing one."
                 ),
             ],
         )
-    noun = "incident" if len(links) == 1 else "incidents"
+    noun = "ticket" if len(links) == 1 else "tickets"
     head = section(f"*{len(links)} {noun} linked to anomaly {anomaly_id}*")
     groups = [_ticket_group(row, anomaly_id, now, unlink) for row in links]
     return message(
         f"{len(links)} {noun} linked to anomaly {anomaly_id}",
-        [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, and_more("incidents"))],
+        [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, and_more("tickets"))],
     )
 
 
@@ -269,17 +281,15 @@ def incident_closed_message(
     return message(text, blocks)
 
 
-def _tickets_text(tickets: Sequence[LinkLike]) -> str:
+def _tickets_text(tickets: Sequence[LinkLike], now: datetime | None = None) -> str:
     if not tickets:
-        return "*Linked incidents:* none yet"
-    lines = [
-        f"• {link(row.url, row.ticket_number)} · {escape(row.status or 'unknown state')}" for row in tickets
-    ]
-    return "*Linked incidents*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
+        return "*Linked tickets:* none yet"
+    lines = [f"• {ticket_summary(row, now=now)}" for row in tickets]
+    return "*Linked tickets*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
 
 
 def anomaly_alert_message(anomaly: AnomalySummary, url: str, tickets: Sequence[LinkLike] = ()) -> Message:
-    """snowbot's anomaly card: the anomaly, its linked incidents with their states, and the chat-ops
+    """snowbot's anomaly card: the anomaly, its linked tickets (kind, state, last change), and the chat-ops
     buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
     "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
     where = f" in {anomaly.container}" if anomaly.container else ""

@@ -46,7 +46,7 @@ async def test_a_watched_channel_gets_one_card_per_alert_whatever_slack_retries(
     assert (first.status_code, again.status_code) == (200, 200)
     card = h.card_in(ALERTS, alert["ts"])  # exactly one, a reply in the alert's thread
     assert card["thread_ts"] == alert["ts"]
-    assert "Anomaly ID: 824" in card["text"] and "Linked incidents:* none yet" in shown(card)
+    assert "Anomaly ID: 824" in card["text"] and "Linked tickets:* none yet" in shown(card)
     assert len(h.slack.calls_to("chat.postMessage")) == 1
 
 
@@ -150,7 +150,7 @@ async def test_the_sync_updates_the_card_when_its_incident_is_resolved(
     [update] = h.slack.calls_to("chat.update")
     card = h.card_in(ALERTS, alert["ts"])
     assert (update.args["channel"], update.args["ts"]) == (ALERTS, card["ts"])  # its own card, edited
-    assert f"{NIGHTLY_LOAD}> · Resolved" in shown(card)
+    assert f"{NIGHTLY_LOAD}> · Incident · Resolved · changed " in shown(card)
     await engine.run_pass()  # nothing changed: the card is left alone
     assert len(h.slack.calls_to("chat.update")) == 1
 
