@@ -30,7 +30,7 @@ from bot.slack.blocks.primitives import (
     truncate,
 )
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand
-from servicenow.kinds import INCIDENT, KINDS
+from servicenow.kinds import KINDS
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
@@ -38,11 +38,11 @@ SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
         "create a ServiceNow ticket (an incident unless --kind says otherwise) for an anomaly",
     ),
     Subcommand.LINK: (
-        f"<anomaly> [{INCIDENT.number_prefix} number...]",
-        "link existing incidents (without numbers: search for them)",
+        f"<anomaly> [{'|'.join(kind.number_prefix for kind in KINDS.values())} number...]",
+        "link existing tickets (without numbers: search for them)",
     ),
     Subcommand.TICKETS: ("<anomaly>", "list the incidents linked to an anomaly"),
-    Subcommand.SEARCH: ("<text>", "search incidents by number or short description"),
+    Subcommand.SEARCH: ("<text>", "search tickets of every kind by number or short description"),
     Subcommand.CONNECT: ("", "connect snowbot to your ServiceNow instance (admins)"),
     Subcommand.STATUS: ("", "integration status, recent links and sync health"),
     Subcommand.WATCH: (

@@ -195,7 +195,7 @@ def test_help_lists_every_subcommand_with_its_arguments() -> None:
     assert (
         "/snow create <anomaly id or Qualytics anomaly URL>" in b.help_message()["blocks"][1]["text"]["text"]
     )
-    assert "/snow link <anomaly> [INC number...]" in text
+    assert "/snow link <anomaly> [INC|PRB|DFCT|ENHC number...]" in text
 
 
 def test_create_modal_prefills_and_respects_limits() -> None:
