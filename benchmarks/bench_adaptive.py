@@ -65,7 +65,7 @@ class NoReadBack(ServiceNowClient):
     unchanged by the schedule (100 incidents per request every pass, measured by `bench_sync`), no incident
     changes in this hour, and it would take half the wall time of the simulation."""
 
-    async def get_incidents(self, sys_ids: Any) -> list[Any]:
+    async def get_incidents(self, sys_ids: Any, *, kind: Any = None) -> list[Any]:
         return []
 
 

@@ -29,7 +29,7 @@ from pydantic import (
 
 from servicenow.config import parse_credentials
 from servicenow.errors import ConfigurationError
-from servicenow.kinds import INCIDENT, KINDS
+from servicenow.kinds import INCIDENT, KINDS, kind_named
 
 if TYPE_CHECKING:
     from servicenow import Incident, Reference
@@ -71,6 +71,12 @@ INSTANCE_URL_PATTERN = r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^/?#@\s]+\s*$"
 
 Level = Literal["1", "2", "3"]
 Priority = Literal["1", "2", "3", "4", "5"]
+TicketType = Literal["incident", "problem", "defect", "enhancement"]
+"""The REST API's names of the ticket kinds (`servicenow.kinds.TICKET_TYPES`)."""
+TICKET_TYPE_HELP = (
+    "incident, problem (the problem table), defect (rm_defect) or enhancement (rm_enhancement; both need "
+    "the Agile Development plugin)."
+)
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SHORT_DESCRIPTION_MAX)
 ]
@@ -130,11 +136,14 @@ class TicketMetadata(BaseModel):
 class Ticket(BaseModel):
     """A ServiceNow incident as the ticketing API shows it (the spec's create-ticket response)."""
 
-    ticket_id: str = Field(description="The incident's sys_id.")
-    ticket_number: str = Field(description="The incident number, e.g. INC0010006.")
+    ticket_id: str = Field(description="The ticket's sys_id.")
+    ticket_number: str = Field(description="The ticket number, e.g. INC0010006, PRB0010001, DFCT0010001.")
+    ticket_type: TicketType = Field(default="incident", description=TICKET_TYPE_HELP)
     title: str
     description: str
-    status: str = Field(description=f"The state's label: {', '.join(INCIDENT.states.values())}.")
+    status: str = Field(
+        description=f"The state's label (an incident's: {', '.join(INCIDENT.states.values())})."
+    )
     priority: str = Field(description=PRIORITY_HELP)
     urgency: str = Field(description=LEVEL_HELP)
     impact: str = Field(description=LEVEL_HELP)
@@ -153,12 +162,14 @@ class Ticket(BaseModel):
 
     @classmethod
     def from_incident(cls, incident: Incident) -> Ticket:
+        kind = kind_named(incident.ticket_kind)
         return cls(
             ticket_id=incident.sys_id,
             ticket_number=incident.number,
+            ticket_type=kind.type_name,
             title=incident.short_description,
             description=incident.description,
-            status=state_label(incident.state, incident.state_label),
+            status=kind.state_label(incident.state, incident.state_label),
             priority=incident.priority,
             urgency=incident.urgency,
             impact=incident.impact,
@@ -184,6 +195,7 @@ class TicketSummary(BaseModel):
 
     ticket_id: str
     ticket_number: str
+    ticket_type: TicketType = Field(default="incident", description=TICKET_TYPE_HELP)
     title: str
     description: str
     status: str
@@ -195,12 +207,14 @@ class TicketSummary(BaseModel):
 
     @classmethod
     def from_incident(cls, incident: Incident) -> TicketSummary:
+        kind = kind_named(incident.ticket_kind)
         return cls(
             ticket_id=incident.sys_id,
             ticket_number=incident.number,
+            ticket_type=kind.type_name,
             title=incident.short_description,
             description=incident.description,
-            status=state_label(incident.state, incident.state_label),
+            status=kind.state_label(incident.state, incident.state_label),
             priority=incident.priority,
             created_at=iso_utc(incident.created_on),
             updated_at=iso_utc(incident.updated_on),
@@ -236,12 +250,13 @@ class CreateTicketRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Title = Field(description="The incident's short description (required, at most 160 characters).")
+    title: Title = Field(description="The ticket's short description (required, at most 160 characters).")
+    ticket_type: TicketType = Field(default="incident", description="The kind to create: " + TICKET_TYPE_HELP)
     priority: Priority | None = Field(
         default=None,
         description=(
-            "Accepted for compatibility but not sent: ServiceNow computes the priority from impact x urgency "
-            "(1 - Critical ... 5 - Planning)."
+            "Sent for defect and enhancement (1 - Critical ... 5 - Planning); for incident and problem it is "
+            "accepted for compatibility but not sent: ServiceNow computes it from impact x urgency."
         ),
     )
     urgency: Level | None = Field(default=None, description="1 - High, 2 - Medium, 3 - Low.")
@@ -358,8 +373,9 @@ class TicketLinkOut(BaseModel):
     id: int
     anomaly_id: int
     integration_id: int
-    ticket_id: str = Field(description="The incident's sys_id.")
+    ticket_id: str = Field(description="The ticket's sys_id.")
     ticket_number: str
+    ticket_type: TicketType = Field(default="incident", description=TICKET_TYPE_HELP)
     status: str
     url: str
     created_by: str | None
@@ -378,6 +394,7 @@ class TicketLinkOut(BaseModel):
             integration_id=link.integration_id,
             ticket_id=link.ticket_sys_id,
             ticket_number=link.ticket_number,
+            ticket_type=link.kind.type_name,
             status=link.status,
             url=link.url,
             created_by=link.created_by,
@@ -469,7 +486,12 @@ class FormField(BaseModel):
 
 
 class FormSpecification(BaseModel):
-    ticket_type: Literal["incident"] = "incident"
+    ticket_type: TicketType = Field(default="incident", description="The kind this form creates.")
+    ticket_types: list[TicketType] = Field(
+        default_factory=lambda: list[TicketType](["incident"]),
+        description="The kinds this instance has (a kind whose table it lacks, e.g. without the Agile "
+        "Development plugin, is left out).",
+    )
     fields: list[FormField]
     choices_source: Literal["instance", "free_text"] = Field(
         description="`instance` when category/subcategory values were read from the instance's sys_choice."

@@ -329,8 +329,8 @@ class Story:
             for text in section_texts(answer.get("blocks"))
             if re.match(rf"{NUMBER} · ", text)
         ]
-        wanted = {f"{self.number} · Resolved", f"{self.older} · Resolved"}
-        if set(lines) != wanted:
+        wanted = {f"{self.number} · Incident · Resolved", f"{self.older} · Incident · Resolved"}
+        if {line.split(" · changed ", 1)[0] for line in lines} != wanted:  # kind, state, last change
             raise StepFailed(f"/snow tickets {ANOMALY_ID} shows {lines or answer.get('text')}")
         return f"/snow tickets {ANOMALY_ID}: {answer.get('text')}: {'; '.join(lines)}"
 

@@ -2,9 +2,18 @@
 
 Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ numbers below point into it).
 
-- Tables: incident, sys_user, sys_user_group, sys_choice, sys_journal_field (read-only through the API),
-  sys_user_role and sys_user_has_role (each login's roles);
+- Tables: incident, problem, and the Agile Development plugin's rm_defect and rm_enhancement (left out
+  with `agile=False`: they then answer 400 `Invalid table rm_defect`, as an instance without the plugin
+  does, reference §2 O5), sys_user, sys_user_group, sys_choice, sys_journal_field (read-only through the
+  API), sys_user_role and sys_user_has_role (each login's roles);
   any other name is 400 `Invalid table <name>`. Every stored value is a string.
+- The ticket tables' facts (numbers, states, resolve rules) are `servicenow.kinds`' and the sources named
+  there: problem numbers PRBnnnnnnn, states 101-107 with `problem_state` kept equal, priority from impact
+  and urgency (`problem-form.md`: "set according to the Impact and Urgency values"), the Madrid data
+  policy of servicenow.itsm's `validate_params` (Resolved/Closed need resolution_code and its notes, any
+  state past New needs assigned_to); rm_defect / rm_enhancement numbers DFCT / ENHC, rm_task's states
+  (close states 3, 4, 7 make the record inactive, `default-state-categories-for-release-and-release-
+  task-tables.md`) and a priority that is set, not computed.
 - Auth: HTTP Basic against the configured users, or a Bearer token from `POST /oauth_token.do` for one of
   `oauth_clients` (`emulators.servicenow_oauth`); 401 with the real envelope otherwise. Writes to
   incident need the `itil` or `admin` role, writes to other tables `admin` (403 `Operation Failed`).
@@ -14,7 +23,9 @@ Every rule here follows `/work/shared/reference/servicenow-table-api.md` (§ num
   present in the query do not have permission to be read", and rows come back without them), and
   sys_journal_field answers 200 with no rows (404 for one record) to an account that may not read it.
 - Journal writes (work_notes, comments) to a Closed (7) or Canceled (8) incident are dropped silently:
-  the PATCH answers 200 and no journal row is written (reference, corrections section).
+  the PATCH answers 200 and no journal row is written (reference, corrections section); the same for the
+  closed states of the other ticket tables (a Closed problem, a closed rm_* record) [INF: closed-record
+  write rules are commonly customised alike].
 - GET: the encoded query of §6 (split on `^` exactly as the server does, so injected `^NQ...` behaves as
   on a real instance), paging with X-Total-Count and the Link header of §3, sysparm_fields with one level
   of dot-walk, and the three display modes of §4. Name-value filters (`?number=INC0000002`) AND with it;
@@ -97,6 +108,27 @@ FIELDS: dict[str, tuple[str, ...]] = {
         *("close_code", "close_notes", "hold_reason", "active", "contact_type", "reassignment_count"),
         *("correlation_id", "correlation_display", "work_notes", "comments", "comments_and_work_notes"),
     ),
+    # servicenow.itsm `plugins/modules/problem.py` RETURN sample (a problem record's fields).
+    "problem": (
+        *_SYS,
+        *("sys_class_name", "number", "short_description", "description", "state", "problem_state"),
+        *("impact", "urgency", "priority", "category", "subcategory", "opened_by", "opened_at"),
+        *("assigned_to", "assignment_group", "resolved_by", "resolved_at", "closed_by", "closed_at"),
+        *("resolution_code", "cause_notes", "fix_notes", "close_notes", "duplicate_of", "active"),
+        *("correlation_id", "correlation_display", "work_notes", "comments", "comments_and_work_notes"),
+    ),
+    # Agile 2.0's defect and enhancement forms (`create-defect-report.md`, `create-enhancement-request.md`)
+    # and the task fields every task table inherits.
+    **dict.fromkeys(
+        ("rm_defect", "rm_enhancement"),
+        (
+            *_SYS,
+            *("sys_class_name", "number", "short_description", "description", "state", "priority"),
+            *("opened_by", "opened_at", "assigned_to", "assignment_group", "closed_by", "closed_at"),
+            *("close_notes", "active", "correlation_id", "correlation_display", "product"),
+            *("work_notes", "comments", "comments_and_work_notes"),
+        ),
+    ),
     "sys_user": (*_SYS, "user_name", "name", "first_name", "last_name", "email", "title", "active"),
     "sys_user_group": (*_SYS, "name", "description", "email", "manager", "active"),
     "sys_choice": (
@@ -115,25 +147,54 @@ REFERENCES: dict[str, dict[str, str]] = {
         **dict.fromkeys(("caller_id", "opened_by", "assigned_to", "resolved_by", "closed_by"), "sys_user"),
         "assignment_group": "sys_user_group",
     },
+    "problem": {
+        **dict.fromkeys(("opened_by", "assigned_to", "resolved_by", "closed_by"), "sys_user"),
+        "assignment_group": "sys_user_group",
+        "duplicate_of": "problem",
+    },
+    **dict.fromkeys(
+        ("rm_defect", "rm_enhancement"),
+        {
+            **dict.fromkeys(("opened_by", "assigned_to", "closed_by"), "sys_user"),
+            "assignment_group": "sys_user_group",
+        },
+    ),
     "sys_user_group": {"manager": "sys_user"},
     "sys_user_has_role": {"user": "sys_user", "role": "sys_user_role"},
 }
+_TICKET_TABLES = ("incident", "problem", "rm_defect", "rm_enhancement")
+AGILE_TABLES = frozenset(("rm_defect", "rm_enhancement"))
+"""The tables of the Agile Development plugin (`ServiceNowEmulator(agile=False)` leaves them out)."""
 JOURNALS: dict[str, dict[str, tuple[str, ...]]] = {
-    "incident": {
+    table: {
         "work_notes": ("work_notes",),
         "comments": ("comments",),
         "comments_and_work_notes": ("comments", "work_notes"),
     }
+    for table in _TICKET_TABLES
 }
 _JOURNAL_LABELS = {"work_notes": "Work notes", "comments": "Additional comments"}
 CHOICE_FIELDS: dict[str, frozenset[str]] = {
     "incident": frozenset(
         ("state", "incident_state", "impact", "urgency", "priority", "category", "subcategory")
         + ("close_code", "hold_reason")
-    )
+    ),
+    "problem": frozenset(
+        (
+            "state",
+            "problem_state",
+            "impact",
+            "urgency",
+            "priority",
+            "category",
+            "subcategory",
+            "resolution_code",
+        )
+    ),
+    **dict.fromkeys(("rm_defect", "rm_enhancement"), frozenset(("state", "priority"))),
 }
 _DISPLAY_FIELD = {
-    "incident": "number",
+    **dict.fromkeys(_TICKET_TABLES, "number"),
     "sys_user": "name",
     "sys_user_group": "name",
     "sys_choice": "label",
@@ -142,15 +203,47 @@ _DISPLAY_FIELD = {
     "sys_user_has_role": "role",
 }
 _NUMERIC = frozenset(
-    ("state", "incident_state", "impact", "urgency", "priority", "hold_reason", "sys_mod_count")
+    (
+        "state",
+        "incident_state",
+        "problem_state",
+        "impact",
+        "urgency",
+        "priority",
+        "hold_reason",
+        "sys_mod_count",
+    )
     + ("reassignment_count", "sequence")
 )
 _EXACT = frozenset(("sys_id", "element_id"))  # sys_ids compare exactly; other strings case-insensitively
-_WRITE_ROLES = {"incident": frozenset(("itil", "admin"))}
+_WRITE_ROLES = {
+    "incident": frozenset(("itil", "admin")),
+    "problem": frozenset(("itil", "problem_coordinator", "problem_admin", "admin")),  # problem-mgmt roles
+    # Agile 2.0 docs: feature_user, scrum_story_creator or scrum_admin create defects and enhancements.
+    **dict.fromkeys(
+        ("rm_defect", "rm_enhancement"),
+        frozenset(("feature_user", "scrum_story_creator", "scrum_admin", "rm_enhancement_admin", "admin")),
+    ),
+}
 _TABLE_DEFAULTS: dict[str, dict[str, str]] = {
     "incident": {
         **{"sys_class_name": "incident", "state": "1", "impact": "3", "urgency": "3", "category": "inquiry"},
         **{"active": "true", "reassignment_count": "0"},
+    },
+    "problem": {
+        **{
+            "sys_class_name": "problem",
+            "state": "101",
+            "problem_state": "101",
+            "impact": "3",
+            "urgency": "3",
+        },
+        **{"category": "software", "active": "true"},
+    },
+    # Agile 2.0: "This field is automatically set to Draft" (rm_task's Open, 1).
+    **{
+        table: {"sys_class_name": table, "state": "1", "priority": "4", "active": "true"}
+        for table in AGILE_TABLES
     },
     "sys_user": {"active": "true"},
     "sys_user_group": {"active": "true"},
@@ -168,6 +261,45 @@ READ_ACLS: dict[str, frozenset[str]] = {
 """The default read ACLs: `table` or `table.field` -> the roles that may read it (admin always may)."""
 JOURNAL_CLOSED_STATES = frozenset(("7", "8"))
 """Closed, Canceled: journal writes to these are dropped silently (reference, corrections section)."""
+_RM_CLOSED_STATES = frozenset(("3", "4", "7"))
+_CLOSED_STATES = {
+    "incident": JOURNAL_CLOSED_STATES,
+    "problem": frozenset(("107",)),
+    **dict.fromkeys(AGILE_TABLES, _RM_CLOSED_STATES),
+}
+"""Each ticket table's closed states: inactive, and journal writes dropped silently."""
+NUMBER_PREFIXES = {"incident": "INC", "problem": "PRB", "rm_defect": "DFCT", "rm_enhancement": "ENHC"}
+_PROBLEM_STATES = (
+    ("101", "New"),
+    ("102", "Assess"),
+    ("103", "Root Cause Analysis"),
+    ("104", "Fix in Progress"),
+    ("106", "Resolved"),
+    ("107", "Closed"),
+)
+PROBLEM_RESOLUTION_CODES = (
+    ("fix_applied", "Fix Applied"),
+    ("risk_accepted", "Risk Accepted"),
+    ("duplicate", "Duplicate"),
+    ("canceled", "Canceled"),
+)
+"""servicenow.itsm's problem module: resolution_code choices."""
+_PROBLEM_RESOLUTION_NEEDS = {
+    "fix_applied": (("cause_notes", "Cause notes"), ("fix_notes", "Fix notes")),
+    "risk_accepted": (("cause_notes", "Cause notes"), ("close_notes", "Close notes")),
+    "canceled": (("close_notes", "Close notes"),),
+    "duplicate": (("duplicate_of", "Duplicate of"),),
+}
+_RM_STATES = (
+    ("-5", "Pending"),
+    ("1", "Open"),
+    ("2", "Work in Progress"),
+    ("3", "Closed Complete"),
+    ("4", "Closed Incomplete"),
+    ("7", "Closed Skipped"),
+)
+_PROBLEM_CATEGORIES = (("software", "Software"), ("hardware", "Hardware"), ("network", "Network"))
+_PROBLEM_CATEGORIES += (("database", "Database"),)
 
 PRIORITY = {
     ("1", "1"): "1", ("1", "2"): "2", ("1", "3"): "3",
@@ -390,6 +522,7 @@ class ServiceNowEmulator:
         read_acls: Mapping[str, Iterable[str]] | None = None,
         oauth_clients: Iterable[OAuthClient] = (),
         token_lifetime: int = DEFAULT_TOKEN_LIFETIME,
+        agile: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.properties: dict[str, str] = dict(properties or {})  # system properties, e.g. INVALID_QUERY_...
@@ -404,12 +537,15 @@ class ServiceNowEmulator:
         self.hibernating = False
         self.requests: list[RecordedRequest] = []
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._tables: dict[str, dict[str, Row]] = {table: {} for table in FIELDS}
+        self._tables: dict[str, dict[str, Row]] = {
+            table: {} for table in FIELDS if agile or table not in AGILE_TABLES
+        }
+        """`agile=False`: an instance without the Agile Development plugin (no rm_defect, rm_enhancement)."""
         self._accounts: dict[str, _Account] = {}
         self._auth_cache: dict[str, _Account] = {}
         self._journals: dict[str, list[Row]] = {}
         self._derived: dict[Any, Any] = {}  # labels, close codes, render plans: all built from sys_choice
-        self._next_number = 10001
+        self._next_numbers = dict.fromkeys(NUMBER_PREFIXES, 10001)
         self._seed_choices(close_codes)
         if seed:
             self._seed_people()
@@ -476,6 +612,10 @@ class ServiceNowEmulator:
         """sys_id -> the live incident record (all values strings)."""
         return self._tables["incident"]
 
+    def records(self, table: str) -> dict[str, Row]:
+        """sys_id -> the live records of one table (KeyError for a table this instance lacks)."""
+        return self._tables[table]
+
     def journal(self, sys_id: str, element: str = "work_notes") -> list[Row]:
         """The sys_journal_field rows of one record's journal field, oldest first."""
         return [dict(entry) for entry in self._journals.get(sys_id, ()) if entry["element"] == element]
@@ -490,7 +630,8 @@ class ServiceNowEmulator:
             key: _text(fields.pop(key)) for key in ("number", "sys_id", "sys_created_on") if key in fields
         }
         account = next(iter(self._accounts.values()), _SYSTEM)
-        return self._insert_incident(self._writable("incident", fields), account, **overrides)
+        table = _text(fields.pop("table", "incident"))
+        return self._insert_incident(self._writable(table, fields), account, table=table, **overrides)
 
     def update_as(self, user_name: str, sys_id: str, **fields: Any) -> Row:
         """Change an incident as the person `user_name` does in the UI: the same business rules as a
@@ -653,6 +794,8 @@ class ServiceNowEmulator:
             if path.rstrip("/") in BATCH_PATHS and method == "POST":
                 return self._batch(body, request.headers["authorization"])
             api, table, sys_id = self._route(path)
+            if table not in self._tables:  # a plugin's table on an instance without the plugin
+                raise _Failure(400, f"Invalid table {table}")
             if method in ("GET", "HEAD"):
                 hidden = self._check_read(table, query, account)
                 if hidden is None:  # no read on the table: no rows, as if there were none
@@ -1062,17 +1205,16 @@ class ServiceNowEmulator:
             self._derived[key] = labels
         return labels
 
-    def _close_codes(self) -> frozenset[str]:
-        codes = self._derived.get("close_codes")
+    def _close_codes(self, table: str = "incident", element: str = "close_code") -> frozenset[str]:
+        key = ("close_codes", table, element)
+        codes = self._derived.get(key)
         if codes is None:
             codes = frozenset(
                 choice["value"]
                 for choice in self._tables["sys_choice"].values()
-                if choice["name"] == "incident"
-                and choice["element"] == "close_code"
-                and choice["inactive"] != "true"
+                if choice["name"] == table and choice["element"] == element and choice["inactive"] != "true"
             )
-            self._derived["close_codes"] = codes
+            self._derived[key] = codes
         return codes
 
     # ---- encoded queries (§6) -------------------------------------------------------------------------
@@ -1248,8 +1390,8 @@ class ServiceNowEmulator:
         self._authorize(table, account, "Insert")
         values = self._writable(table, body)
         sys_id = self._chosen_sys_id(table, body)
-        if table == "incident":
-            return self._insert_incident(values, account, sys_id=sys_id)
+        if table in NUMBER_PREFIXES:
+            return self._insert_incident(values, account, sys_id=sys_id, table=table)
         return self._insert(table, values, account.user_name, sys_id)
 
     def _chosen_sys_id(self, table: str, body: Mapping[str, Any]) -> str | None:
@@ -1289,23 +1431,81 @@ class ServiceNowEmulator:
         number: str | None = None,
         sys_id: str | None = None,
         sys_created_on: str | None = None,
+        table: str = "incident",
     ) -> Row:
         now = sys_created_on or self._now()
-        notes = _pop_notes("incident", values)
-        row = dict.fromkeys(FIELDS["incident"], "")
-        row.update(_TABLE_DEFAULTS["incident"], opened_at=now, opened_by=account.sys_id, sys_mod_count="0")
+        notes = _pop_notes(table, values)
+        row = dict.fromkeys(FIELDS[table], "")
+        row.update(_TABLE_DEFAULTS[table], opened_at=now, opened_by=account.sys_id, sys_mod_count="0")
         row.update(sys_created_on=now, sys_updated_on=now)
         row.update(sys_created_by=account.user_name, sys_updated_by=account.user_name)
         row.update(values)
-        self._apply_incident_rules(row, values, None, account, now)
+        self._apply_ticket_rules(table, row, values, None, account, now)
         row["sys_id"] = sys_id or uuid.uuid4().hex
         if number is None:
-            number, self._next_number = f"INC{self._next_number:07d}", self._next_number + 1
+            serial = self._next_numbers[table]
+            number, self._next_numbers[table] = f"{NUMBER_PREFIXES[table]}{serial:07d}", serial + 1
         row["number"] = number
-        self.incidents[row["sys_id"]] = row
+        self._tables[table][row["sys_id"]] = row
         for element, text in notes.items():
             self._append_journal(row, element, text, account.user_name, now)
         return row
+
+    def _apply_ticket_rules(
+        self,
+        table: str,
+        row: Row,
+        changes: Mapping[str, str],
+        old_state: str | None,
+        account: _Account,
+        now: str,
+    ) -> None:
+        """Each ticket table's business rules and data policy (see the module docstring)."""
+        if table == "incident":
+            self._apply_incident_rules(row, changes, old_state, account, now)
+        elif table == "problem":
+            self._apply_problem_rules(row, changes, old_state, account, now)
+        else:
+            self._apply_agile_rules(row, old_state, account, now)
+
+    def _apply_problem_rules(
+        self, row: Row, changes: Mapping[str, str], old_state: str | None, account: _Account, now: str
+    ) -> None:
+        """`problem_state` kept equal to `state`, priority from impact and urgency, the Madrid data policy
+        (servicenow.itsm validate_params), resolve/close stamps."""
+        if "problem_state" in changes and "state" not in changes:
+            row["state"] = row["problem_state"]
+        row["problem_state"] = row["state"]
+        row["priority"] = PRIORITY.get((row["impact"], row["urgency"]), row["priority"] or "5")
+        state, missing = row["state"], []
+        if state not in ("", "101") and not row["assigned_to"]:
+            missing.append("Assigned to")
+        if state in ("106", "107"):
+            code = row["resolution_code"]
+            if code not in self._close_codes("problem", "resolution_code"):
+                missing.append("Resolution code")
+            missing += [
+                label for name, label in _PROBLEM_RESOLUTION_NEEDS.get(code, ()) if not row[name].strip()
+            ]
+        if missing:
+            raise _Failure(403, "Operation Failed", _MANDATORY + ", ".join(missing))
+        if state == old_state:
+            return
+        if state == "106" or (state == "107" and not row["resolved_at"]):
+            row.update(resolved_at=now, resolved_by=account.sys_id)
+        if state == "107":
+            row.update(closed_at=now, closed_by=account.sys_id)
+        row["active"] = "false" if state == "107" else "true"
+
+    def _apply_agile_rules(self, row: Row, old_state: str | None, account: _Account, now: str) -> None:
+        """rm_task's close states (3, 4, 7) make the record inactive and stamp closed_at."""
+        state = row["state"]
+        if state == old_state:
+            return
+        closed = state in _RM_CLOSED_STATES
+        if closed:
+            row.update(closed_at=now, closed_by=account.sys_id)
+        row["active"] = "false" if closed else "true"
 
     def _apply_incident_rules(
         self, row: Row, changes: Mapping[str, str], old_state: str | None, account: _Account, now: str
@@ -1338,12 +1538,12 @@ class ServiceNowEmulator:
         self._authorize(table, account, "Update")
         changes = self._writable(table, body)
         notes = _pop_notes(table, changes)
-        if table == "incident" and row["state"] in JOURNAL_CLOSED_STATES:
+        if row.get("state") in _CLOSED_STATES.get(table, ()):
             notes = {}  # dropped silently: 200, no journal row (reference, corrections section)
         now = self._now()
         updated = {**row, **changes}
-        if table == "incident":
-            self._apply_incident_rules(updated, changes, row["state"], account, now)
+        if table in NUMBER_PREFIXES:
+            self._apply_ticket_rules(table, updated, changes, row["state"], account, now)
         if updated == row and not notes:
             return row
         updated.update(
@@ -1366,7 +1566,8 @@ class ServiceNowEmulator:
             self._derived.clear()
 
     def _append_journal(self, row: Row, element: str, text: str, user_name: str, now: str) -> None:
-        values = {"element": element, "element_id": row["sys_id"], "name": "incident", "value": text}
+        table = row.get("sys_class_name") or "incident"
+        values = {"element": element, "element_id": row["sys_id"], "name": table, "value": text}
         entry = dict.fromkeys(FIELDS["sys_journal_field"], "")
         entry.update(values, sys_id=uuid.uuid4().hex, sys_created_on=now, sys_created_by=user_name)
         self._tables["sys_journal_field"][entry["sys_id"]] = entry
@@ -1397,11 +1598,26 @@ class ServiceNowEmulator:
             ("hold_reason", "", _HOLD_REASONS),
         ]
         lists += [("subcategory", category, subs) for category, subs in _SUBCATEGORIES.items()]
-        for element, dependent, choices in lists:
+        tables = [("incident", element, dependent, choices) for element, dependent, choices in lists]
+        tables += [
+            ("problem", "state", "", _PROBLEM_STATES),
+            ("problem", "problem_state", "", _PROBLEM_STATES),
+            ("problem", "impact", "", _LEVELS),
+            ("problem", "urgency", "", _LEVELS),
+            ("problem", "priority", "", _PRIORITIES),
+            ("problem", "category", "", _PROBLEM_CATEGORIES),
+            ("problem", "resolution_code", "", PROBLEM_RESOLUTION_CODES),
+        ]
+        for table in AGILE_TABLES & self._tables.keys():
+            tables += [(table, "state", "", _RM_STATES), (table, "priority", "", _PRIORITIES)]
+        for table, element, dependent, choices in tables:
             for sequence, (value, label) in enumerate(choices, start=1):
-                values = {"name": "incident", "element": element, "value": value, "label": label}
+                values = {"name": table, "element": element, "value": value, "label": label}
                 values |= {"sequence": str(sequence), "dependent_value": dependent}
-                sys_id = _stable_id("sys_choice", element, dependent, value)
+                key = (
+                    (element, dependent, value) if table == "incident" else (table, element, dependent, value)
+                )
+                sys_id = _stable_id("sys_choice", *key)
                 self._insert("sys_choice", values, "system", sys_id, _SEEDED_ON)
 
     def _seed_people(self) -> None:

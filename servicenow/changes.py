@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 from servicenow.errors import PermissionDeniedError
 from servicenow.kinds import TicketKind
-from servicenow.models import INCIDENT_FIELDS, Incident, _display, _value
+from servicenow.models import Incident, _display, _value, read_fields
 from servicenow.query import Query
 from servicenow.transport import READ_GRANTS, TableAPI, clean_sys_id
 
@@ -91,12 +91,11 @@ def change_fields(kind: TicketKind) -> tuple[str, ...]:
         "sys_mod_count",
         "resolved_by",
         "closed_by",
-        kind.close_code_field,
-        kind.close_notes_field,
+        *([kind.close_code_field] if kind.close_code_field else []),
+        *kind.close_notes_fields,
     )
     # every ticket field but the journal, whose display text grows with every note (read separately)
-    base = (name for name in INCIDENT_FIELDS if name != "work_notes")
-    return tuple(dict.fromkeys((*base, *extra)))
+    return tuple(dict.fromkeys((*read_fields(kind, journal=False), *extra)))
 
 
 async def changed_since(
@@ -118,14 +117,15 @@ async def changed_since(
 def _change(api: TableAPI, kind: TicketKind, record: Mapping[str, Any]) -> TicketChange:
     return TicketChange(
         table=kind.table,
-        ticket=Incident.from_record(record, instance_url=api.instance_url),
+        ticket=Incident.from_record(record, instance_url=api.instance_url, kind=kind),
         updated_on=_value(record, "sys_updated_on"),
         mod_count=_count(_value(record, "sys_mod_count")),
         updated_by=_display(record, "sys_updated_by"),
         resolved_by=_display(record, "resolved_by"),
         closed_by=_display(record, "closed_by"),
-        close_code=_display(record, kind.close_code_field),
-        close_notes=_value(record, kind.close_notes_field),
+        close_code=_display(record, kind.close_code_field) if kind.close_code_field else "",
+        # a Problem's fix and cause notes both tell how it was resolved
+        close_notes=" - ".join(text for name in kind.close_notes_fields if (text := _value(record, name))),
     )
 
 

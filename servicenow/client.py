@@ -25,7 +25,7 @@ from servicenow import changes, incidents, journal, lookups
 from servicenow.auth import build_auth
 from servicenow.changes import JournalItem, TicketChange
 from servicenow.config import Credentials, Resolver, system_resolver, validate_instance_url
-from servicenow.kinds import TicketKind
+from servicenow.kinds import INCIDENT, TicketKind
 from servicenow.models import (
     NOTE_FIELDS,
     Choice,
@@ -124,44 +124,60 @@ class ServiceNowClient:
         """Read one incident id: proves the URL, the credentials and the read rights in one request."""
         await incidents.check_connection(self._api)
 
-    async def create_incident(self, fields: Mapping[str, object]) -> Incident:
-        """Create an incident from field values (sent as strings). Never retried: see the module doc."""
-        return await incidents.create_incident(self._api, fields)
+    async def has_table(self, kind: TicketKind) -> bool:
+        """Whether the instance has the kind's table (False: 400 "Invalid table", e.g. no Agile plugin)."""
+        return await incidents.has_table(self._api, kind)
 
-    async def get_incident(self, sys_id: str) -> Incident:
-        """The incident with this sys_id; `NotFoundError` if it does not exist (or cannot be read)."""
-        return await incidents.get_incident(self._api, sys_id)
+    async def create_incident(self, fields: Mapping[str, object], *, kind: TicketKind = INCIDENT) -> Incident:
+        """Create a ticket of `kind` from field values (sent as strings). Never retried: see the module doc."""
+        return await incidents.create_incident(self._api, fields, kind=kind)
 
-    async def get_incident_by_number(self, number: str) -> Incident | None:
-        """The incident numbered e.g. `INC0010001` (any case), or None."""
-        return await incidents.get_incident_by_number(self._api, number)
+    async def get_incident(self, sys_id: str, *, kind: TicketKind = INCIDENT) -> Incident:
+        """The ticket with this sys_id; `NotFoundError` if it does not exist (or cannot be read)."""
+        return await incidents.get_incident(self._api, sys_id, kind=kind)
 
-    async def find_incident_by_correlation_id(self, correlation_id: str) -> Incident | None:
-        """The newest incident carrying this correlation_id, or None."""
-        return await incidents.find_incident_by_correlation_id(self._api, correlation_id)
+    async def get_incident_by_number(self, number: str, *, kind: TicketKind = INCIDENT) -> Incident | None:
+        """The ticket numbered e.g. `INC0010001` (any case), or None."""
+        return await incidents.get_incident_by_number(self._api, number, kind=kind)
 
-    async def search_incidents(self, text: str, page: int = 1, size: int = 20) -> IncidentPage:
+    async def find_incident_by_correlation_id(
+        self, correlation_id: str, *, kind: TicketKind = INCIDENT
+    ) -> Incident | None:
+        """The newest ticket of `kind` carrying this correlation_id, or None."""
+        return await incidents.find_incident_by_correlation_id(self._api, correlation_id, kind=kind)
+
+    async def search_incidents(
+        self, text: str, page: int = 1, size: int = 20, *, kind: TicketKind = INCIDENT
+    ) -> IncidentPage:
         """Newest first: a number prefix (`INC001`) matches numbers, other text the short description or
-        the number; blank text lists all incidents. `page` is 1-based."""
-        return await incidents.search_incidents(self._api, text, page=page, size=size)
+        the number; blank text lists all tickets of `kind`. `page` is 1-based."""
+        return await incidents.search_incidents(self._api, text, page=page, size=size, kind=kind)
 
-    async def get_incidents(self, sys_ids: Sequence[str]) -> list[Incident]:
-        """The incidents that exist among `sys_ids`, in the order asked (duplicates once), 100 per request."""
-        return await incidents.get_incidents(self._api, sys_ids)
+    async def get_incidents(self, sys_ids: Sequence[str], *, kind: TicketKind = INCIDENT) -> list[Incident]:
+        """The tickets that exist among `sys_ids`, in the order asked (duplicates once), 100 per request."""
+        return await incidents.get_incidents(self._api, sys_ids, kind=kind)
 
-    async def add_work_note(self, sys_id: str, text: str, *, retry_safe: bool = False) -> Incident:
+    async def add_work_note(
+        self, sys_id: str, text: str, *, retry_safe: bool = False, kind: TicketKind = INCIDENT
+    ) -> Incident:
         """Append a work note. Not retried unless `retry_safe`: a repeated PATCH adds the note twice. The
-        answer has only the incident's sys_id, number and state (`NOTE_FIELDS`)."""
+        answer has only the ticket's sys_id, number and state (`NOTE_FIELDS`)."""
         return await incidents.update_incident(
-            self._api, sys_id, {"work_notes": text}, retry_safe=retry_safe, fields=NOTE_FIELDS
+            self._api, sys_id, {"work_notes": text}, retry_safe=retry_safe, fields=NOTE_FIELDS, kind=kind
         )
 
     async def append_to_description(
-        self, sys_id: str, text: str, work_note: str | None = None, *, retry_safe: bool = False
+        self,
+        sys_id: str,
+        text: str,
+        work_note: str | None = None,
+        *,
+        retry_safe: bool = False,
+        kind: TicketKind = INCIDENT,
     ) -> Incident:
         """Add `text` as a new paragraph of the description (a GET, then one PATCH), with an optional note."""
         return await incidents.append_to_description(
-            self._api, sys_id, text, work_note=work_note, retry_safe=retry_safe
+            self._api, sys_id, text, work_note=work_note, retry_safe=retry_safe, kind=kind
         )
 
     async def resolve(
@@ -172,9 +188,10 @@ class ServiceNowClient:
         work_note: str | None = None,
         *,
         retry_safe: bool = False,
+        kind: TicketKind = INCIDENT,
     ) -> Incident:
-        """Set state 6 (Resolved) with its mandatory resolution code and notes; the answer has only the
-        incident's sys_id, number and state (`NOTE_FIELDS`).
+        """Resolve by the kind's rule (an incident: state 6 with its mandatory resolution code and notes);
+        the answer has only the ticket's sys_id, number and state (`NOTE_FIELDS`).
 
         Without a work note this is idempotent, so callers may pass `retry_safe=True`.
         """
@@ -185,6 +202,7 @@ class ServiceNowClient:
             close_notes=close_notes,
             work_note=work_note,
             retry_safe=retry_safe,
+            kind=kind,
         )
 
     def incident_url(self, sys_id: str) -> str:
@@ -193,18 +211,22 @@ class ServiceNowClient:
 
     # -- the journal (servicenow.journal) -------------------------------------------------------------
 
-    async def list_work_notes(self, sys_id: str, limit: int = 100) -> list[JournalEntry]:
-        """The incident's work notes, newest first (rows of sys_journal_field)."""
-        return await journal.list_work_notes(self._api, sys_id, limit=limit)
+    async def list_work_notes(
+        self, sys_id: str, limit: int = 100, *, kind: TicketKind = INCIDENT
+    ) -> list[JournalEntry]:
+        """The ticket's work notes, newest first (rows of sys_journal_field)."""
+        return await journal.list_work_notes(self._api, sys_id, limit=limit, kind=kind)
 
-    async def get_work_notes_text(self, sys_id: str) -> str:
-        """The incident's work notes as one text, newest first (the incident's `work_notes` display value)."""
-        return await journal.get_work_notes_text(self._api, sys_id)
+    async def get_work_notes_text(self, sys_id: str, *, kind: TicketKind = INCIDENT) -> str:
+        """The ticket's work notes as one text, newest first (the record's `work_notes` display value)."""
+        return await journal.get_work_notes_text(self._api, sys_id, kind=kind)
 
-    async def has_work_note(self, sys_id: str, marker: str, *, lookback: int = 100) -> bool:
-        """Whether a work note holding `marker` is on the incident: sys_journal_field, else the incident's
+    async def has_work_note(
+        self, sys_id: str, marker: str, *, lookback: int = 100, kind: TicketKind = INCIDENT
+    ) -> bool:
+        """Whether a work note holding `marker` is on the ticket: sys_journal_field, else the record's
         work_notes when the journal refuses (403) or answers no rows."""
-        return await journal.has_work_note(self._api, sys_id, marker, lookback=lookback)
+        return await journal.has_work_note(self._api, sys_id, marker, lookback=lookback, kind=kind)
 
     # -- drop-downs (servicenow.lookups) --------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from servicenow.kinds import INCIDENT, TicketKind
+
 Record = Mapping[str, Any]
 
 
@@ -62,9 +64,9 @@ def _required(record: Record, key: str) -> str:
     return value
 
 
-def incident_url(instance_url: str, sys_id: str) -> str:
-    """The classic-UI link to an incident (opens inside the navigator frame)."""
-    return f"{instance_url}/nav_to.do?uri=incident.do?sys_id={sys_id}"
+def incident_url(instance_url: str, sys_id: str, table: str = INCIDENT.table) -> str:
+    """The classic-UI link to a ticket (`<table>.do`, opens inside the navigator frame)."""
+    return f"{instance_url}/nav_to.do?uri={table}.do?sys_id={sys_id}"
 
 
 class _Model(BaseModel):
@@ -108,11 +110,14 @@ class Incident(_Model):
     """The journal's display text (newest entry first); often "" (the API user may not see it)."""
     active: bool
     url: str
+    ticket_kind: str = INCIDENT.name
+    """The kind's name (`servicenow.kinds`): the table the record was read from."""
 
     @classmethod
-    def from_record(cls, record: Record, *, instance_url: str) -> Incident:
+    def from_record(cls, record: Record, *, instance_url: str, kind: TicketKind = INCIDENT) -> Incident:
         sys_id = _required(record, "sys_id")
         return cls(
+            ticket_kind=kind.name,
             sys_id=sys_id,
             number=_required(record, "number"),
             short_description=_value(record, "short_description"),
@@ -135,12 +140,12 @@ class Incident(_Model):
             opened_at=_time(record, "opened_at"),
             resolved_at=_time(record, "resolved_at"),
             closed_at=_time(record, "closed_at"),
-            close_code=_value(record, "close_code"),
+            close_code=_value(record, kind.close_code_field or "close_code"),
             close_notes=_value(record, "close_notes"),
             correlation_id=_value(record, "correlation_id"),
             work_notes=_display(record, "work_notes"),
             active=_value(record, "active").lower() == "true",
-            url=incident_url(instance_url, sys_id),
+            url=incident_url(instance_url, sys_id, kind.table),
         )
 
 
@@ -165,6 +170,18 @@ NOTE_FIELDS = ("sys_id", "number", "state")
 """What a work-note or resolve PATCH asks back: the state (a note on a Closed or Canceled incident may be
 dropped: `bot.sync.push`) and the two fields every `Incident` needs; the other fields of the answer are
 empty. A real incident has about 90 fields (ServiceNowDocs c_TableAPI.md's PATCH example)."""
+
+
+def read_fields(kind: TicketKind, *, journal: bool = True) -> tuple[str, ...]:
+    """The fields asked for a ticket of `kind`: the incident's (a table without one answers without it)
+    and the kind's own; without the journal's display text when `journal` is False."""
+    base = INCIDENT_FIELDS if journal else tuple(name for name in INCIDENT_FIELDS if name != "work_notes")
+    return (*base, *(name for name in kind.record_fields if name not in base))
+
+
+def ticket_fields(kind: TicketKind) -> tuple[str, ...]:
+    """What a create or a link's description PATCH of `kind` asks back: `TICKET_FIELDS` and the kind's own."""
+    return (*TICKET_FIELDS, *(name for name in kind.record_fields if name not in TICKET_FIELDS))
 
 
 class IncidentPage(_Model):

@@ -43,12 +43,13 @@ __all__ = [
 
 MAX_VALUE_LENGTH = 200
 
+_TICKET_FIELDS = frozenset(
+    "sys_id number short_description description state priority urgency impact category subcategory "
+    "assignment_group assigned_to caller_id active correlation_id close_code close_notes opened_at "
+    "resolved_at closed_at sys_created_on sys_updated_on".split()
+)
 TABLE_FIELDS: dict[str, frozenset[str]] = {
-    INCIDENT.table: frozenset(
-        "sys_id number short_description description state priority urgency impact category subcategory "
-        "assignment_group assigned_to caller_id active correlation_id close_code close_notes opened_at "
-        "resolved_at closed_at sys_created_on sys_updated_on".split()
-    ),
+    **{kind.table: _TICKET_FIELDS | frozenset(kind.record_fields) for kind in KINDS.values()},
     "sys_user": frozenset({"sys_id", "name", "user_name", "email", "first_name", "last_name", "active"}),
     "sys_user_group": frozenset({"sys_id", "name", "description", "email", "active"}),
     "sys_choice": frozenset(

@@ -46,6 +46,8 @@ class Intent(BaseModel):
     link_id: int | None
     announced_at: datetime | None
     created_at: datetime
+    ticket_kind: str = "incident"
+    """The kind of ticket (`servicenow.kinds`) created or linked: the table reconciling looks in."""
 
     @field_validator("fields", "baseline", mode="before")
     @classmethod
@@ -73,6 +75,7 @@ def record(
     channel_id: str | None = None,
     thread_ts: str | None = None,
     now: datetime | None = None,
+    ticket_kind: str = "incident",
 ) -> Intent:
     """Store an open intent (one autocommitted INSERT: durable when this returns)."""
     row = {
@@ -90,6 +93,7 @@ def record(
         "link_id": None,
         "announced_at": None,
         "created_at": iso(now),
+        "ticket_kind": ticket_kind,
     }
     intent_id = insert(db, "intents", row)
     return Intent.model_validate({"id": intent_id, **row})

@@ -36,6 +36,8 @@ class Link(BaseModel):
     thread_ts: str | None
     anomaly_deleted_at: datetime | None = None
     """When the sync found the anomaly deleted in Qualytics; None while it exists."""
+    ticket_updated_at: datetime | None = None
+    """When the ticket last changed in ServiceNow (its sys_updated_on as last read); None until read."""
 
     @property
     def kind(self) -> TicketKind:
@@ -78,6 +80,7 @@ def add(
     channel_id: str | None = None,
     thread_ts: str | None = None,
     now: datetime | None = None,
+    ticket_updated_at: datetime | None = None,
 ) -> Link:
     """Store a new link; `DuplicateLinkError` if exactly this link exists (an unknown integration raises
     `sqlite3.IntegrityError`)."""
@@ -94,6 +97,7 @@ def add(
         "last_synced_at": None,
         "channel_id": channel_id,
         "thread_ts": thread_ts,
+        "ticket_updated_at": iso(ticket_updated_at) if ticket_updated_at else None,
     }
     try:
         with atomic(db):  # a savepoint: the caller's transaction goes on after a duplicate (PostgreSQL too)
@@ -149,6 +153,13 @@ def update_statuses(db: Database, statuses: Mapping[int, str], synced_at: dateti
             "UPDATE links SET status = ?, last_synced_at = ? WHERE id = ?",
             [(status, stamp, link_id) for link_id, status in statuses.items()],
         )
+
+
+def set_ticket_updated(db: Database, changed: Mapping[int, datetime]) -> None:
+    """Record when each link's ticket last changed in ServiceNow (its sys_updated_on)."""
+    with atomic(db):
+        for link_id, moment in changed.items():
+            db.execute("UPDATE links SET ticket_updated_at = ? WHERE id = ?", [iso(moment), link_id])
 
 
 def mark_anomaly_deleted(db: Database, anomaly_id: int, now: datetime | None = None) -> list[int]:

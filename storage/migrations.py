@@ -397,6 +397,18 @@ def m014_adaptive_read_schedule(db: Database) -> None:
     )
 
 
+@migration
+def m015_kinds_intent_kind_and_ticket_change(db: Database) -> None:
+    # The kind of ticket an intent creates or links (`servicenow.kinds`), so reconciling looks it up in
+    # its own table (every intent before it is an incident's); and when each link's ticket last changed
+    # in ServiceNow (its sys_updated_on as last read; NULL until then), shown in Slack.
+    _run(
+        db,
+        "ALTER TABLE intents ADD COLUMN ticket_kind TEXT NOT NULL DEFAULT 'incident'",
+        "ALTER TABLE links ADD COLUMN ticket_updated_at TEXT",
+    )
+
+
 MIGRATION_LOCK = 0x736E6F77  # "snow": PostgreSQL's advisory lock key of `migrate`
 
 

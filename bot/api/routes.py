@@ -27,6 +27,7 @@ from bot.models import (
     TicketLinkOut,
     TicketSearchResponse,
     TicketSummary,
+    TicketType,
 )
 from bot.usecases import Snowbot, TicketForm
 
@@ -40,7 +41,7 @@ TicketId = Annotated[
     str,
     Path(
         pattern=TICKET_ID_PATTERN,
-        description="The incident's sys_id (32 hex characters) or number (INC0010006).",
+        description="The ticket's sys_id (32 hex characters) or number (INC0010006, PRB0010001, DFCT0010001, ENHC0010001).",
     ),
 ]
 
@@ -81,9 +82,15 @@ def build_router(token: SecretStr | None) -> APIRouter:
     )
 
     @router.get("/integrations/ticketing/form-specification", tags=["ticketing"])
-    async def get_form_specification(bot: Bot) -> FormSpecification:
-        """The create-ticket form: fields, labels, types, required flags and allowed values."""
-        return await bot.form_specification()
+    async def get_form_specification(
+        bot: Bot,
+        ticket_type: Annotated[
+            TicketType, Query(description="The kind whose form to describe.")
+        ] = "incident",
+    ) -> FormSpecification:
+        """The create-ticket form of a kind: fields, labels, types, required flags and allowed values, and
+        the ticket types this instance has (`ticket_types`)."""
+        return await bot.form_specification(ticket_type)
 
     @router.get("/integrations/ticketing/tickets/search", tags=["ticketing"])
     async def search_tickets(
@@ -94,9 +101,15 @@ def build_router(token: SecretStr | None) -> APIRouter:
         page: Annotated[int, Query(ge=1, le=10_000)] = 1,
         size: Annotated[int, Query(ge=1, le=100)] = 50,
         integration_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description=INTEGRATION_ID_HELP)] = None,
+        ticket_type: Annotated[
+            TicketType | None, Query(description="One kind only (default: every kind the instance has).")
+        ] = None,
     ) -> TicketSearchResponse:
-        """Incidents whose number starts with, or short description contains, `query`; newest first."""
-        found = await bot.search_tickets(query, page=page, size=size, integration_id=integration_id)
+        """Tickets whose number starts with, or short description contains, `query`; newest first, across
+        kinds (a number's prefix, e.g. PRB001, searches its kind)."""
+        found = await bot.search_tickets(
+            query, page=page, size=size, integration_id=integration_id, ticket_type=ticket_type
+        )
         return TicketSearchResponse(
             items=[TicketSummary.from_incident(i) for i in found.items],
             total=found.total,
@@ -118,8 +131,11 @@ def build_router(token: SecretStr | None) -> APIRouter:
     async def create_ticket_for_anomaly(
         bot: Bot, anomaly_id: AnomalyId, body: CreateTicketRequest
     ) -> CreateTicketResponse:
-        """Create an incident from the anomaly (its details fill an empty description) and link them."""
+        """Create a ticket of `ticket_type` (default incident) from the anomaly (its details fill an empty
+        description) and link them."""
         form = TicketForm(
+            ticket_type=body.ticket_type,
+            priority=body.priority,
             short_description=body.title,
             description=body.description,
             urgency=body.urgency,

@@ -59,6 +59,8 @@ def ticket_form(form: ViewState) -> TicketForm:
         assignment_group=_of_instance(form, BlockId.ASSIGNMENT_GROUP, ActionId.ASSIGNMENT_GROUP, "group"),
         assigned_to=_of_instance(form, BlockId.ASSIGNED_TO, ActionId.ASSIGNED_TO, "user"),
         caller_id=form.metadata.caller,
+        ticket_type=form.metadata.ticket_type,
+        priority=form.text(BlockId.PRIORITY, ActionId.PRIORITY),
     ).validated()
 
 

@@ -78,6 +78,8 @@ class ActionId(StrEnum):
     SUBCATEGORY = "subcategory_select"
     ASSIGNMENT_GROUP = "assignment_group_select"
     ASSIGNED_TO = "assigned_to_select"
+    TICKET_KIND = "ticket_kind_select"
+    PRIORITY = "priority_select"
     # link-incident modal
     INCIDENTS = "incidents_select"
     ANOMALY_ID = "anomaly_id_input"
@@ -122,6 +124,8 @@ class BlockId(StrEnum):
 
     SHORT_DESCRIPTION = "short_description"
     DESCRIPTION = "description"
+    TICKET_KIND = "ticket_kind"
+    PRIORITY = "priority"
     URGENCY = "urgency"
     IMPACT = "impact"
     PRIORITY_HINT = "priority_hint"

@@ -18,7 +18,6 @@ from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.models import state_label
 from bot.settings import Settings
 from bot.slack import blocks
 from bot.slack.cards import AnomalyCards
@@ -41,7 +40,7 @@ class SlackNotifier:
     async def incident_closed(self, link: Link, incident: Incident) -> None:
         if not link.channel_id or not link.thread_ts:
             return
-        state = state_label(incident.state, incident.state_label)
+        state = link.kind.state_label(incident.state, incident.state_label)
         message = blocks.incident_closed_message(
             incident.number, incident.url or link.url, state, link.anomaly_id, incident.close_notes or None
         )

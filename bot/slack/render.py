@@ -12,7 +12,7 @@ from bot.slack import blocks
 from bot.usecases import AnomalyCard, Instance, Overview, SyncHealth, TicketDraft
 from bot.usecases.unfurls import AnomalyPreview, Preview
 from qualytics_api import Anomaly
-from servicenow.kinds import INCIDENT
+from servicenow.kinds import INCIDENT, kind_of_type
 from storage.integrations import Integration
 
 if TYPE_CHECKING:
@@ -68,9 +68,12 @@ def chosen_instance(instances: Sequence[Instance], integration_id: int | None) -
 
 def choices(form: FormSpecification, name: str, parent: str | None = None) -> list[blocks.Choice]:
     """A choice field's options ([] when the instance's list could not be read: free text then); for a
-    dependent field only those of `parent` (ServiceNow's default category when None)."""
+    dependent field only those of `parent` (the kind's default category when None); [] for a field the
+    kind's form does not have."""
+    if not any(field.name == name for field in form.fields):
+        return []
     spec = form.field(name)
-    wanted = parent or DEFAULT_CATEGORY
+    wanted = parent or kind_of_type(form.ticket_type).default_category
     return [
         blocks.Choice(option.value, option.label)
         for option in spec.options or []
@@ -79,8 +82,10 @@ def choices(form: FormSpecification, name: str, parent: str | None = None) -> li
 
 
 def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.View:
+    kind = kind_of_type(draft.form.ticket_type)
     categories = choices(draft.form, "category")
-    category = DEFAULT_CATEGORY if any(c.value == DEFAULT_CATEGORY for c in categories) else None
+    default = kind.default_category
+    category = default if any(c.value == default for c in categories) else None
     chosen = chosen_instance(draft.instances, draft.integration_id)
     return blocks.create_incident_modal(
         anomaly_summary(draft.anomaly),
@@ -92,6 +97,14 @@ def create_modal(draft: TicketDraft, metadata: blocks.ModalMetadata) -> blocks.V
         choices_hint=draft.choices_hint,
         instances=instance_choices(draft.instances),
         recurrence_hint=draft.recurrence_hint,
+        kind=blocks.CreateKind(
+            ticket_type=kind.type_name,
+            label=kind.label,
+            levels=kind.has_levels,
+            categorized=kind.has_categories,
+            offered=tuple((known.type_name, known.label) for known in draft.kinds),
+            hint=draft.kinds_hint,
+        ),
     )
 
 

@@ -1,9 +1,11 @@
-"""The resolution code an archive resolves an incident with, and what a refusal naming it means.
+"""The resolution code an archive resolves a ticket with, and what a refusal naming it means.
 
-SNOWBOT_CLOSE_CODE when set; else the code of the archive status when the instance lists one (Duplicate);
+Per kind (`servicenow.kinds`): a kind without a resolution code (Defect, Enhancement) needs none; a
+Problem uses its list's "fix_applied" (Fix Applied) when listed, else the first active code, else
+"fix_applied". For an incident: SNOWBOT_CLOSE_CODE when set; else the code of the archive status when the instance lists one (Duplicate);
 else "Solution provided", "Solved (Permanently)" or the instance's first active code; "Solution provided"
 when sys_choice cannot be read (403 or no rows). The instance's codes are read once per integration and
-forgotten when a resolve is refused (a data policy may refuse a stale code). Facts: the resolve fields of
+kind, and forgotten when a resolve is refused (a data policy may refuse a stale code). Facts: the resolve fields of
 `servicenow.kinds.INCIDENT`, and servicenow-table-api.md, corrections (field ACLs on sys_choice).
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from servicenow import ServiceNowClient
 from servicenow.errors import PermissionDeniedError
-from servicenow.kinds import INCIDENT
+from servicenow.kinds import INCIDENT, TicketKind
 
 log = logging.getLogger("bot.sync.engine")  # the name the sync's log lines have always carried
 
@@ -39,47 +41,60 @@ class _Codes:
 
 
 class CloseCodes:
-    """The resolution codes of each integration's instance, read once (kept from pass to pass)."""
+    """The resolution codes of each integration's instance and kind, read once (kept from pass to pass)."""
 
     def __init__(self) -> None:
-        self._codes: dict[int, _Codes] = {}
+        self._codes: dict[tuple[int, str], _Codes] = {}
         self._lock = asyncio.Lock()  # concurrent resolves do not each read the list
 
     async def code_for(
-        self, client: ServiceNowClient, *, integration_id: int, status: str, configured: str | None
+        self,
+        client: ServiceNowClient,
+        *,
+        integration_id: int,
+        status: str,
+        configured: str | None,
+        kind: TicketKind = INCIDENT,
     ) -> str:
-        """The code to resolve with when an anomaly is archived as `status` (see the module docstring)."""
-        if configured:
+        """The code to resolve with when an anomaly is archived as `status` (see the module docstring);
+        SNOWBOT_CLOSE_CODE (`configured`) is an incident's code, so only incidents use it."""
+        if kind.close_code_field is None:
+            return ""
+        if configured and kind is INCIDENT:
             return configured
         async with self._lock:
-            codes = self._codes.get(integration_id)
+            codes = self._codes.get((integration_id, kind.name))
             if codes is None:
-                codes = self._codes[integration_id] = await _read(client)
+                codes = self._codes[(integration_id, kind.name)] = await _read(client, kind)
         own = STATUS_CLOSE_CODES.get(status)
         return codes.known[own] if own in codes.known else codes.default
 
     def forget(self, integration_id: int) -> None:
         """Read the instance's codes again next time (a resolve was refused: the list may have changed)."""
-        self._codes.pop(integration_id, None)
+        for key in [key for key in self._codes if key[0] == integration_id]:
+            del self._codes[key]
 
 
-async def _read(client: ServiceNowClient) -> _Codes:
+async def _read(client: ServiceNowClient, kind: TicketKind) -> _Codes:
+    assert kind.close_code_field is not None
+    fallback = FALLBACK_CLOSE_CODE if kind is INCIDENT else kind.default_close_code
     try:
-        choices = await client.list_choices(INCIDENT.table, INCIDENT.close_code_field)
+        choices = await client.list_choices(kind.table, kind.close_code_field)
     except PermissionDeniedError as err:  # field ACLs on sys_choice: see FALLBACK_CLOSE_CODE
-        log.info("sync: resolution codes unreadable, using %r: %s", FALLBACK_CLOSE_CODE, err)
+        log.info("sync: %s resolution codes unreadable, using %r: %s", kind.label, fallback, err)
         choices = []
     known = {choice.value: choice.value for choice in choices}
     known.update({choice.label: choice.value for choice in choices if choice.label not in known})
-    preferred = (known[name] for name in PREFERRED_CLOSE_CODES if name in known)
-    first = choices[0].value if choices else FALLBACK_CLOSE_CODE
+    wanted = PREFERRED_CLOSE_CODES if kind is INCIDENT else (kind.default_close_code,)
+    preferred = (known[name] for name in wanted if name in known)
+    first = choices[0].value if choices else fallback
     return _Codes(known, next(preferred, first))
 
 
 def resolve_refusal(err: PermissionDeniedError, code: str, *, configured: bool) -> PermissionDeniedError:
     """The refusal of a resolve, saying which resolution code was sent when a data policy names it."""
     said = f"{err.detail or ''} {err.message}".lower()
-    if "resolution code" not in said and INCIDENT.close_code_field not in said:
+    if "resolution code" not in said and "close_code" not in said and "resolution_code" not in said:
         return err
     source = "SNOWBOT_CLOSE_CODE" if configured else "snowbot's default"
     message = (

@@ -105,7 +105,7 @@ async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
     note = notes.work_note(item.kind, item.payload, item.marker)
     try:
         client = await ctx.servicenow(link.integration_id)
-        noted = item.maybe_sent and await _in_journal(ctx, client, link.ticket_sys_id, item.marker)
+        noted = item.maybe_sent and await _in_journal(ctx, client, link, item.marker)
         if noted:
             log.info(
                 "sync: %s note for %s was already there (ref %s)",
@@ -147,17 +147,23 @@ async def _send(
     and the refusal is returned. No note is written to a Closed or Canceled incident."""
     sys_id, kind = link.ticket_sys_id, link.kind
     if item.kind == "resolve":
-        incident = await client.get_incident(sys_id)
+        incident = await client.get_incident(sys_id, kind=kind)
         if incident.state in kind.no_journal_states:  # nothing to resolve; a note would be dropped
             return _Sent() if noted else _Sent(closed=kind.state_label(incident.state, incident.state_label))
         if incident.state not in kind.resolved_states:
             status = item.payload["status"]
             code = await ctx.close_codes.code_for(
-                client, integration_id=link.integration_id, status=status, configured=ctx.config.close_code
+                client,
+                integration_id=link.integration_id,
+                status=status,
+                configured=ctx.config.close_code,
+                kind=kind,
             )
             close = notes.close_notes(item.payload["anomaly_id"], status)
             try:
-                await client.resolve(sys_id, code, close, work_note=None if noted else note, retry_safe=noted)
+                await client.resolve(
+                    sys_id, code, close, work_note=None if noted else note, retry_safe=noted, kind=kind
+                )
             except PermissionDeniedError as err:
                 refused = resolve_refusal(err, code, configured=bool(ctx.config.close_code))
                 if noted:
@@ -172,10 +178,8 @@ async def _send(
 async def _note(ctx: Context, client: ServiceNowClient, link: Link, note: str, marker: str) -> _Sent:
     """Write one work note. The PATCH answers with the incident's state: on a Closed or Canceled
     incident the note may have been dropped silently, so it counts only if the journal shows it."""
-    updated = await client.add_work_note(link.ticket_sys_id, note, retry_safe=False)
-    if updated.state in link.kind.no_journal_states and not await _in_journal(
-        ctx, client, link.ticket_sys_id, marker
-    ):
+    updated = await client.add_work_note(link.ticket_sys_id, note, retry_safe=False, kind=link.kind)
+    if updated.state in link.kind.no_journal_states and not await _in_journal(ctx, client, link, marker):
         return _Sent(closed=link.kind.state_label(updated.state, updated.state_label))
     return _Sent()
 
@@ -188,10 +192,12 @@ def _not_delivered(ctx: Context, run: Run, item: OutboxItem, link: Link, state: 
     log.info("sync: %s note for %s %s", item.kind, link.ticket_number, reason)
 
 
-async def _in_journal(ctx: Context, client: ServiceNowClient, sys_id: str, marker: str) -> bool:
-    """Whether a note carrying `marker` is on the incident: sys_journal_field, or the incident's
+async def _in_journal(ctx: Context, client: ServiceNowClient, link: Link, marker: str) -> bool:
+    """Whether a note carrying `marker` is on the ticket: sys_journal_field, or the record's
     work_notes when the journal refuses or answers no rows (`ServiceNowClient.has_work_note`)."""
-    return await client.has_work_note(sys_id, marker, lookback=ctx.config.journal_lookback)
+    return await client.has_work_note(
+        link.ticket_sys_id, marker, lookback=ctx.config.journal_lookback, kind=link.kind
+    )
 
 
 def _attempt_failed(

@@ -31,10 +31,10 @@ REFRESH_BATCH = 100
 async def refresh(ctx: Context, run: Run) -> None:
     """Read the linked incidents back (100 per request), store each link's state label and sync
     time, record resolved transitions and tell the notifier about closed ones."""
-    by_integration: dict[int, list[Link]] = defaultdict(list)
+    by_integration: dict[tuple[int, str], list[Link]] = defaultdict(list)
     for group in (run.groups if run.refresh_groups is None else run.refresh_groups).values():
-        for link in group:
-            by_integration[link.integration_id].append(link)
+        for link in group:  # one table per request: each kind's links are read from their own
+            by_integration[(link.integration_id, link.ticket_kind)].append(link)
     batches = [
         (integration_id, group[start : start + REFRESH_BATCH])
         for integration_id, group in by_integration.items()
@@ -42,8 +42,8 @@ async def refresh(ctx: Context, run: Run) -> None:
     ]
     found: list[tuple[Link, Incident]] = []
 
-    async def read(batch: tuple[int, list[Link]]) -> None:
-        integration_id, group = batch
+    async def read(batch: tuple[tuple[int, str], list[Link]]) -> None:
+        (integration_id, _), group = batch
         try:
             client = await ctx.servicenow(integration_id)
             incidents = await read_tickets(ctx, run, client, integration_id, group)  # changed ones only
@@ -79,6 +79,9 @@ async def refresh(ctx: Context, run: Run) -> None:
                 for link, incident in found
             }
             links.update_statuses(ctx.db, statuses, synced_at=now)
+            links.set_ticket_updated(  # the card's "last change" (bot.slack.blocks)
+                ctx.db, {link.id: ticket.updated_on for link, ticket in found if ticket.updated_on}
+            )
             return statuses
 
     statuses = await ctx.store.run(record)

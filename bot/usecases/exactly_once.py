@@ -15,6 +15,7 @@ from bot.usecases.base import Runtime
 from bot.usecases.errors import Upstream, servicenow_failure
 from servicenow import Incident, RetryPolicy, ServiceNowClient
 from servicenow.errors import ServiceNowConnectionError, ServiceNowError
+from servicenow.kinds import INCIDENT, TicketKind
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +26,16 @@ async def create_exactly_once(
     fields: dict[str, str],
     runtime: Runtime,
     refused: Callable[[], Awaitable[None]] | None = None,
+    kind: TicketKind = INCIDENT,
 ) -> Incident:
-    """POST the incident (`fields` hold its `correlation_id`). `refused` is awaited when ServiceNow
-    provably made nothing (the intent is retired)."""
+    """POST the ticket of `kind` (`fields` hold its `correlation_id`). `refused` is awaited when
+    ServiceNow provably made nothing (the intent is retired)."""
     correlation_id = fields["correlation_id"]
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await client.create_incident(fields)
+            return await client.create_incident(fields, kind=kind)
         except ServiceNowError as err:
             if err.may_be_applied:
                 log.warning(
@@ -42,7 +44,9 @@ async def create_exactly_once(
                     attempt,
                     type(err).__name__,
                 )
-                return await confirm_created(client, correlation_id=correlation_id, lost=err, runtime=runtime)
+                return await confirm_created(
+                    client, correlation_id=correlation_id, lost=err, runtime=runtime, kind=kind
+                )
             if not isinstance(err, ServiceNowConnectionError) or attempt >= runtime.create_attempts:
                 if refused is not None:
                     await refused()
@@ -56,7 +60,12 @@ async def create_exactly_once(
 
 
 async def confirm_created(
-    client: ServiceNowClient, *, correlation_id: str, lost: ServiceNowError, runtime: Runtime
+    client: ServiceNowClient,
+    *,
+    correlation_id: str,
+    lost: ServiceNowError,
+    runtime: Runtime,
+    kind: TicketKind = INCIDENT,
 ) -> Incident:
     """The incident made by a create that may have been applied: looked up by correlation id at once,
     then after each `create_settle` wait (ServiceNow may still be processing the POST). Still not found:
@@ -66,7 +75,7 @@ async def confirm_created(
         if wait:
             await runtime.sleep(wait)
         try:
-            found = await client.find_incident_by_correlation_id(correlation_id)
+            found = await client.find_incident_by_correlation_id(correlation_id, kind=kind)
         except ServiceNowError as err:
             if not RetryPolicy.is_transient(err):
                 failure = servicenow_failure(err, "looking the incident up")

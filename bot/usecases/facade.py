@@ -206,9 +206,17 @@ class Snowbot(RuleUseCases):
         await self.tickets.unlink(anomaly_id=anomaly_id, link_id=link_id, actor=actor)
 
     async def search_tickets(
-        self, query: str = "", page: int = 1, size: int = 20, *, integration_id: int | None = None
+        self,
+        query: str = "",
+        page: int = 1,
+        size: int = 20,
+        ticket_type: str | None = None,
+        *,
+        integration_id: int | None = None,
     ) -> TicketPage:
-        return await self.tickets.search(query=query, page=page, size=size, integration_id=integration_id)
+        return await self.tickets.search(
+            query=query, page=page, size=size, integration_id=integration_id, ticket_type=ticket_type
+        )
 
     async def anomaly_tickets(self, anomaly_id: int) -> AnomalyTickets:
         """`list_links` and the instances' names when there are several (`/snow tickets`)."""
@@ -235,15 +243,24 @@ class Snowbot(RuleUseCases):
 
     # --------------------------------------------------------------------------------------- the form
 
-    async def form_specification(self, *, integration_id: int | None = None) -> FormSpecification:
-        return await self.forms.specification(integration_id=integration_id)
+    async def form_specification(
+        self, ticket_type: str | None = None, *, integration_id: int | None = None
+    ) -> FormSpecification:
+        kind = TicketForm(short_description="", ticket_type=ticket_type).kind
+        return await self.forms.specification(kind, integration_id=integration_id)
 
     async def ticket_draft(
-        self, anomaly_id: int, caller_email: str | None = None, *, integration_id: int | None = None
+        self,
+        anomaly_id: int,
+        caller_email: str | None = None,
+        ticket_type: str | None = None,
+        *,
+        integration_id: int | None = None,
     ) -> TicketDraft:
         """The draft, with the open ticket of an earlier occurrence offered (`recurrence_hint`)."""
+        kind = TicketForm(short_description="", ticket_type=ticket_type).kind
         draft = await self.forms.draft(
-            anomaly_id=anomaly_id, caller_email=caller_email, integration_id=integration_id
+            anomaly_id=anomaly_id, caller_email=caller_email, kind=kind, integration_id=integration_id
         )
         hint = await self.recurrence.suggestion(draft.anomaly) if self.recurrence else None
         return replace(draft, recurrence_hint=hint) if hint else draft

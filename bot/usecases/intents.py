@@ -13,13 +13,12 @@ import asyncio
 import logging
 from weakref import WeakValueDictionary
 
-from bot.models import state_label
 from bot.usecases.base import Runtime, Storage
 from bot.usecases.errors import DatabaseBusy, DatabaseGone, StorageUnavailable
 from bot.usecases.values import SlackContext
 from qualytics_api import Anomaly
 from servicenow import Incident
-from servicenow.kinds import INCIDENT, TicketKind
+from servicenow.kinds import INCIDENT, TicketKind, kind_named
 from storage import atomic, intents, links, sync
 from storage.integrations import Integration
 from storage.intents import Intent
@@ -63,6 +62,7 @@ class Intents:
         fields: dict[str, str],
         correlation_id: str | None = None,
         incident: Incident | None = None,
+        ticket: TicketKind | None = None,
     ) -> Intent:
         """The intent, durable before the ServiceNow write; refused: nothing was sent (`DatabaseBusy`/`DatabaseGone`)."""
         try:
@@ -84,6 +84,7 @@ class Intents:
                 channel_id=slack.channel_id if slack else None,
                 thread_ts=slack.thread_ts if slack else None,
                 now=self.runtime.clock(),
+                ticket_kind=(ticket or self.kind).name,
             )
         except DatabaseBusy as err:
             what = "nothing was created" if kind == "create" else "nothing was changed in ServiceNow"
@@ -134,18 +135,20 @@ class Intents:
                 None,
             )
             if link is None:
+                kind = kind_named(intent.ticket_kind)
                 link = links.add(
                     db,
                     anomaly_id=intent.anomaly_id,
                     integration_id=intent.integration_id,
                     ticket_sys_id=incident.sys_id,
                     ticket_number=incident.number,
-                    ticket_kind=self.kind.name,
-                    status=state_label(incident.state, incident.state_label),
+                    ticket_kind=kind.name,
+                    status=kind.state_label(incident.state, incident.state_label),
                     url=incident.url,
                     created_by=intent.actor,
                     channel_id=intent.channel_id,
                     thread_ts=intent.thread_ts,
+                    ticket_updated_at=incident.updated_on,
                 )
                 baseline = intent.baseline
                 sync.init_state(

@@ -24,6 +24,7 @@ from bot.usecases.intents import Intents
 from bot.usecases.values import SlackContext, TicketCreated
 from servicenow import Incident, ServiceNowClient
 from servicenow.errors import NotFoundError, PermissionDeniedError, ServiceNowError
+from servicenow.kinds import kind_named
 from storage import intents, links
 from storage.intents import Intent
 from storage.links import Link
@@ -66,14 +67,15 @@ class Reconciler:
         journal shows the anomaly), retired (provably not done, and too old to be still in flight), or
         undecided (not found yet, or ServiceNow could not be asked)."""
         client = await self.connections.servicenow_client(intent.integration_id)
+        kind = kind_named(intent.ticket_kind)  # looked up in its own kind's table
         incident: Incident | None
         try:
             if intent.kind == "create":
                 assert intent.correlation_id is not None
-                incident = await client.find_incident_by_correlation_id(intent.correlation_id)
+                incident = await client.find_incident_by_correlation_id(intent.correlation_id, kind=kind)
             else:
                 assert intent.ticket_sys_id is not None
-                incident = await client.get_incident(intent.ticket_sys_id)
+                incident = await client.get_incident(intent.ticket_sys_id, kind=kind)
                 if not await _shows_link(client, incident, intent):
                     incident = None
         except NotFoundError:
@@ -122,7 +124,7 @@ class Reconciler:
         link = await self.storage.run(links.get, recovered.link_id)
         if link is None:
             return None
-        incident = await find_incident(client, by="sys_id", value=link.ticket_sys_id)
+        incident = await find_incident(client, by="sys_id", value=link.ticket_sys_id, kind=link.kind)
         announced = recovered.announced_at is not None
         if not announced and slack is None and recovered.channel_id:
             announced = await self._announce(recovered, link)
@@ -233,6 +235,7 @@ async def _shows_link(client: ServiceNowClient, incident: Incident, intent: Inte
         return True
     note = intent.fields["work_note"]
     try:
-        return any(note in entry.text for entry in await client.list_work_notes(incident.sys_id))
+        entries = await client.list_work_notes(incident.sys_id, kind=kind_named(intent.ticket_kind))
+        return any(note in entry.text for entry in entries)
     except PermissionDeniedError:
         return note in incident.work_notes

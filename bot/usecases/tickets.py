@@ -1,6 +1,6 @@
-"""Tickets: create an incident from an anomaly (exactly once), link an existing one, unlink, list an
-anomaly's links, search and read incidents. Every value is validated before any call; every write is
-recorded as an intent first (`bot.usecases.intents`).
+"""Tickets: create a ticket of any kind (`servicenow.kinds`) from an anomaly (exactly once), link an
+existing one, unlink, list an anomaly's links, search and read tickets across kinds. Every value is
+validated before any call; every write is recorded as an intent first (`bot.usecases.intents`).
 
 Never knows about Slack or HTTP.
 """
@@ -39,7 +39,8 @@ from bot.usecases.reconcile import Reconciler
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly
 from servicenow import Incident, ServiceNowClient
-from servicenow.errors import ServiceNowError
+from servicenow.errors import BadRequestError, ServiceNowError
+from servicenow.kinds import KINDS, TicketKind, kind_of_prefix, kind_of_type
 from storage import links
 from storage.integrations import Integration
 from storage.links import Link
@@ -82,9 +83,11 @@ class Tickets:
         that was interrupted is reconciled first: the incident it made is returned, never a second.
         `integration_id`: the instance (None: the default one)."""
         form = form.validated()
+        kind = form.kind
         integration = await self.connections.chosen(integration_id)
         anomaly = await self.anomalies.get(anomaly_id)
         client = await self.connections.client(integration)
+        await self.forms.check_kind(kind, integration_id=integration.id)
         await self.forms.check_choices(form, integration_id=integration.id)
         async with self.intents.anomaly_lock(anomaly_id):
             earlier = await self.reconciler.earlier_create(
@@ -104,12 +107,19 @@ class Tickets:
                 slack=slack,
                 fields=fields,
                 correlation_id=correlation_id,
+                ticket=kind,
             )
             incident = await create_exactly_once(
-                client, fields=fields, runtime=self.runtime, refused=partial(self.intents.retire, intent)
+                client,
+                fields=fields,
+                runtime=self.runtime,
+                refused=partial(self.intents.retire, intent),
+                kind=kind,
             )
             link = await self.intents.link_from(intent, incident)
-        log.info("incident %s created for anomaly %s by %s", incident.number, anomaly_id, actor or "unknown")
+        log.info(
+            "%s %s created for anomaly %s by %s", kind.name, incident.number, anomaly_id, actor or "unknown"
+        )
         return TicketCreated(
             incident=incident,
             link=link,
@@ -175,6 +185,7 @@ class Tickets:
             slack=slack,
             fields={"url": url, "work_note": note},
             incident=incident,
+            ticket=KINDS[incident.ticket_kind],
         )
         try:
             incident = await self._append_anomaly(client, incident, anomaly, note)
@@ -195,21 +206,22 @@ class Tickets:
         way that may have been applied anyway (a timeout, a lost answer, a 502/504), one more read decides.
         """
         url = self.anomalies.url(anomaly)
+        kind = KINDS[incident.ticket_kind]
         action = f"appending anomaly {anomaly.id} to {incident.number}"
-        with servicenow_errors(f"reading incident {incident.number}"):
-            current = await client.get_incident(incident.sys_id)
+        with servicenow_errors(f"reading {kind.label.lower()} {incident.number}"):
+            current = await client.get_incident(incident.sys_id, kind=kind)
         if mentions_url(current.description, url):
             log.info("%s already links to anomaly %s: nothing appended", incident.number, anomaly.id)
             return current
         block = anomaly_block(anomaly, url, self.runtime.clock())
         try:
-            return await client.append_to_description(incident.sys_id, block, work_note=note)
+            return await client.append_to_description(incident.sys_id, block, work_note=note, kind=kind)
         except ServiceNowError as err:
             if not err.may_be_applied:
                 raise servicenow_failure(err, action) from err
             lost = err
         try:
-            current = await client.get_incident(incident.sys_id)
+            current = await client.get_incident(incident.sys_id, kind=kind)
         except ServiceNowError:
             raise servicenow_failure(lost, action) from lost
         if not mentions_url(current.description, url):
@@ -243,23 +255,63 @@ class Tickets:
         )
 
     async def search(
-        self, *, query: str = "", page: int = 1, size: int = 20, integration_id: int | None = None
+        self,
+        *,
+        query: str = "",
+        page: int = 1,
+        size: int = 20,
+        integration_id: int | None = None,
+        ticket_type: str | None = None,
     ) -> TicketPage:
-        """Incidents of an instance (None: the default one) by number prefix or words."""
+        """Tickets of an instance (None: the default one), newest first, across the kinds it has
+        (`ticket_type` one of them; a number's prefix, `PRB001`, its kind). Across kinds, each kind's first
+        `page * size` hits are merged by creation time, so pages past 100 hits per kind are that kind's
+        only: name `ticket_type` to page further."""
         if page < 1:
             raise InvalidInput("page starts at 1.", field="page")
         if not 1 <= size <= 100:
             raise InvalidInput("size must be between 1 and 100.", field="size")
-        client = await self.connections.chosen_client(integration_id)
-        with servicenow_errors("searching incidents"):
-            found = await client.search_incidents(query.strip(), page=page, size=size)
-        return TicketPage(
-            items=list(found.items),
-            total=found.total,
-            page=page,
-            size=size,
-            pages=ceil(found.total / size) if found.total else 0,
+        try:
+            named = kind_of_type(ticket_type) if ticket_type else kind_of_prefix(query)
+        except KeyError:
+            raise InvalidInput(f"Unknown ticket type {ticket_type!r}.", field="ticket_type") from None
+        integration = await self.connections.chosen(integration_id)
+        client = await self.connections.client(integration)
+        kinds = (
+            [named]
+            if named is not None
+            else list((await self.forms.available_kinds(integration_id=integration.id))[0])
         )
+        if len(kinds) == 1:
+            with servicenow_errors(f"searching {kinds[0].label.lower()}s"):
+                found = await client.search_incidents(query.strip(), page=page, size=size, kind=kinds[0])
+            items, total = list(found.items), found.total
+        else:
+            items, total = await self._search_across(client, kinds, query.strip(), page=page, size=size)
+        return TicketPage(
+            items=items, total=total, page=page, size=size, pages=ceil(total / size) if total else 0
+        )
+
+    async def _search_across(
+        self, client: ServiceNowClient, kinds: list[TicketKind], text: str, *, page: int, size: int
+    ) -> tuple[list[Incident], int]:
+        depth = min(page * size, 100)
+        merged: list[Incident] = []
+        total = 0
+        for kind in kinds:
+            try:
+                with servicenow_errors(f"searching {kind.label.lower()}s"):
+                    found = await client.search_incidents(text, page=1, size=depth, kind=kind)
+            except UseCaseError as err:
+                if isinstance(err.__cause__, BadRequestError):  # the kind's table is gone meanwhile
+                    continue
+                raise
+            merged.extend(found.items)
+            total += found.total
+        merged.sort(
+            key=lambda ticket: ticket.created_on.timestamp() if ticket.created_on else 0.0, reverse=True
+        )
+        return merged[(page - 1) * size : page * size], total
 
     async def get(self, *, ticket_id: str) -> Incident:
         by, value = parse_ticket_id(ticket_id)

@@ -134,7 +134,10 @@ def test_links_and_the_rest_api_read_incident_facts_from_the_ticket_kind() -> No
 
     assert models.STATE_LABELS == dict(INCIDENT.states)
     assert models.state_label("7") == INCIDENT.state_label("7") == "Closed"
-    assert models.TICKET_ID_PATTERN == r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12})$"
+    assert models.TICKET_ID_PATTERN == (
+        r"^([0-9a-fA-F]{32}|[Ii][Nn][Cc][0-9]{7,12}|[Pp][Rr][Bb][0-9]{7,12}|[Dd][Ff][Cc][Tt][0-9]{7,12}"
+        r"|[Ee][Nn][Hh][Cc][0-9]{7,12})$"
+    )
 
 
 async def test_the_engine_takes_its_clients_from_the_connections(

@@ -50,7 +50,10 @@ async def test_the_demo_tells_the_whole_story_and_cleans_up(
     assert (
         f"resolved {CREATED} and {OLDER}" in archived and f"“{CREATED} is resolved (anomaly 824)”" in archived
     )
-    assert f"{CREATED} · Resolved; {OLDER} · Resolved" in tickets
+    assert (
+        f"{CREATED} · Incident · Resolved · changed " in tickets
+        and f"{OLDER} · Incident · Resolved" in tickets
+    )
     assert held.endswith(f"ServiceNow holds {CREATED}: Resolved, 3 work notes")
     incident = output[output.index(held) :]
     assert f"{CREATED} · Resolved · [Qualytics] record anomaly 824 in orders_daily" in incident

@@ -258,3 +258,23 @@ async def test_reconciling_a_link_reads_the_journal_when_the_description_lost_th
     assert (await bot.reconcile_intents())["linked"] == 1
     assert [link.ticket_number for link in links.for_anomaly(bot.db, 824)] == ["INC0000001"]
     assert [r.method for r in sn_emulator.requests].count("PATCH") == 1
+
+
+async def test_an_interrupted_create_of_a_problem_is_reconciled_in_the_problem_table(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    """The intent carries its ticket kind (issue 13): reconciling looks the correlation id up in the
+    problem table, not the incident table, and links the problem once."""
+    held = HeldWrite(sn_emulator.transport())
+    bot = make_snowbot(settings, servicenow_transport=held)
+    problem = TicketForm(short_description="Recurring nulls in orders", ticket_type="problem")
+    await interrupted(bot, held, lambda: bot.create_ticket_for_anomaly(824, problem, "U1"))
+    [intent] = intents.open_intents(bot.db)
+    assert intent.ticket_kind == "problem"
+    await held.applied()
+
+    assert (await bot.reconcile_intents())["linked"] == 1
+    [made] = [row for row in sn_emulator.records("problem").values() if row["correlation_id"]]
+    [link] = links.for_anomaly(bot.db, 824)
+    assert (link.ticket_sys_id, link.ticket_kind, link.status) == (made["sys_id"], "problem", "New")
+    assert made["number"].startswith("PRB") and not with_correlation_id(sn_emulator)  # no incident made

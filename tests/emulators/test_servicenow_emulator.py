@@ -869,3 +869,44 @@ async def test_writes_answer_only_the_fields_asked_for(sn: httpx.AsyncClient) ->
     assert noted.status_code == 200
     assert noted.json()["result"]["state"] == {"display_value": "New", "value": "1"}
     assert sorted(noted.json()["result"]) == ["number", "state", "sys_id"]
+
+
+async def test_the_four_ticket_tables_number_and_resolve_as_an_instance_does(sn: httpx.AsyncClient) -> None:
+    """problem (PRB, 101..107, the Madrid data policy), rm_defect / rm_enhancement (DFCT / ENHC, rm_task's
+    states; closing makes them inactive): servicenow.kinds' sources."""
+    base = "/api/now/table"
+    problem = (await sn.post(f"{base}/problem", json={"short_description": "p"})).json()["result"]
+    assert problem["number"].startswith("PRB") and (problem["state"], problem["problem_state"]) == (
+        "101",
+        "101",
+    )
+    refused = await sn.patch(f"{base}/problem/{problem['sys_id']}", json={"state": "106"})
+    assert refused.status_code == 403
+    assert "Assigned to, Resolution code" in refused.json()["error"]["detail"]
+    done = {"state": "106", "assigned_to": ADMIN_SYS_ID, "resolution_code": "fix_applied"}
+    missing = await sn.patch(f"{base}/problem/{problem['sys_id']}", json=done)
+    assert "Cause notes, Fix notes" in missing.json()["error"]["detail"]
+    done |= {"cause_notes": "cents", "fix_notes": "dollars"}
+    resolved = (await sn.patch(f"{base}/problem/{problem['sys_id']}", json=done)).json()["result"]
+    assert (resolved["problem_state"], resolved["active"]) == ("106", "true") and resolved["resolved_at"]
+    for table, prefix in (("rm_defect", "DFCT"), ("rm_enhancement", "ENHC")):
+        made = (await sn.post(f"{base}/{table}", json={"short_description": "d"})).json()["result"]
+        assert made["number"] == f"{prefix}0010001" and made["state"] == "1"
+        closed = await sn.patch(f"{base}/{table}/{made['sys_id']}", json={"state": "3", "close_notes": "ok"})
+        assert closed.json()["result"]["active"] == "false" and closed.json()["result"]["closed_at"]
+
+
+async def test_without_the_agile_plugin_its_tables_are_invalid() -> None:
+    emulator = ServiceNowEmulator(agile=False)
+    async with httpx.AsyncClient(
+        transport=emulator.transport(), base_url=emulator.base_url, auth=("admin", "admin")
+    ) as sn:
+        for table in ("rm_defect", "rm_enhancement"):
+            answer = await sn.get(f"/api/now/table/{table}")
+            # servicenow-table-api.md §2 (O5): the shape of the answer for a table the instance lacks
+            assert answer.status_code == 400
+            assert answer.json() == {
+                "error": {"message": f"Invalid table {table}", "detail": None},
+                "status": "failure",
+            }
+        assert (await sn.get("/api/now/table/problem?sysparm_limit=1")).status_code == 200

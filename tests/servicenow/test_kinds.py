@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from servicenow.kinds import INCIDENT, kind_named, kind_of_number
+from servicenow.kinds import (
+    DEFECT,
+    ENHANCEMENT,
+    INCIDENT,
+    KINDS,
+    PROBLEM,
+    kind_named,
+    kind_of_number,
+    kind_of_type,
+)
 
 
 def test_incident_numbers_states_and_resolve_fields() -> None:
@@ -39,5 +48,34 @@ def test_the_default_priority_lookup(urgency: str, impact: str | int, expected: 
 def test_kinds_by_name_and_by_number() -> None:
     assert kind_named(None) is INCIDENT and kind_named("incident") is INCIDENT
     with pytest.raises(KeyError):
-        kind_named("problem")
-    assert kind_of_number(" INC0010001 ") is INCIDENT and kind_of_number("PRB0000001") is None
+        kind_named("change_request")
+    assert kind_of_number(" INC0010001 ") is INCIDENT and kind_of_number("CHG0000001") is None
+    assert kind_of_number("PRB0040001") is PROBLEM and kind_of_number("dfct0010001") is DEFECT
+    assert kind_of_number("ENHC0010661") is ENHANCEMENT
+
+
+def test_ticket_types_name_the_kinds() -> None:
+    assert {kind_of_type(name).name for name in ("incident", "problem", "defect", "enhancement")} == set(
+        KINDS
+    )
+    assert kind_of_type(None) is INCIDENT and kind_of_type("rm_defect") is DEFECT
+    with pytest.raises(KeyError):
+        kind_of_type("story")
+
+
+def test_each_kind_resolves_by_its_own_rule() -> None:
+    assert INCIDENT.resolve_fields("Solution provided", "n") == {
+        "state": "6",
+        "close_code": "Solution provided",
+        "close_notes": "n",
+    }
+    assert PROBLEM.resolve_fields("fix_applied", "n") == {
+        "state": "106",
+        "problem_state": "106",
+        "resolution_code": "fix_applied",
+        "cause_notes": "n",
+        "fix_notes": "n",
+    }
+    assert DEFECT.resolve_fields("ignored", "n") == {"state": "3", "close_notes": "n"}
+    assert INCIDENT.canceled_states == {"8"} and DEFECT.canceled_states == {"4", "7"}
+    assert PROBLEM.canceled_states == frozenset()  # canceled is Closed with resolution code "canceled"

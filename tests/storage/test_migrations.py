@@ -23,6 +23,7 @@ NAMES = [
     "m012_syncback_state",
     "m013_rules_creation_rules",
     "m014_adaptive_read_schedule",
+    "m015_kinds_intent_kind_and_ticket_change",
 ]
 
 

@@ -43,6 +43,10 @@ class LinkLike(Protocol):
     def anomaly_deleted_at(self) -> datetime | None: ...
     @property
     def integration_id(self) -> int: ...
+    @property
+    def ticket_kind(self) -> str: ...
+    @property
+    def ticket_updated_at(self) -> datetime | None: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ class TicketLink:
     url: str
     last_synced_at: datetime | None = None
     anomaly_deleted_at: datetime | None = None
+    ticket_kind: str = "incident"
+    ticket_updated_at: datetime | None = None
     integration_id: int = 1
 
 

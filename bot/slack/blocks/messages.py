@@ -31,19 +31,23 @@ from bot.slack.blocks.primitives import (
     truncate,
 )
 from bot.slack.ids import SHORTCUT_NAMES, ActionId, BlockId, Command, Shortcut, Subcommand
-from servicenow.kinds import INCIDENT
+from servicenow.kinds import KINDS
 
 SUBCOMMAND_USAGE: dict[Subcommand, tuple[str, str]] = {
     Subcommand.CREATE: (
-        "<anomaly id or Qualytics anomaly URL> [--instance <name>]",
-        "create a ServiceNow incident for an anomaly (in that instance, when several are connected)",
+        "<anomaly id or Qualytics anomaly URL> [--kind incident|problem|defect|enhancement] [--instance <name>]",
+        "create a ServiceNow ticket (an incident unless --kind says otherwise) for an anomaly (in that "
+        "instance, when several are connected)",
     ),
     Subcommand.LINK: (
-        f"<anomaly> [{INCIDENT.number_prefix} number...] [--instance <name>]",
-        "link existing incidents (without numbers: search for them)",
+        f"<anomaly> [{'|'.join(kind.number_prefix for kind in KINDS.values())} number...] [--instance <name>]",
+        "link existing tickets (without numbers: search for them)",
     ),
-    Subcommand.TICKETS: ("<anomaly>", "list the incidents linked to an anomaly"),
-    Subcommand.SEARCH: ("<text> [--instance <name>]", "search incidents by number or short description"),
+    Subcommand.TICKETS: ("<anomaly>", "list the tickets linked to an anomaly"),
+    Subcommand.SEARCH: (
+        "<text> [--instance <name>]",
+        "search tickets of every kind by number or short description",
+    ),
     Subcommand.CONNECT: ("", "connect snowbot to your ServiceNow instance (admins)"),
     Subcommand.STATUS: ("", "integration status, recent links and sync health"),
     Subcommand.WATCH: (
@@ -153,6 +157,21 @@ def _instance_of(link_row: LinkLike, instances: Mapping[int, str]) -> str:
     return f" · {escape(name)}" if name else ""
 
 
+def ticket_summary(
+    link_row: LinkLike, *, now: datetime | None = None, instances: Mapping[int, str] = NO_INSTANCES
+) -> str:
+    """One linked ticket as people read it: its number (linked), its instance when several are connected,
+    kind, state and last change in ServiceNow ("INC0010001 · Incident · In Progress · changed <date>")."""
+    known = KINDS.get(link_row.ticket_kind)
+    kind = known.label if known else link_row.ticket_kind
+    state = escape(link_row.status) if link_row.status else "unknown state"
+    where = _instance_of(link_row, instances)
+    text = f"{link(link_row.url, link_row.ticket_number)}{where} · {escape(kind)} · {state}"
+    if link_row.ticket_updated_at:
+        text += f" · changed {slack_date(link_row.ticket_updated_at, now=now)}"
+    return text
+
+
 def _ticket_group(
     link_row: LinkLike,
     anomaly_id: int,
@@ -161,14 +180,10 @@ def _ticket_group(
     instances: Mapping[int, str] = NO_INSTANCES,
 ) -> list[Block]:
     synced = slack_date(link_row.last_synced_at, now=now) if link_row.last_synced_at else "not synced yet"
-    state = escape(link_row.status) if link_row.status else "unknown state"
     if link_row.anomaly_deleted_at:
         synced += f"\nThe anomaly was deleted in Qualytics {slack_date(link_row.anomaly_deleted_at, now=now)}: no longer synced"
     return [
-        section(
-            f"*{link(link_row.url, link_row.ticket_number)}*{_instance_of(link_row, instances)} · {state}\n"
-            f"Last synced {synced}"
-        ),
+        section(f"{ticket_summary(link_row, now=now, instances=instances)}\nLast synced {synced}"),
         actions(
             [
                 button("View", ActionId.VIEW_TICKET, url=link_row.url, value=link_row.ticket_number),
@@ -197,26 +212,27 @@ def tickets_message(
     unlink: Callable[[LinkLike], str] = _link_id_value,
     instances: Mapping[int, str] = NO_INSTANCES,
 ) -> Message:
-    """The anomaly's incidents with View and Unlink buttons; `unlink` makes each Unlink button's value
-    (the link id by default, `unlink_value` to name the anomaly too); `instances` names each one's
-    ServiceNow instance (by integration id; given only when there are several)."""
+    """The anomaly's tickets (each one's kind, state and last change) with View and Unlink buttons;
+    `unlink` makes each Unlink button's value (the link id by default, `unlink_value` to name the
+    anomaly too); `instances` names each one's ServiceNow instance (by integration id; given only when
+    there are several)."""
     if not links:
         return message(
-            f"No incidents are linked to anomaly {anomaly_id} yet.",
+            f"No tickets are linked to anomaly {anomaly_id} yet.",
             [
-                section(f"No incidents are linked to anomaly *{anomaly_id}* yet."),
+                section(f"No tickets are linked to anomaly *{anomaly_id}* yet."),
                 context(
                     f"`{Command.SNOW} {Subcommand.CREATE} {anomaly_id}` creates one, "
                     f"`{Command.SNOW} {Subcommand.LINK} {anomaly_id}` links an existing one."
                 ),
             ],
         )
-    noun = "incident" if len(links) == 1 else "incidents"
+    noun = "ticket" if len(links) == 1 else "tickets"
     head = section(f"*{len(links)} {noun} linked to anomaly {anomaly_id}*")
     groups = [_ticket_group(row, anomaly_id, now, unlink, instances) for row in links]
     return message(
         f"{len(links)} {noun} linked to anomaly {anomaly_id}",
-        [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, and_more("incidents"))],
+        [head, *fit_groups(groups, MAX_MESSAGE_BLOCKS - 1, and_more("tickets"))],
     )
 
 
@@ -303,15 +319,13 @@ def ticket_note_message(number: str, url: str, label: str, who: str, text: str, 
     return message(summary, blocks)
 
 
-def _tickets_text(tickets: Sequence[LinkLike], instances: Mapping[int, str] = NO_INSTANCES) -> str:
+def _tickets_text(
+    tickets: Sequence[LinkLike], instances: Mapping[int, str] = NO_INSTANCES, now: datetime | None = None
+) -> str:
     if not tickets:
-        return "*Linked incidents:* none yet"
-    lines = [
-        f"• {link(row.url, row.ticket_number)}{_instance_of(row, instances)} · "
-        f"{escape(row.status or 'unknown state')}"
-        for row in tickets
-    ]
-    return "*Linked incidents*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
+        return "*Linked tickets:* none yet"
+    lines = [f"• {ticket_summary(row, now=now, instances=instances)}" for row in tickets]
+    return "*Linked tickets*\n" + bullet_lines(lines, limit=MAX_TEXT - 20)
 
 
 def anomaly_alert_message(
@@ -322,8 +336,8 @@ def anomaly_alert_message(
     *,
     occurrences: Sequence[int] = (),
 ) -> Message:
-    """snowbot's anomaly card: the anomaly, its linked incidents with their states (and instances, when
-    `instances` names several), how often it recurred (`occurrences`), and the chat-ops
+    """snowbot's anomaly card: the anomaly, its linked tickets (kind, state, last change; and instances,
+    when `instances` names several), how often it recurred (`occurrences`), and the chat-ops
     buttons (Slack sends an app the clicks on its own messages only, so they live here). It says
     "Anomaly ID: <id>" so the message shortcuts (bot.slack.anomaly_ref) find the anomaly in it."""
     where = f" in {anomaly.container}" if anomaly.container else ""

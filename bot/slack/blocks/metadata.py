@@ -24,6 +24,7 @@ class ModalMetadata:
     then: str | None = None  # the step after the anomaly-id modal: "create" | "link"
     caller: str | None = None  # the ServiceNow caller's sys_id (create modal), found from the person's e-mail
     integration_id: int | None = None  # the instance the create or link modal is for (None: the default)
+    ticket_type: str | None = None  # the kind the create modal creates (`servicenow.kinds`; None: incident)
 
     def encode(self) -> str:
         data = {k: v for k, v in vars(self).items() if v is not None}
@@ -47,7 +48,7 @@ class ModalMetadata:
         integration_id = data.get("integration_id")
         strings = {
             k: data[k]
-            for k in ("channel", "thread_ts", "message_ts", "then", "caller")
+            for k in ("channel", "thread_ts", "message_ts", "then", "caller", "ticket_type")
             if isinstance(data.get(k), str)
         }
         return cls(anomaly_id=_an_id(anomaly_id), integration_id=_an_id(integration_id), **strings)

@@ -4,7 +4,7 @@ connect, archive, comment). Each form's `private_metadata` is a `ModalMetadata`.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +34,7 @@ from servicenow.kinds import INCIDENT
 
 URGENCY_CHOICES = INCIDENT.levels
 IMPACT_CHOICES = INCIDENT.levels
+PRIORITY_CHOICES = tuple((str(code), label) for code, label in INCIDENT.priorities.items())
 PRIORITY_LABELS = INCIDENT.priorities
 
 
@@ -135,15 +136,20 @@ def create_incident_modal(
     choices_hint: str | None = None,
     instances: Sequence[ChoiceLike] = (),
     recurrence_hint: str | None = None,
+    kind: CreateKind | None = None,
 ) -> View:
-    """The create-incident form. assignment_group/assigned_to are initial (label, sys_id) pairs;
-    `choices_hint` says why category and subcategory are free text (shown under them); `instances` (value:
-    the integration id) are offered when there are several, `metadata.integration_id` preselected;
-    `recurrence_hint` names an earlier occurrence's open ticket, offered first.
+    """The create form of a ticket kind (default incident). assignment_group/assigned_to are initial
+    (label, sys_id) pairs; `choices_hint` says why category and subcategory are free text (shown under
+    them); `instances` (value: the integration id) are offered when there are several,
+    `metadata.integration_id` preselected; `recurrence_hint` names an earlier occurrence's open ticket,
+    offered first. `kind` offers the kinds the instance has (a select that dispatches, so a listener
+    redraws the form for the one chosen) with a hint for those it lacks; a kind without impact and
+    urgency gets a priority to choose, one without categories none.
 
     Urgency, impact and category dispatch block_actions, so a listener can refresh the priority hint
     (`priority_hint`) and the subcategories with views.update; inputs keep their values across updates
     because the block and action ids stay the same."""
+    kind = kind or CreateKind()
     metadata = replace(metadata, anomaly_id=anomaly.id)
     body, cut = fit_description(description)
     where = f" · {escape(anomaly.container)}" if anomaly.container else ""
@@ -167,22 +173,28 @@ def create_incident_modal(
             optional=True,
             hint="Shortened to fit Slack; the full anomaly details are in Qualytics." if cut else None,
         ),
-        input_block(
-            "Urgency",
-            static_select(ActionId.URGENCY, URGENCY_CHOICES, initial=urgency),
-            BlockId.URGENCY,
-            dispatch_action=True,
-        ),
-        input_block(
-            "Impact",
-            static_select(ActionId.IMPACT, IMPACT_CHOICES, initial=impact),
-            BlockId.IMPACT,
-            dispatch_action=True,
-        ),
-        priority_hint(urgency, impact),
-        _choice_input("Category", ActionId.CATEGORY, BlockId.CATEGORY, categories, category, dispatch=True),
-        _choice_input("Subcategory", ActionId.SUBCATEGORY, BlockId.SUBCATEGORY, subcategories, subcategory),
-        *([context(f":information_source: {escape(choices_hint)}")] if choices_hint else []),
+    ]
+    if kind.levels:
+        blocks += _level_inputs(urgency, impact)
+    else:
+        blocks.append(
+            input_block(
+                "Priority",
+                static_select(ActionId.PRIORITY, PRIORITY_CHOICES, initial=kind.priority),
+                BlockId.PRIORITY,
+            )
+        )
+    if kind.categorized:
+        blocks += [
+            _choice_input(
+                "Category", ActionId.CATEGORY, BlockId.CATEGORY, categories, category, dispatch=True
+            ),
+            _choice_input(
+                "Subcategory", ActionId.SUBCATEGORY, BlockId.SUBCATEGORY, subcategories, subcategory
+            ),
+            *([context(f":information_source: {escape(choices_hint)}")] if choices_hint else []),
+        ]
+    blocks += [
         input_block(
             "Assignment group",
             external_select(
@@ -207,12 +219,63 @@ def create_incident_modal(
         ),
     ]
     return modal(
-        "Create incident",
-        blocks,
+        f"Create {kind.label.lower()}",
+        [*_kind_blocks(kind), *blocks],
         callback_id=ViewId.CREATE_INCIDENT,
         submit="Create",
-        private_metadata=metadata.encode(),
+        private_metadata=replace(
+            metadata, ticket_type=None if kind.ticket_type == INCIDENT.type_name else kind.ticket_type
+        ).encode(),
     )
+
+
+@dataclass(frozen=True)
+class CreateKind:
+    """The kind a create form is for (`ticket_type`, its label and what its form has) and the kinds it
+    offers as (ticket_type, label) pairs, with the hint naming those the instance lacks."""
+
+    ticket_type: str = INCIDENT.type_name
+    label: str = INCIDENT.label
+    levels: bool = True
+    categorized: bool = True
+    priority: str = "4"
+    offered: tuple[tuple[str, str], ...] = ()
+    hint: str | None = None
+
+
+def _kind_blocks(kind: CreateKind) -> list[Block]:
+    """The ticket-type select (when there is a choice) and the hint about kinds not offered."""
+    found: list[Block] = []
+    if len(kind.offered) > 1:
+        found.append(
+            input_block(
+                "Ticket type",
+                static_select(ActionId.TICKET_KIND, kind.offered, initial=kind.ticket_type),
+                BlockId.TICKET_KIND,
+                dispatch_action=True,
+            )
+        )
+    if kind.hint:
+        found.append(context(f":information_source: {escape(kind.hint)}"))
+    return found
+
+
+def _level_inputs(urgency: str, impact: str) -> list[Block]:
+    return [
+        input_block(
+            "Urgency",
+            static_select(ActionId.URGENCY, URGENCY_CHOICES, initial=urgency),
+            BlockId.URGENCY,
+            dispatch_action=True,
+        ),
+        input_block(
+            "Impact",
+            static_select(ActionId.IMPACT, IMPACT_CHOICES, initial=impact),
+            BlockId.IMPACT,
+            dispatch_action=True,
+        ),
+        priority_hint(urgency, impact),
+    ]
 
 
 def anomaly_id_input(initial: str | None = None, *, optional: bool = False) -> Block:

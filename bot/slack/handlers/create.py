@@ -1,6 +1,6 @@
-"""Creating an incident for an anomaly: `/snow create`, the message shortcut, the card's button, the
-which-anomaly modal, the form's live parts (priority hint, subcategories, group and user search) and its
-submission.
+"""Creating a ticket for an anomaly: `/snow create <anomaly> [--kind problem]`, the message shortcut,
+the card's button, the which-anomaly modal, the form's live parts (the ticket type, priority hint,
+subcategories, group and user search) and its submission.
 
 A submission is checked first without any I/O; a wrong field is answered on the field itself
 (`response_action="errors"`). Otherwise the modal is swapped at once for a progress view
@@ -10,6 +10,7 @@ form again (what the person entered kept) and the reason at the top.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -47,11 +48,13 @@ from bot.slack.handlers.common import (
 from bot.slack.handlers.routes import Route
 from bot.slack.ids import ActionId, BlockId, Shortcut, Subcommand, ViewId
 from bot.usecases import InvalidInput, UseCaseError
-from servicenow.kinds import INCIDENT
+from servicenow.kinds import INCIDENT, TICKET_TYPES, kind_of_type
 
-CREATE_TITLE = "Create incident"
+CREATE_TITLE = "Create ticket"
 INSTANCE_FLAG = ("instance",)
-"""The options `/snow create` takes (`bot.slack.flags`)."""
+"""The options `/snow link` and `/snow search` take (`bot.slack.flags`)."""
+CREATE_FLAGS = (*INSTANCE_FLAG, "kind")
+"""The options `/snow create` takes."""
 LOWEST_LEVEL = INCIDENT.levels[-1][0]
 """The urgency and impact a new incident starts with ("3", Low)."""
 
@@ -66,7 +69,8 @@ async def open_create(
     anomaly_id: int,
     metadata: ModalMetadata,
 ) -> None:
-    """The create modal: a loading view at once (the trigger_id lives 3 s), then the form."""
+    """The create modal: a loading view at once (the trigger_id lives 3 s), then the form (of the kind
+    `metadata.ticket_type`, default incident)."""
     view_id, view_hash = await open_modal(
         client,
         context,
@@ -101,7 +105,10 @@ async def fill_create(
     context[OPEN_VIEW] = view_id  # a failure below is shown in this modal
     email = email_of(await deps.users.get(client, user_id))
     draft = await deps.snowbot.ticket_draft(
-        anomaly_id, caller_email=email, integration_id=metadata.integration_id
+        anomaly_id,
+        caller_email=email,
+        integration_id=metadata.integration_id,
+        ticket_type=metadata.ticket_type,
     )
     await update_modal(client, context, view_id, render.create_modal(draft, metadata), view_hash)
 
@@ -117,9 +124,10 @@ async def chosen_instance(deps: Deps, flags: dict[str, str]) -> int | None:
 
 
 async def snow_create(deps: Deps, call: Invocation) -> None:
-    words, flags = split_flags(call.args, INSTANCE_FLAG)
+    words, flags = split_flags(call.args, CREATE_FLAGS)
     anomaly_id = parse_anomaly_arg(" ".join(words), deps.qualytics_host)
-    if anomaly_id is None:
+    ticket_type = flags["kind"].strip().lower() if "kind" in flags else None
+    if anomaly_id is None or (ticket_type is not None and ticket_type not in TICKET_TYPES):
         await call.usage(Subcommand.CREATE)
         return
     integration_id = await chosen_instance(deps, flags)
@@ -130,7 +138,7 @@ async def snow_create(deps: Deps, call: Invocation) -> None:
         trigger_id=call.command["trigger_id"],
         user_id=call.command["user_id"],
         anomaly_id=anomaly_id,
-        metadata=ModalMetadata(channel=call.channel, integration_id=integration_id),
+        metadata=ModalMetadata(channel=call.channel, integration_id=integration_id, ticket_type=ticket_type),
     )
 
 
@@ -211,6 +219,25 @@ async def on_anomaly_id(
 # ------------------------------------------------------------------------------------ the form
 
 
+async def on_kind_changed(
+    deps: Deps, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient, context: AsyncBoltContext
+) -> None:
+    """The ticket type changed: the form again, for that kind (what it has: levels or a priority)."""
+    await ack()
+    form = ViewState.of(body["view"])
+    chosen = form.text(BlockId.TICKET_KIND, ActionId.TICKET_KIND)
+    await fill_create(
+        deps,
+        client,
+        context,
+        view_id=form.id,
+        view_hash=form.view.get("hash"),
+        anomaly_id=anomaly_of(form.metadata),
+        metadata=replace(form.metadata, ticket_type=chosen),
+        user_id=body["user"]["id"],
+    )
+
+
 async def on_levels_changed(deps: Deps, ack: AsyncAck, body: dict[str, Any], client: AsyncWebClient) -> None:
     """Urgency or impact changed: show the priority ServiceNow will compute."""
     await ack()
@@ -227,7 +254,7 @@ async def on_category_changed(
     await ack()
     form = ViewState.of(body["view"])
     category = form.text(BlockId.CATEGORY, ActionId.CATEGORY)
-    spec = await deps.snowbot.form_specification()
+    spec = await deps.snowbot.form_specification(form.metadata.ticket_type)
     subcategories = render.choices(spec, "subcategory", category)
     await quiet_update(client, form, blocks.replace_block(form.view, blocks.subcategory_input(subcategories)))
 
@@ -291,7 +318,8 @@ async def on_create_submit(
     except InvalidInput as err:
         await field_error(ack, err, form)
         return
-    await show_progress(ack, context, form, CREATE_TITLE, "Creating the incident in ServiceNow…")
+    label = kind_of_type(ticket.ticket_type).label
+    await show_progress(ack, context, form, CREATE_TITLE, f"Creating the {label.lower()} in ServiceNow…")
     anomaly_id = anomaly_of(metadata)
     try:
         created = await deps.snowbot.create_ticket_for_anomaly(
@@ -315,7 +343,7 @@ async def on_create_submit(
     if announced is not None and not posted:
         failed = announced_failed(metadata, error=announced.error, number=created.incident.number)
         outcome["blocks"].append(blocks.context(failed))
-    await update_modal(client, context, form.id, result_modal("Incident created", outcome))
+    await update_modal(client, context, form.id, result_modal(f"{label} created", outcome))
     if posted and metadata.channel:  # the anomaly's card, with its buttons, in the ticket's thread
         thread = metadata.thread_ts or posted
         await deps.cards.ensure(channel_id=metadata.channel, thread_ts=thread, anomaly_id=anomaly_id)
@@ -352,4 +380,5 @@ ROUTES = (
     Route("options", ActionId.ASSIGNMENT_GROUP, on_groups),
     Route("options", ActionId.ASSIGNED_TO, on_users),
     Route("view", ViewId.CREATE_INCIDENT, on_create_submit),
+    Route("action", ActionId.TICKET_KIND, on_kind_changed),
 )

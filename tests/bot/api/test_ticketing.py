@@ -94,7 +94,9 @@ async def test_the_spec_sample_request_gives_the_spec_sample_response(
     assert response.status_code == 201, response.text
     body = response.json()
     assert body.keys() == SAMPLE_CREATE_RESPONSE.keys()
-    assert body["ticket"].keys() == SAMPLE_CREATE_RESPONSE["ticket"].keys()
+    # The spec's sample plus issue 13's `ticket_type` ("in every ticket and link").
+    assert body["ticket"].keys() == SAMPLE_CREATE_RESPONSE["ticket"].keys() | {"ticket_type"}
+    assert body["ticket"]["ticket_type"] == "incident"
     assert body["ticket"]["metadata"].keys() == SAMPLE_CREATE_RESPONSE["ticket"]["metadata"].keys()
     ticket = body["ticket"]
     number = ticket["ticket_number"]
@@ -151,7 +153,7 @@ async def test_search_has_the_sample_shape(api_client: httpx.AsyncClient) -> Non
     assert body.keys() == SAMPLE_SEARCH_RESPONSE.keys()
     assert (body["total"], body["page"], body["size"], body["pages"]) == (1, 1, 50, 1)
     [item] = body["items"]
-    assert item.keys() == SAMPLE_SEARCH_RESPONSE["items"][0].keys()
+    assert item.keys() == SAMPLE_SEARCH_RESPONSE["items"][0].keys() | {"ticket_type"}  # issue 13
     assert (item["ticket_number"], item["title"]) == ("INC0000001", "Unable to access the shared folder.")
     assert (item["status"], item["priority"], item["assigned_to"]) == (
         "In Progress",
@@ -223,6 +225,7 @@ async def test_link_list_duplicate_and_unlink(
         "integration_id",
         "ticket_id",
         "ticket_number",
+        "ticket_type",
         "status",
         "url",
         "created_by",

@@ -195,7 +195,7 @@ def test_help_lists_every_subcommand_with_its_arguments() -> None:
     assert (
         "/snow create <anomaly id or Qualytics anomaly URL>" in b.help_message()["blocks"][1]["text"]["text"]
     )
-    assert "/snow link <anomaly> [INC number...]" in text
+    assert "/snow link <anomaly> [INC|PRB|DFCT|ENHC number...]" in text
 
 
 def test_create_modal_prefills_and_respects_limits() -> None:
@@ -300,7 +300,7 @@ def test_connect_modal_never_prefills_or_echoes_credentials() -> None:
 
 def test_tickets_message_rows_and_unlink_confirm() -> None:
     msg = b.tickets_message(824, links(2, synced=NOW - timedelta(minutes=5)), now=NOW)
-    assert msg["text"] == "2 incidents linked to anomaly 824"
+    assert msg["text"] == "2 tickets linked to anomaly 824"
     row = msg["blocks"][1]["text"]["text"]
     assert "INC0010001" in row and "In Progress" in row
     ts = int((NOW - timedelta(minutes=5)).timestamp())
@@ -471,11 +471,46 @@ def test_the_card_lists_the_linked_incidents_with_their_states_and_passes_slack_
     many = b.anomaly_alert_message(ANOMALY, CARD_URL, links(150))
     none = b.anomaly_alert_message(ANOMALY, CARD_URL)
     text = json.dumps(many, ensure_ascii=False)
-    assert "*Linked incidents*" in text and "INC0010001> · In Progress" in text and "_and 140 more_" in text
-    assert "*Linked incidents:* none yet" in json.dumps(none)
+    assert "*Linked tickets*" in text and "INC0010001> · Incident · In Progress" in text
+    assert "_and 140 more_" in text
+    assert "*Linked tickets:* none yet" in json.dumps(none)
     for message in (many, none):
         for block in message["blocks"]:
             Block.parse(block).validate_json()  # slack_sdk's Block Kit models raise on what Slack refuses
+
+
+KINDED = [
+    b.TicketLink(
+        1,
+        824,
+        "PRB0010001",
+        "Root Cause Analysis",
+        "https://sn/p",
+        NOW,
+        None,
+        "problem",
+        NOW - timedelta(hours=2),
+    ),
+    b.TicketLink(2, 824, "DFCT0010001", "Open", "https://sn/d", NOW, None, "rm_defect", None),
+]
+
+
+def test_the_card_and_the_tickets_list_show_each_tickets_kind_state_and_last_change() -> None:
+    changed = int((NOW - timedelta(hours=2)).timestamp())
+    card = b.anomaly_alert_message(ANOMALY, CARD_URL, KINDED)
+    listed = b.tickets_message(824, KINDED, now=NOW)
+    for message in (card, listed):
+        text = json.dumps(message, ensure_ascii=False)
+        assert (
+            "<https://sn/p|PRB0010001> · Problem · Root Cause Analysis · changed <!date^" + str(changed)
+            in text
+        )
+        assert "<https://sn/d|DFCT0010001> · Defect · Open" in text  # never read back: no last change
+        assert "DFCT0010001> · Defect · Open · changed" not in text
+        validate_message_blocks(message["blocks"])  # the Slack emulator's Block Kit checks
+        for block in message["blocks"]:
+            Block.parse(block).validate_json()  # and slack_sdk's models
+    assert listed["text"] == "2 tickets linked to anomaly 824"
 
 
 def test_the_home_offers_a_channel_picker_and_unwatch_per_watched_channel() -> None:

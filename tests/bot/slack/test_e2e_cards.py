@@ -46,7 +46,7 @@ async def test_a_watched_channel_gets_one_card_per_alert_whatever_slack_retries(
     assert (first.status_code, again.status_code) == (200, 200)
     card = h.card_in(ALERTS, alert["ts"])  # exactly one, a reply in the alert's thread
     assert card["thread_ts"] == alert["ts"]
-    assert "Anomaly ID: 824" in card["text"] and "Linked incidents:* none yet" in shown(card)
+    assert "Anomaly ID: 824" in card["text"] and "Linked tickets:* none yet" in shown(card)
     assert len(h.slack.calls_to("chat.postMessage")) == 1
 
 
@@ -150,7 +150,7 @@ async def test_the_sync_updates_the_card_when_its_incident_is_resolved(
     [update] = h.slack.calls_to("chat.update")
     card = h.card_in(ALERTS, alert["ts"])
     assert (update.args["channel"], update.args["ts"]) == (ALERTS, card["ts"])  # its own card, edited
-    assert f"{NIGHTLY_LOAD}> · Resolved" in shown(card)
+    assert f"{NIGHTLY_LOAD}> · Incident · Resolved · changed " in shown(card)
     await engine.run_pass()  # nothing changed: the card is left alone
     assert len(h.slack.calls_to("chat.update")) == 1
 
@@ -192,7 +192,7 @@ async def test_a_ticket_closed_in_servicenow_edits_the_card_in_place_with_one_th
     card = h.card_in(ALERTS, alert["ts"])
     updates = h.slack.calls_to("chat.update")
     assert updates and all((u.args["channel"], u.args["ts"]) == (ALERTS, card["ts"]) for u in updates)
-    assert f"{NIGHTLY_LOAD}> · Resolved" in shown(card)
+    assert f"{NIGHTLY_LOAD}> · Incident · Resolved" in shown(card)
     posted = [c.args for c in h.slack.calls_to("chat.postMessage")]
     assert all(p.get("thread_ts") == alert["ts"] for p in posted)
     texts = [p["text"] for p in posted]

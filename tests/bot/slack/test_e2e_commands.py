@@ -60,7 +60,7 @@ async def test_tickets_then_unlink_replaces_the_list(h: Harness) -> None:
 
     answer = await reply(h, "tickets 824")
 
-    assert answer["text"] == "2 incidents linked to anomaly 824"
+    assert answer["text"] == "2 tickets linked to anomaly 824"
     unlink = next(
         e
         for blk in answer["blocks"]
@@ -74,11 +74,11 @@ async def test_tickets_then_unlink_replaces_the_list(h: Harness) -> None:
     assert [link.ticket_number for link in links.for_anomaly(h.snowbot.db, 824)] == [SHARED_FOLDER]
     [replaced] = h.world.hooks.to("unlink")
     assert replaced["replace_original"] is True
-    assert replaced["text"] == "1 incident linked to anomaly 824"
+    assert replaced["text"] == "1 ticket linked to anomaly 824"
 
     await h.interact(h.block_actions_on_message(ephemeral, unlink, ephemeral=True, hook="again"))
     [again] = h.world.hooks.to("again")  # a second click on the stale list only refreshes it
-    assert again["text"] == "1 incident linked to anomaly 824"
+    assert again["text"] == "1 ticket linked to anomaly 824"
 
 
 async def test_link_with_numbers_links_at_once_and_reports_each_ticket(

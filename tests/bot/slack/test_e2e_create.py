@@ -99,7 +99,7 @@ async def test_submit_creates_the_incident_links_it_and_answers_in_the_alerts_th
     # then snowbot's own anomaly card in the same thread: the incident with its state, and the buttons
     assert (card.args["channel"], card.args["thread_ts"]) == (ALERTS, alert["ts"])
     shown = json.dumps(h.card_in(ALERTS, alert["ts"])["blocks"], ensure_ascii=False)
-    assert f"{link.ticket_number}> · New" in shown and ActionId.ACKNOWLEDGE in shown
+    assert f"{link.ticket_number}> · Incident · New" in shown and ActionId.ACKNOWLEDGE in shown
 
 
 async def test_a_wrong_field_is_answered_on_the_field_and_nothing_is_created(

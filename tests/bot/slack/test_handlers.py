@@ -271,7 +271,7 @@ async def test_unlink_replaces_the_list_and_refreshes_the_cards() -> None:
 
     deps.snowbot.unlink.assert_awaited_once_with(824, 7, "jane.doe via Slack")
     assert respond.await_args.kwargs["replace_original"] is True
-    assert "No incidents are linked to anomaly 824" in respond.await_args.kwargs["text"]
+    assert "No tickets are linked to anomaly 824" in respond.await_args.kwargs["text"]
     deps.cards.refresh.assert_awaited_once_with(824)
 
 

@@ -81,11 +81,12 @@ def test_the_card_and_the_ticket_list_name_the_instance_only_when_given() -> Non
     ]
     names = {1: "dev-snowbot", 2: "dev-b"}
     card = json.dumps(b.anomaly_alert_message(ANOMALY, "https://q/824", rows, names), ensure_ascii=False)
-    assert "INC0010001> · dev-snowbot · New" in card and "INC0010001> · dev-b · In Progress" in card
+    assert "INC0010001> · dev-snowbot · Incident · New" in card
+    assert "INC0010001> · dev-b · Incident · In Progress" in card
     listed = json.dumps(b.tickets_message(824, rows, instances=names), ensure_ascii=False)
-    assert "INC0010001>* · dev-b · In Progress" in listed
+    assert "INC0010001> · dev-b · Incident · In Progress" in listed
     plain = json.dumps(b.anomaly_alert_message(ANOMALY, "https://q/824", rows), ensure_ascii=False)
-    assert "dev-b" not in plain and "INC0010001> · New" in plain
+    assert "dev-b" not in plain and "INC0010001> · Incident · New" in plain
     for message in (
         b.anomaly_alert_message(ANOMALY, "https://q/824", rows, names),
         b.tickets_message(824, rows, instances=names),

@@ -443,10 +443,10 @@ async def test_a_kill_mid_pass_neither_loses_nor_duplicates_notes(
     real = sn_client.add_work_note
     writes = 0
 
-    async def dies_after_the_third_write(sys_id: str, text: str, *, retry_safe: bool = False):
+    async def dies_after_the_third_write(sys_id: str, text: str, *, retry_safe: bool = False, **kind):
         nonlocal writes
         writes += 1
-        result = await real(sys_id, text, retry_safe=retry_safe)  # ServiceNow has the note...
+        result = await real(sys_id, text, retry_safe=retry_safe, **kind)  # ServiceNow has the note...
         if writes == 3:
             raise Killed  # ...and the process dies before recording it
         return result

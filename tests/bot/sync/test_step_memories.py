@@ -10,6 +10,7 @@ from bot.sync.native_links import NATIVE_LINKS_RECHECK, NativeLinks
 from qualytics_api import QualyticsAuthError
 from servicenow import Choice
 from servicenow.errors import PermissionDeniedError
+from servicenow.kinds import DEFECT, PROBLEM
 from tests.bot.sync.conftest import T0
 
 
@@ -45,6 +46,39 @@ async def test_resolution_codes_are_read_once_per_integration_until_forgotten() 
     codes.forget(1)
     await code("Resolved")
     assert instance.reads == 3
+
+
+class Tables:
+    """A client listing each table's resolution-code choices, recording which lists were read."""
+
+    def __init__(self) -> None:
+        self.read: list[tuple[str, str]] = []
+
+    async def list_choices(
+        self, table: str, element: str, dependent_value: str | None = None
+    ) -> list[Choice]:
+        self.read.append((table, element))
+        if table == "problem":
+            return [
+                Choice(value="risk_accepted", label="Risk Accepted"),
+                Choice(value="fix_applied", label="Fix Applied"),
+            ]
+        return [Choice(value="solved", label="Solution provided")]
+
+
+async def test_resolution_codes_are_kept_per_integration_and_kind() -> None:
+    codes, instance = CloseCodes(), Tables()
+
+    async def code(**kind) -> str:
+        return await codes.code_for(instance, integration_id=1, status="Resolved", configured="Mine", **kind)  # type: ignore[arg-type]
+
+    assert (
+        await code(kind=PROBLEM) == "fix_applied"
+    )  # a Problem's own list; SNOWBOT_CLOSE_CODE is an incident's
+    assert await code() == "Mine"
+    assert await code(kind=DEFECT) == ""  # no resolution code on an rm_defect: nothing read
+    assert await code(kind=PROBLEM) == "fix_applied"
+    assert instance.read == [("problem", "resolution_code")]
 
 
 async def test_a_configured_code_is_used_without_reading_and_a_refusal_falls_back() -> None:
