@@ -34,7 +34,6 @@ from bot.usecases.rules import matches, ticket_form
 from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext
 from qualytics_api import Anomaly
-from servicenow.kinds import INCIDENT
 from storage import atomic, intents, links
 from storage import rules as store
 from storage.links import Link
@@ -202,10 +201,6 @@ class AutoCreate:
         return False
 
     async def _create(self, rule: Rule, anomaly: Anomaly) -> str:
-        if rule.ticket_kind != INCIDENT.name:
-            raise UseCaseError(
-                f"Rule {rule.id} makes a {rule.ticket_kind}; rules create incidents only for now."
-            )
         form = ticket_form(rule, anomaly, self.anomalies.url(anomaly))
         slack = SlackContext(channel_id=rule.channel_id) if rule.channel_id else None
         created = await self.tickets.create(

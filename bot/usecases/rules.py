@@ -85,6 +85,7 @@ def ticket_form(rule: Rule, anomaly: Anomaly, url: str) -> TicketForm:
     return TicketForm(
         short_description=short if len(short) <= 160 else short[:159] + "…",
         description=text.get("description"),
+        ticket_type=rule.ticket_kind,  # a kind's own name (`rm_defect`) is a ticket type too
         **{k: template.get(k) for k in TEMPLATE_KEYS[2:]},
     )
 

@@ -31,7 +31,7 @@ from qualytics_api import Anomaly, QualyticsError
 from qualytics_api.models import instance_url
 from servicenow import Incident
 from servicenow.errors import ServiceNowError
-from servicenow.kinds import INCIDENT, KINDS, TicketKind
+from servicenow.kinds import KINDS, TicketKind
 from storage import links
 from storage.integrations import Integration
 from storage.links import Link
@@ -159,12 +159,8 @@ class Unfurls:
         return AnomalyPreview(anomaly, self.anomalies.url(anomaly), tickets)
 
     async def _ticket(self, integration: Integration, kind: TicketKind, sys_id: str) -> TicketPreview | None:
-        if kind is not INCIDENT:
-            # the client reads the incident table only (docs/architecture.md, "Adding things"): a kind's
-            # reads arrive with its client methods
-            return None
         client = await self.connections.client(integration)
-        ticket = await client.get_incident(sys_id)
+        ticket = await client.get_incident(sys_id, kind=kind)
         linked = [
             link
             for link in await self.storage.run(links.for_ticket, sys_id)

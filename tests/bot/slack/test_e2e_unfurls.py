@@ -11,6 +11,7 @@ import pytest
 from slack_sdk.models.blocks import Block
 
 from bot.slack.ids import ActionId
+from bot.usecases import TicketForm
 from tests.bot.slack.conftest import ALERTS, Harness
 from tests.conftest import INSTANCE_URL, QUALYTICS_URL
 
@@ -124,3 +125,16 @@ async def test_only_the_readable_links_of_a_message_unfurl(h: Harness) -> None:
 
     [call] = h.slack.calls_to("chat.unfurl")
     assert call.error is None and list(h.slack.unfurls) == [readable]
+
+
+async def test_a_problem_link_unfurls_like_an_incident_link(h: Harness) -> None:
+    created = await h.snowbot.create_ticket_for_anomaly(
+        824, TicketForm(short_description="orders_daily keeps failing", ticket_type="problem"), "test"
+    )
+    url = f"{INSTANCE_URL}/nav_to.do?uri=problem.do?sys_id={created.incident.sys_id}"
+
+    await paste(h, url)
+
+    text = shown(h.slack.unfurls[url])
+    assert created.incident.number.startswith("PRB") and created.incident.number in text
+    assert "Problem" in text and "orders_daily keeps failing" in text and "Anomaly 824" in text
