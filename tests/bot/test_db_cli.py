@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 import storage
 from snowbot.cli import main
-from storage import SecretBox, cards, integrations, intents, links, sync
+from storage import SecretBox, cards, integrations, intents, links, rules, schedule, sync, syncback
 from storage.copy import tables_in_order
 from storage.db import connect_sqlite
 from tests.backends import fresh_schema, server_url
@@ -129,9 +129,51 @@ def _fill(path: Path) -> dict[str, object]:
     )
     cards.watch(db, "C1", "U1")
     cards.claim(db, channel_id="C1", thread_ts="1.2", anomaly_id=801)
+    _fill_the_rest(db, integration.id, ids[1])
     expected = {name: list(db.query(f'SELECT * FROM "{name}" ORDER BY 1')) for name in _tables(db)}
     db.close()
     return expected
+
+
+def _fill_the_rest(db: storage.Database, integration_id: int, link_id: int) -> None:
+    """A row in each table of the sync back, the creation rules and the read schedule."""
+    now = storage.db.aware()
+    syncback.advance_watermark(db, integration_id, "incident", "2026-03-19 10:00:00")
+    syncback.record_ticket(
+        db,
+        integration_id=integration_id,
+        table="incident",
+        sys_id="sys1",
+        updated_on="2026-03-19 10:00:00",
+        state="2",
+        closed=False,
+        items=[
+            {
+                "link_id": link_id,
+                "entry_key": "j1",
+                "kind": "note",
+                "payload": {},
+                "slack": True,
+                "qualytics": False,
+            }
+        ],
+    )
+    rule = rules.add(db, {"name": "r", "match": {}, "template": {"short_description": "{id}"}}, actor="U1")
+    rules.claim(db, [802], now=now)
+    rules.set_rule(db, 802, rule.id)
+    rules.advance(db, 802, now=now)
+    rules.remember(db, anomaly_id=802, fingerprint="fp", container_id=231, check_ids=[9001], created=now)
+    rules.add_recurrence(
+        db, anomaly_id=802, first_anomaly_id=801, link_id=link_id, ticket_number="INC0000001"
+    )
+    schedule.save(
+        db,
+        [
+            schedule.ReadSchedule(
+                anomaly_id=801, next_read_at=now, interval_seconds=60, last_read_at=now, changed_at=None
+            )
+        ],
+    )
 
 
 def _tables(db: object) -> list[str]:
