@@ -12,6 +12,7 @@ engine and the notifier built after them, here: nothing is set on a built part, 
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,12 @@ def qualytics_client(
         raise NotConfigured(err.message) from None
 
 
+def replica_name(port: int) -> str:
+    """This process's name in the rows it claims: its host and port, so a replica restarted in its place
+    takes its own claims back at once, and two replicas on one host never share a name."""
+    return f"{socket.gethostname()}:{port}"
+
+
 def build_snowbot(
     settings: Settings,
     *,
@@ -118,7 +125,13 @@ def build_snowbot(
     db = connect(settings.db_path)
     migrate(db)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
-    storage, runtime = Storage(db), Runtime()
+    storage = Storage(db)
+    runtime = Runtime(
+        intent_settle=settings.create_settle,
+        lease=settings.outbox_lease,
+        reconcile_interval=min(Runtime.reconcile_interval, settings.outbox_lease),
+        replica=replica_name(settings.port),
+    )
     connections = Connections(
         storage=storage,
         settings=settings,

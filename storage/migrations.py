@@ -244,6 +244,20 @@ def m011_integrations_credentials_ref(db: Database) -> None:
     _run(db, "ALTER TABLE integrations ADD COLUMN credentials_ref TEXT")
 
 
+@migration
+def m012_replicas_claims(db: Database) -> None:
+    # Which replica holds an outbox row being sent, or an open intent being carried out or reconciled, and
+    # until when (ISO text, `storage.db.iso`): another replica may take it over once lease_until is past.
+    # NULL: never claimed since this migration (a row "sending" before it keeps its next_attempt_at lease).
+    _run(
+        db,
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE outbox ADD COLUMN lease_until TEXT",
+        "ALTER TABLE intents ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE intents ADD COLUMN lease_until TEXT",
+    )
+
+
 def applied(db: Database) -> list[str]:
     """Names of the migrations recorded in `_migrations`, in the order they were applied."""
     if not db["_migrations"].exists():

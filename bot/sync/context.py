@@ -67,7 +67,7 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY and SNOWBOT_CLOSE_CODE."""
+    """Tuning; `from_settings` takes it from the settings."""
 
     concurrency: int = 16
     close_code: str | None = None
@@ -84,12 +84,23 @@ class SyncConfig:
     """Newest work notes read when looking for a marker (an incident would need more new notes than this
     between an attempt and its retry to hide one)."""
     outbox_batch: int = 500
+    lease: float = 300.0
+    """Seconds an outbox row this replica claimed is its own (`storage.sync.mark_sending`); renewed just
+    before the write, so a write and its settling end inside the lease (SNOWBOT_OUTBOX_LEASE)."""
+    replica: str | None = None
+    """This replica's name in the rows it claims (`claimed_by`); None: claims name no one."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SyncConfig:
+        """SNOWBOT_SYNC_CONCURRENCY, SNOWBOT_CLOSE_CODE, SNOWBOT_RETRY_BASE/MAX, SNOWBOT_WRITE_SETTLE and
+        SNOWBOT_OUTBOX_LEASE; `overrides` win (the replica's name, tests)."""
         values: dict[str, Any] = {
             "concurrency": settings.sync_concurrency,
             "close_code": (settings.close_code or "").strip() or None,
+            "base_delay": settings.retry_base,
+            "max_delay": settings.retry_max,
+            "settle_delay": settings.write_settle,
+            "lease": settings.outbox_lease,
         }
         return cls(**{**values, **overrides})
 

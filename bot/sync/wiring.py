@@ -36,7 +36,7 @@ def build_engine(settings: Settings, snowbot: Snowbot, *, notifier: Notifier | N
         snowbot.db,
         snowbot.qualytics,
         snowbot.connections.sync_client,
-        config=SyncConfig.from_settings(settings),
+        config=SyncConfig.from_settings(settings, replica=snowbot.runtime.replica),
         clock=snowbot.clock,
         notifier=notifier,
         unauthorized=snowbot.connections.reread_id,

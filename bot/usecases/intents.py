@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from weakref import WeakValueDictionary
 
 from bot.models import state_label
@@ -84,6 +85,8 @@ class Intents:
                 channel_id=slack.channel_id if slack else None,
                 thread_ts=slack.thread_ts if slack else None,
                 now=self.runtime.clock(),
+                claimed_by=self.runtime.replica,  # this request carries it out: no other replica reconciles it
+                lease=timedelta(seconds=self.runtime.lease),
             )
         except DatabaseBusy as err:
             what = "nothing was created" if kind == "create" else "nothing was changed in ServiceNow"

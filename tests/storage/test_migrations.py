@@ -20,6 +20,7 @@ NAMES = [
     "m009_links_ticket_kind",
     "m010_integrations_oauth",
     "m011_integrations_credentials_ref",
+    "m012_replicas_claims",
 ]
 
 
