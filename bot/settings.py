@@ -216,6 +216,7 @@ def load_settings(**overrides: object) -> Settings:
     `ValidationError`)."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        check_timings(settings)
         sources = _secret_sources(settings, _environment())
         if sources is None:
             return settings
@@ -224,7 +225,6 @@ def load_settings(**overrides: object) -> Settings:
             settings = Settings(**{**overrides, **values})  # type: ignore[arg-type]
     except ValidationError as err:
         raise SettingsError("\n".join(_explain(error) for error in err.errors())) from None
-    check_timings(settings)
     settings._sources = sources
     return settings
 

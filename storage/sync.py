@@ -311,10 +311,6 @@ def renew_lease(
     return cursor.rowcount > 0
 
 
-_HELD = " AND (:by IS NULL OR claimed_by IS NULL OR claimed_by = :by)"
-"""An outcome is recorded only by the sender holding the claim (`by`), or by one that names no sender."""
-
-
 def mark_done(db: Database, item_id: int, *, now: datetime | None = None, by: str | None = None) -> None:
     """The note is in ServiceNow (sent now, or found by its marker). Done is done, whoever says it."""
     db.execute(
@@ -328,11 +324,11 @@ def mark_retry(
 ) -> bool:
     """The attempt failed but may work later: pending again from `next_attempt_at` (the link waits), with
     `error` kept in `last_error` so the reason shows while it is retrying (`retrying`). Only while `by`
-    still holds the claim (False: another sender owns the item now, and decides)."""
+    still holds the claim, or names no sender (False: another sender owns the item now, and decides)."""
     return (
         db.execute(
             "UPDATE outbox SET state = 'pending', last_error = :error, next_attempt_at = :at, lease_until = NULL "
-            "WHERE id = :id AND state != 'done'" + _HELD,
+            "WHERE id = :id AND state != 'done' AND (:by IS NULL OR claimed_by IS NULL OR claimed_by = :by)",
             {"error": error, "at": iso(next_attempt_at), "id": item_id, "by": by},
         ).rowcount
         > 0
@@ -344,7 +340,7 @@ def mark_failed(db: Database, item_id: int, error: str, *, by: str | None = None
     the link's later items go ahead. `requeue_failed` brings it back. Only while `by` holds the claim."""
     db.execute(
         "UPDATE outbox SET state = 'failed', last_error = :error, lease_until = NULL "
-        "WHERE id = :id AND state != 'done'" + _HELD,
+        "WHERE id = :id AND state != 'done' AND (:by IS NULL OR claimed_by IS NULL OR claimed_by = :by)",
         {"error": error, "id": item_id, "by": by},
     )
 

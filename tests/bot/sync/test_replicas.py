@@ -17,19 +17,20 @@ from storage import sync
 
 from .conftest import INSTANCE_URL, Clock, no_sleep, notes_of
 
-JOURNAL_PATH = "/api/now/table/sys_journal_field"
+CHOICES_PATH = "/api/now/table/sys_choice"
 
 
-class HeldJournalRead(httpx.AsyncBaseTransport):
-    """The first journal read waits until `release` is set (`arrived`: it is held): a replica stalled in
-    the middle of an attempt (a slow instance, a paused VM)."""
+class HeldRead(httpx.AsyncBaseTransport):
+    """The first read of the resolution codes (sys_choice: read after the incident, before the resolve
+    PATCH) waits until `release` is set (`arrived`: it is held): a replica stalled in the middle of an
+    attempt, after its look at the journal and before its write (a slow instance, a paused VM)."""
 
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.arrived, self.release = asyncio.Event(), asyncio.Event()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if request.url.path == JOURNAL_PATH and not self.arrived.is_set():
+        if request.url.path == CHOICES_PATH and not self.arrived.is_set():
             self.arrived.set()
             await self.release.wait()
         return await self.inner.handle_async_request(request)
@@ -45,13 +46,8 @@ async def test_a_replica_stalled_past_its_lease_writes_nothing_once_another_took
     clock: Clock,
 ) -> None:
     linked = link_anomaly()
-    qe.set_status(linked.anomaly_id, "Acknowledged")
-    sn.faults.fail_next(503)  # the first attempt may have landed: every later one reads the journal first
-    first = await make_engine(replica="a:3000", lease=60.0).run_pass()
-    assert first.retried == 1
-    clock.advance(seconds=120)  # the settle delay
-
-    held = HeldJournalRead(sn.transport())
+    qe.set_status(linked.anomaly_id, "Resolved")  # archived: the row resolves the incident with its note
+    held = HeldRead(sn.transport())
     stalled = ServiceNowClient.connect(
         INSTANCE_URL, parse_credentials("admin:admin"), transport=held, retry=RetryPolicy(sleep=no_sleep)
     )
@@ -64,7 +60,9 @@ async def test_a_replica_stalled_past_its_lease_writes_nothing_once_another_took
         [row] = sync.items(db, linked.link.id)
         assert (row.state, row.claimed_by) == ("sending", "a:3000")
         during = await make_engine(database=other_db, replica="b:3000", lease=60.0).run_pass()
-        clock.advance(seconds=60)  # a's lease runs out while it is stalled
+        clock.advance(
+            seconds=60
+        )  # a's lease runs out while it is stalled: b looks in the journal, then sends
         taken = await make_engine(database=other_db, replica="b:3000", lease=60.0).run_pass()
         held.release.set()
         resumed = await replica_a
@@ -74,5 +72,6 @@ async def test_a_replica_stalled_past_its_lease_writes_nothing_once_another_took
 
     assert (during.notes_sent, taken.notes_sent, resumed.notes_sent) == (0, 1, 0)
     assert len(notes_of(sn, linked.sys_id)) == 1
+    assert sum(r.method == "PATCH" for r in sn.requests) == 1
     [row] = sync.items(db, linked.link.id)
     assert (row.state, row.claimed_by) == ("done", "b:3000")
