@@ -25,6 +25,7 @@ from bot.slack.client import Sleep
 from bot.slack.extension import slack_enabled, surface_extension
 from bot.slack.notifier import SlackNotifier
 from bot.sync.engine import SyncEngine
+from bot.sync.leader import Leadership, Sole, leadership_for
 from bot.sync.wiring import build_engine, engine_extension
 from bot.usecases import (
     AnomalyChangedHook,
@@ -178,10 +179,16 @@ class Process:
     slack: SlackSurface | None = None
     notifier: SlackNotifier | None = None
     slack_sleep: Sleep = field(default=asyncio.sleep, repr=False)
+    leadership: Leadership = field(default_factory=Sole, repr=False)
+    """Whether this replica runs the scheduled sync passes (`bot.sync.leader`)."""
+
+    def leading(self) -> bool:
+        """Whether this replica leads the sync now (/healthz's `sync`, the metrics' gauge)."""
+        return self.leadership.leading()
 
     def extensions(self) -> list[Extension]:
         """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack."""
-        built = [engine_extension(self.settings, self.engine)]
+        built = [engine_extension(self.settings, self.engine, self.leadership)]
         if self.slack is not None:
             built.append(surface_extension(self.settings, self.slack, sleep=self.slack_sleep))
         return built
@@ -229,5 +236,21 @@ def compose(
     if snowbot.qualytics is not None:
         engine = build_engine(settings, snowbot, notifier=notifier)
     return Process(
-        settings=settings, snowbot=snowbot, engine=engine, slack=surface, notifier=notifier, slack_sleep=sleep
+        settings=settings,
+        snowbot=snowbot,
+        engine=engine,
+        slack=surface,
+        notifier=notifier,
+        slack_sleep=sleep,
+        leadership=leadership(settings),
+    )
+
+
+def leadership(settings: Settings) -> Leadership:
+    """The sync's leadership over the configured database, tried for (and checked) every
+    min(SNOWBOT_OUTBOX_LEASE, SNOWBOT_SYNC_INTERVAL) seconds."""
+    return leadership_for(
+        database_url=getattr(settings, "database_url", None),  # SNOWBOT_DATABASE_URL, with PostgreSQL
+        db_path=settings.db_path,
+        poll=min(settings.outbox_lease, settings.sync_interval),
     )

@@ -110,8 +110,9 @@ class Settings(BaseSettings):
     # Several replicas on one database (bot/sync/leader.py; README "Running several replicas")
     outbox_lease: float = Field(default=300.0, ge=1, le=86400, validation_alias="SNOWBOT_OUTBOX_LEASE")
     """Seconds a replica owns an outbox row or an interrupted create it claimed; after that another replica
-    may take it over (looking in ServiceNow first). Standby replicas try for the sync leadership this often.
-    At least SNOWBOT_HTTP_TIMEOUT + SNOWBOT_WRITE_SETTLE."""
+    may take it over (looking in ServiceNow first); interrupted creates are reconciled at least this often,
+    and the sync's leadership is tried for every min(this, SNOWBOT_SYNC_INTERVAL). At least
+    SNOWBOT_HTTP_TIMEOUT + SNOWBOT_WRITE_SETTLE."""
     write_settle: float = Field(default=120.0, ge=0.1, le=86400, validation_alias="SNOWBOT_WRITE_SETTLE")
     """Seconds to wait after a work note that may have landed (a timeout, a lost answer, a 5xx) before its
     journal is read to decide whether to send it again. At least SNOWBOT_HTTP_TIMEOUT."""
