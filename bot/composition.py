@@ -249,8 +249,5 @@ def compose(
 def leadership(settings: Settings) -> Leadership:
     """The sync's leadership over the configured database, tried for (and checked) every
     min(SNOWBOT_OUTBOX_LEASE, SNOWBOT_SYNC_INTERVAL) seconds."""
-    return leadership_for(
-        database_url=getattr(settings, "database_url", None),  # SNOWBOT_DATABASE_URL, with PostgreSQL
-        db_path=settings.db_path,
-        poll=min(settings.outbox_lease, settings.sync_interval),
-    )
+    target = getattr(settings, "database", settings.db_path)  # SNOWBOT_DATABASE_URL or SNOWBOT_DB (pg area)
+    return leadership_for(target, poll=min(settings.outbox_lease, settings.sync_interval))

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import sqlite_utils
 from pydantic import SecretStr
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
-from sqlite_utils import Database
 
 from bot.settings import Settings
 from bot.usecases import Overview, Snowbot
@@ -34,6 +34,7 @@ from servicenow.errors import (
     ServiceNowError,
 )
 from storage import cards, links, sync
+from storage.db import Database
 from storage.migrations import MIGRATIONS, applied
 
 BOT_SCOPES = frozenset(
@@ -112,14 +113,14 @@ def settings_check(settings: Settings) -> Check:
     return _ok("settings", ", ".join(parts))
 
 
-def open_read_only(path: Path) -> Database | None:
+def open_read_only(path: Path) -> sqlite_utils.Database | None:
     """The database opened read-only (SQLite URI `mode=ro`), or None when the file does not exist yet."""
     import sqlite3
 
     if not path.is_file():
         return None
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-    return Database(conn)
+    return sqlite_utils.Database(conn)
 
 
 def database_checks(db: Database | None, path: Path) -> list[Check]:

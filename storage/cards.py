@@ -12,9 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlite_utils import Database
 
-from storage.db import atomic, iso
+from storage.db import Database, atomic, iso
 
 
 class WatchedChannel(BaseModel):
@@ -37,7 +36,8 @@ def watch(db: Database, channel_id: str, added_by: str, *, now: datetime | None 
     """Watch a channel for Qualytics alerts; False when it was watched already."""
     with atomic(db):
         cursor = db.execute(
-            "INSERT OR IGNORE INTO slack_watched_channels (channel_id, added_by, added_at) VALUES (?, ?, ?)",
+            "INSERT INTO slack_watched_channels (channel_id, added_by, added_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (channel_id) DO NOTHING",
             [channel_id, added_by, iso(now)],
         )
         return cursor.rowcount > 0
@@ -69,8 +69,8 @@ def claim(
     stamp = iso(now)
     with atomic(db):
         cursor = db.execute(
-            "INSERT OR IGNORE INTO slack_cards (channel_id, thread_ts, anomaly_id, ts, created_at, updated_at) "
-            "VALUES (?, ?, ?, NULL, ?, ?)",
+            "INSERT INTO slack_cards (channel_id, thread_ts, anomaly_id, ts, created_at, updated_at) "
+            "VALUES (?, ?, ?, NULL, ?, ?) ON CONFLICT (channel_id, thread_ts) DO NOTHING",
             [channel_id, thread_ts, anomaly_id, stamp, stamp],
         )
         return cursor.rowcount > 0

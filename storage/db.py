@@ -15,23 +15,118 @@ reaches it only through its `storage.store.Store` (one worker thread per connect
 File identity: `connect` remembers the device and inode of the file it opened. `check_identity(db)`
 raises `DatabaseFileGoneError` when the path no longer names that file (deleted, or replaced by
 another): every write would then go to a file nobody will open again.
+
+Two backends, one interface: `Database` (below) is exactly what the storage functions use, and both
+backends provide it: SQLite's `sqlite_utils.Database` as it is, and `storage.postgres.PgDatabase`
+(psycopg 3) when `connect` is given a `postgresql://` URL (SNOWBOT_DATABASE_URL). Annotate storage
+functions with `storage.db.Database`, not sqlite-utils' class. The SQL contract that code written once
+runs on both (`storage.postgres` translates the rest in one place):
+
+- `db.execute(sql, params)` (a cursor: `rowcount`, `fetchone`, `fetchall`, iteration over tuples),
+  `db.query(sql, params)` (dicts), `db.conn.executemany(sql, rows)`, `db[table].rows_where(...)`,
+  `.exists()`, `.count`, `.count_where(...)`; `atomic(db)` (or `with db.conn:`) for transactions, which
+  nest as savepoints. Never sqlite-utils' `db[table].insert/upsert/update` helpers, `db.table_names()`,
+  `db.schema`, `PRAGMA`, or `cursor.lastrowid`.
+- Placeholders `?` or `:name` (translated to psycopg's `%s` / `%(name)s`; a literal `%` is escaped). A
+  `:name IS NULL` test is fine (values are bound on the client side on PostgreSQL).
+- `INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET col = excluded.col` (never `INSERT OR
+  IGNORE/REPLACE`); `INSERT ... RETURNING id` for a new id. Booleans are INTEGER 0/1 and never added
+  to numbers (`CASE WHEN ... THEN 1 ELSE 0 END`, not `n + (a != b)`); timestamps are ISO TEXT from
+  `iso` (compared as text); no SQLite-only functions (json_each, datetime(), strftime, julianday, GLOB)
+  and no PostgreSQL-only ones outside a `dialect(db)` branch.
+- A statement whose error you catch and then carry on runs in its own `atomic(db)`: on PostgreSQL a
+  failed statement aborts the whole transaction unless it was in a savepoint.
+- Constraint failures raise `sqlite3.IntegrityError` on both, its message starting like SQLite's
+  (`UNIQUE constraint failed: ...`, `FOREIGN KEY constraint failed: ...`, `CHECK ...`, `NOT NULL ...`).
+- DDL (only in `storage.migrations`): plain SQLite-style `CREATE TABLE` / `ALTER TABLE` with INTEGER,
+  TEXT, `INTEGER PRIMARY KEY`, REFERENCES ... ON DELETE CASCADE, CHECK, UNIQUE, `WITHOUT ROWID`, and
+  `CREATE [UNIQUE] INDEX ... [WHERE ...]`. On PostgreSQL `INTEGER PRIMARY KEY` becomes `BIGINT GENERATED
+  BY DEFAULT AS IDENTITY PRIMARY KEY`, INTEGER becomes BIGINT (SQLite's are 64-bit), TEXT becomes
+  `TEXT COLLATE "C"` (byte order, as SQLite's BINARY), `WITHOUT ROWID` is dropped.
+- Transactions on PostgreSQL are READ COMMITTED: a read-then-write relies on a unique constraint or a
+  row lock, as two SQLite connections would not need (BEGIN IMMEDIATE serializes writers there).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import Any, Literal, Protocol
 
-from sqlite_utils import Database
+import sqlite_utils
 from sqlite_utils.db import Table
 
 BUSY_TIMEOUT_SECONDS = 5.0
+
+Params = Iterable[Any] | dict[str, Any] | None
+
+
+class Cursor(Protocol):
+    """What a statement gives back: `sqlite3.Cursor` or psycopg's."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """`db.conn`: a transaction block that nests (`atomic`), and many rows through one statement."""
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> Any: ...
+    def __enter__(self) -> Any: ...
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> bool | None: ...
+
+
+class Rows(Protocol):
+    """`db[table]`: the few table readers storage uses."""
+
+    def rows_where(
+        self,
+        where: str | None = None,
+        where_args: Iterable[Any] | dict[str, Any] | None = None,
+        order_by: str | None = None,
+        select: str = "*",
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Iterator[dict[str, Any]]: ...
+    def exists(self) -> bool: ...
+    @property
+    def count(self) -> int: ...
+    def count_where(
+        self, where: str | None = None, where_args: Iterable[Any] | dict[str, Any] | None = None
+    ) -> int: ...
+
+
+class Database(Protocol):
+    """The one interface of both backends (see the module docstring)."""
+
+    @property
+    def conn(self) -> Connection: ...
+    def execute(self, sql: str, parameters: Iterable[Any] | dict[str, Any] | None = None) -> Cursor: ...
+    def query(
+        self, sql: str, params: Iterable[Any] | dict[str, Any] | None = None
+    ) -> Iterator[dict[str, Any]]: ...
+    def __getitem__(self, table_name: str) -> Rows: ...
+    def close(self) -> None: ...
+
+
+def is_url(target: str | Path) -> bool:
+    """Whether `target` names a PostgreSQL database (`postgresql://...`) rather than a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
+def dialect(db: Database) -> Literal["sqlite", "postgresql"]:
+    """Which backend `db` is, for the rare statement that must differ (advisory locks, say)."""
+    return "sqlite" if isinstance(db, sqlite_utils.Database) else "postgresql"
 
 
 class _Connection(sqlite3.Connection):
@@ -79,13 +174,18 @@ class _Connection(sqlite3.Connection):
 
 
 def connect(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> Database:
-    """Open (creating if needed) the snowbot database at `path`; ":memory:" works for tests.
+    """Open the snowbot database: a `postgresql://` URL (`storage.postgres.connect`), else the SQLite file
+    at `path` (created if needed; ":memory:" works for tests).
 
     WAL lets readers run beside the one writer; `synchronous=NORMAL` is the usual WAL pairing (a commit
     survives an application crash; a power cut may lose the last commits, which the outbox's marker check
     covers). `check_same_thread=False` lets an async app use the connection from its event loop thread.
     Call `migrate(db)` before use.
     """
+    if is_url(path):
+        from storage import postgres
+
+        return postgres.connect(str(path), lock_timeout=busy_timeout)
     conn = sqlite3.connect(
         str(path),
         timeout=busy_timeout,
@@ -101,7 +201,7 @@ def connect(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> 
         conn.path = os.path.abspath(path)
         opened = os.stat(conn.path)  # right after SQLite opened it (journal_mode read the header)
         conn.identity = (opened.st_dev, opened.st_ino)
-    return Database(conn)
+    return sqlite_utils.Database(conn)
 
 
 class DatabaseFileGoneError(sqlite3.DatabaseError):
@@ -115,6 +215,8 @@ class DatabaseFileGoneError(sqlite3.DatabaseError):
 
 def check_identity(db: Database) -> None:
     """Raise `DatabaseFileGoneError` unless the path still names the file this connection opened."""
+    if not isinstance(db, sqlite_utils.Database):
+        return  # a PostgreSQL server has no file to lose
     conn = db.conn
     path, identity = getattr(conn, "path", None), getattr(conn, "identity", None)
     if path is None or identity is None:
@@ -127,8 +229,8 @@ def check_identity(db: Database) -> None:
         raise DatabaseFileGoneError(path, "replaced by another file")
 
 
-def db_table(db: Database, name: str) -> Table:
-    """`db[name]` as the `Table` it is here: sqlite-utils types it `Table | View`, and storage makes no views."""
+def db_table(db: sqlite_utils.Database, name: str) -> Table:
+    """`db[name]` as sqlite-utils' `Table` (SQLite only: storage's own code no longer needs it)."""
     found = db[name]
     if not isinstance(found, Table):
         raise TypeError(f"{name} is a view, not a table")
@@ -140,6 +242,22 @@ def atomic(db: Database) -> Iterator[Database]:
     """One transaction (or, when nested, one savepoint): everything inside commits together or not at all."""
     with db.conn:
         yield db
+
+
+def insert(db: Database, table: str, row: dict[str, Any]) -> int:
+    """INSERT `row` (column -> value) into `table` and return its new `id` (`RETURNING id`: both backends)."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING id"  # noqa: S608 (storage's own names)
+    (new_id,) = db.execute(sql, list(row.values())).fetchall()[0]
+    return int(new_id)
+
+
+def update(db: Database, table: str, row_id: int, values: dict[str, Any]) -> None:
+    """UPDATE the row of `table` whose id is `row_id` with `values` (column -> value)."""
+    assignments = ", ".join(f"{column} = ?" for column in values)
+    sql = f"UPDATE {table} SET {assignments} WHERE id = ?"  # noqa: S608 (storage's own names)
+    db.execute(sql, [*values.values(), row_id])
 
 
 def aware(moment: datetime | None = None) -> datetime:

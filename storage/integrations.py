@@ -13,10 +13,9 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, SecretStr
-from sqlite_utils import Database
 
 from storage.crypto import SecretBox
-from storage.db import atomic, db_table, iso
+from storage.db import Database, atomic, insert, iso, update
 
 Status = Literal["Connected", "Error", "Unchecked"]
 Source = Literal["user", "env"]
@@ -109,22 +108,22 @@ def save(
         "last_checked_at": None,
         "updated_at": stamp,
     }
-    table = db_table(db, "integrations")
+    table = db["integrations"]
     with atomic(db):
         existing = next(table.rows_where("instance_url = ?", [instance_url], select="id, is_default"), None)
         has_default = table.count_where("is_default = 1") > 0
         if existing is not None:
             integration_id = existing["id"]
-            table.update(integration_id, row)
+            update(db, "integrations", integration_id, row)
             becomes_default = make_default or bool(existing["is_default"]) or not has_default
         else:
-            integration_id = table.insert({**row, "is_default": 0, "created_at": stamp}).last_pk
+            integration_id = insert(db, "integrations", {**row, "is_default": 0, "created_at": stamp})
             becomes_default = make_default or not has_default
         if becomes_default:
             db.execute(
                 "UPDATE integrations SET is_default = 0 WHERE is_default = 1 AND id != ?", [integration_id]
             )
-            table.update(integration_id, {"is_default": 1})
+            update(db, "integrations", integration_id, {"is_default": 1})
     saved = get(db, integration_id)
     assert saved is not None
     return saved
@@ -153,7 +152,9 @@ def set_status(
     now: datetime | None = None,
 ) -> None:
     """Record the outcome of a connection check (`error` is kept only with status "Error")."""
-    db_table(db, "integrations").update(
+    update(
+        db,
+        "integrations",
         integration_id,
         {
             "status": status,

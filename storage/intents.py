@@ -24,9 +24,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
-from sqlite_utils import Database
 
-from storage.db import aware, db_table, iso
+from storage.db import Database, aware, insert, iso
 
 Kind = Literal["create", "link"]
 
@@ -100,7 +99,7 @@ def record(
         "claimed_by": claimed_by,
         "lease_until": iso(moment + lease) if claimed_by is not None and lease is not None else None,
     }
-    intent_id = db_table(db, "intents").insert(row).last_pk
+    intent_id = insert(db, "intents", row)
     return Intent.model_validate({"id": intent_id, **row})
 
 

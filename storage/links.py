@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlite_utils import Database
 
 from servicenow.kinds import INCIDENT, TicketKind, kind_named
-from storage.db import atomic, db_table, iso
+from storage.db import Database, atomic, insert, iso
 
 
 class Link(BaseModel):
@@ -97,7 +96,8 @@ def add(
         "thread_ts": thread_ts,
     }
     try:
-        link_id = db_table(db, "links").insert(row).last_pk
+        with atomic(db):  # a savepoint: the caller's transaction goes on after a duplicate (PostgreSQL too)
+            link_id = insert(db, "links", row)
     except sqlite3.IntegrityError as exc:
         if "UNIQUE" in str(exc):
             raise DuplicateLinkError(ticket_number, anomaly_id) from exc

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlite_utils import Database
-
-from storage.db import atomic, iso
+from storage.db import Database, atomic, dialect, iso
 
 Migration = Callable[[Database], None]
 
@@ -258,19 +256,36 @@ def m012_replicas_claims(db: Database) -> None:
     )
 
 
+MIGRATION_LOCK = 0x736E6F77  # "snow": PostgreSQL's advisory lock key of `migrate`
+
+
 def applied(db: Database) -> list[str]:
-    """Names of the migrations recorded in `_migrations`, in the order they were applied."""
+    """Names of the migrations recorded in `_migrations`, in the order they were applied (a name breaks a
+    tie between two applied in the same microsecond: names are numbered)."""
     if not db["_migrations"].exists():
         return []
-    return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY rowid")]
+    return [row["name"] for row in db.query("SELECT name FROM _migrations ORDER BY applied_at, name")]
+
+
+def _one_at_a_time(db: Database) -> None:
+    """A second process migrating at once waits here, then sees the record. SQLite: `atomic`'s BEGIN
+    IMMEDIATE already did; PostgreSQL: a transaction-scoped advisory lock."""
+    if dialect(db) == "postgresql":
+        db.execute("SELECT pg_advisory_xact_lock(?)", [MIGRATION_LOCK]).fetchall()
 
 
 def migrate(db: Database) -> list[str]:
-    """Apply every migration not yet recorded, in order; return the names applied now (empty: up to date)."""
-    db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    """Apply every migration not yet recorded, in order; return the names applied now (empty: up to date).
+
+    The same list on both backends: each migration's DDL is written for SQLite and translated for
+    PostgreSQL by `storage.postgres` (whose DDL is transactional too, so one transaction each holds)."""
+    with atomic(db):
+        _one_at_a_time(db)
+        db.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done_now: list[str] = []
     for name, fn in MIGRATIONS:
-        with atomic(db):  # BEGIN IMMEDIATE: a second process migrating at once waits, then sees the record
+        with atomic(db):
+            _one_at_a_time(db)
             if db.execute("SELECT 1 FROM _migrations WHERE name = ?", [name]).fetchone():
                 continue
             fn(db)

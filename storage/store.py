@@ -13,6 +13,10 @@ call that finds the write lock held past the busy timeout raises `DatabaseBusyEr
 cancelled while its call runs waits for the call to end (it cannot be stopped halfway), then is
 cancelled: the connection is never used by a call whose caller is gone, and a write that was submitted
 (a create's intent) is committed even when its request is cancelled.
+
+On PostgreSQL (`storage.postgres`) the store has `POSTGRES_WORKERS` threads, each with its own
+connection: calls run side by side (the server isolates their transactions), each call still on one
+thread from start to end. A lock held past the lock timeout raises `DatabaseBusyError` there too.
 """
 
 from __future__ import annotations
@@ -24,12 +28,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
-from sqlite_utils import Database
-
-from storage.db import check_identity
+from storage.db import Database, check_identity, dialect
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+POSTGRES_WORKERS = 4
+"""Worker threads (so connections) of a store on PostgreSQL; SQLite's has one."""
 
 
 class DatabaseBusyError(sqlite3.OperationalError):
@@ -41,12 +46,18 @@ def _is_busy(err: sqlite3.OperationalError) -> bool:
     return code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
 
+def _is_pg_busy(err: Exception) -> bool:
+    """psycopg's LockNotAvailable (55P03: lock_timeout ran out), without importing psycopg for SQLite."""
+    return getattr(err, "sqlstate", None) == "55P03"
+
+
 class Store:
     """A database connection and the one thread that uses it (see the module docstring)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="snowbot-db")
+        workers = POSTGRES_WORKERS if dialect(db) == "postgresql" else 1
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="snowbot-db")
         self._closed = False
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -67,6 +78,10 @@ class Store:
         except sqlite3.OperationalError as err:
             if _is_busy(err) and not isinstance(err, DatabaseBusyError):
                 raise DatabaseBusyError(str(err)) from err
+            raise
+        except Exception as err:
+            if _is_pg_busy(err):
+                raise DatabaseBusyError(str(err).splitlines()[0]) from err
             raise
 
     def check(self) -> None:

@@ -35,9 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
-from sqlite_utils import Database
 
-from storage.db import atomic, aware, db_table, iso
+from storage.db import Database, atomic, aware, iso
 
 Kind = Literal["status", "comment", "resolve"]
 State = Literal["pending", "sending", "done", "failed"]
@@ -188,7 +187,8 @@ def record_events(
     ]
     with atomic(db):
         changed = db.execute(
-            "UPDATE sync_state SET status_seq = status_seq + (last_status != :status), last_status = :status, "
+            "UPDATE sync_state SET last_status = :status, "
+            "status_seq = status_seq + CASE WHEN last_status != :status THEN 1 ELSE 0 END, "
             "archived = :archived, updated_at = :now WHERE link_id = :link_id",
             {"status": new_status, "archived": int(archived), "now": stamp, "link_id": link_id},
         ).rowcount
@@ -229,7 +229,7 @@ def set_resolved(db: Database, link_id: int, resolved: bool, *, now: datetime | 
 _DUE_SQL = """
 SELECT o.* FROM outbox o
 WHERE o.state IN ('pending', 'sending') AND o.next_attempt_at <= :now
-  AND (:link_ids IS NULL OR o.link_id IN (SELECT value FROM json_each(:link_ids)))
+  {only_links}
   AND NOT EXISTS (
     SELECT 1 FROM outbox earlier
     WHERE earlier.link_id = o.link_id AND earlier.id < o.id AND earlier.state IN ('pending', 'sending')
@@ -248,8 +248,15 @@ def due(
     Includes "sending" items whose lease ran out; their `maybe_sent` is true. Call again after sending
     to get each link's next item.
     """
-    ids = None if link_ids is None else json.dumps(sorted({int(link_id) for link_id in link_ids}))
-    rows = db.query(_DUE_SQL, {"now": iso(now), "limit": limit, "link_ids": ids})
+    params: dict[str, object] = {"now": iso(now), "limit": limit}
+    only_links = ""
+    if link_ids is not None:
+        ids = sorted({int(link_id) for link_id in link_ids})
+        if not ids:
+            return []
+        params |= {f"link{n}": link_id for n, link_id in enumerate(ids)}
+        only_links = "AND o.link_id IN (" + ", ".join(f":link{n}" for n in range(len(ids))) + ")"
+    rows = db.query(_DUE_SQL.format(only_links=only_links), params)
     return [OutboxItem.model_validate(row) for row in rows]
 
 
@@ -406,18 +413,10 @@ def record_run(
 ) -> int:
     """Store one sync run's summary (JSON-able) and keep only the newest `keep` runs."""
     with atomic(db):
-        run_id = (
-            db_table(db, "sync_runs")
-            .insert(
-                {
-                    "started_at": iso(started_at),
-                    "finished_at": iso(finished_at),
-                    "summary": json.dumps(summary),
-                }
-            )
-            .last_pk
-        )
-        assert isinstance(run_id, int)
+        (run_id,) = db.execute(
+            "INSERT INTO sync_runs (started_at, finished_at, summary) VALUES (?, ?, ?) RETURNING id",
+            [iso(started_at), iso(finished_at), json.dumps(summary)],
+        ).fetchall()[0]
         db.execute("DELETE FROM sync_runs WHERE id <= ?", [run_id - keep])
     return run_id
 

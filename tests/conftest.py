@@ -22,6 +22,7 @@ from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from qualytics_api import QualyticsRetry
 from servicenow import RetryPolicy
+from tests.backends import BACKENDS
 
 INSTANCE_URL = "https://dev-snowbot.service-now.com"
 QUALYTICS_URL = "https://demo.qualytics.io"
@@ -32,6 +33,13 @@ SECRET_KEY = "c25vd2JvdC10ZXN0cy1maXhlZC1mZXJuZXQta2V5ISE="  # a Fernet key: no 
 
 async def no_sleep(_seconds: float) -> None:
     return None
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """ "sqlite" or "postgresql" (tests/backends.py): the storage and sync suites' `db` runs on each; a
+    test pins one with `@pytest.mark.parametrize("backend", ["sqlite"])`."""
+    return str(request.param)
 
 
 @pytest.fixture

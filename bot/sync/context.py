@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from sqlite_utils import Database
-
 from bot.sync.close_codes import CloseCodes
 from bot.sync.native_links import NativeLinks
 from bot.sync.report import PassReport
 from qualytics_api import Anomaly
 from servicenow import Incident, ServiceNowClient
+from storage.db import Database
 from storage.links import Link
 from storage.store import Store
 from storage.sync import SyncState

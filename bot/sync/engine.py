@@ -36,8 +36,6 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from bot.sync.close_codes import CloseCodes
 from bot.sync.context import (
     AnomalyReader,
@@ -56,6 +54,7 @@ from bot.sync.refresh import refresh, tell_changed
 from bot.sync.report import PassReport, named
 from bot.sync.watch import update_watch
 from storage import links, store_for, sync
+from storage.db import Database
 from storage.links import Link
 
 __all__ = ["AnomalyReader", "Notifier", "PassReport", "ServiceNowClients", "SyncConfig", "SyncEngine"]

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.shutdown import background
+from storage.db import is_url
 
 log = logging.getLogger(__name__)
 
@@ -199,11 +200,11 @@ class AdvisoryLock(_Polled):
             await conn.close()  # the session ends: PostgreSQL releases its advisory locks
 
 
-def leadership_for(*, database_url: str | None, db_path: Path | str, poll: float) -> Leadership:
-    """The leadership of the configured database: PostgreSQL's advisory lock, else a file lock beside the
-    SQLite file (an in-memory database always leads)."""
-    if database_url and database_url.startswith(("postgresql://", "postgres://")):
-        return AdvisoryLock(database_url, poll=poll)
-    if str(db_path) == ":memory:" or str(db_path).startswith("file:"):
+def leadership_for(target: str | Path, *, poll: float) -> Leadership:
+    """The leadership of the database `storage.connect` opens for `target`: PostgreSQL's advisory lock for
+    a `postgresql://` URL, else a file lock beside the SQLite file (an in-memory database always leads)."""
+    if is_url(target):
+        return AdvisoryLock(str(target), poll=poll)
+    if str(target) == ":memory:" or str(target).startswith("file:"):
         return Sole()
-    return FileLock(Path(f"{db_path}.leader"), poll=poll)
+    return FileLock(Path(f"{target}.leader"), poll=poll)

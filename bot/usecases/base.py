@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlite_utils import Database
-
 from bot.usecases.errors import DATABASE_BUSY, DatabaseBusy, database_gone
-from storage.db import DatabaseFileGoneError
+from storage.db import Database, DatabaseFileGoneError
 from storage.store import DatabaseBusyError, Store, store_for
 
 T = TypeVar("T")

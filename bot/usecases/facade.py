@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Generic, TypeVar
 
 from pydantic import SecretStr
-from sqlite_utils import Database
 
 from bot.models import FormSpecification
 from bot.settings import Settings
@@ -29,6 +28,7 @@ from bot.usecases.tickets import Tickets
 from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
+from storage.db import Database
 from storage.integrations import Integration
 from storage.links import Link
 from storage.store import Store

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlite_utils import Database
-
 from bot.usecases.base import Storage
 from bot.usecases.connections import Connections
 from storage import integrations, links, sync
+from storage.db import Database
 from storage.integrations import Integration
 from storage.links import Link
 

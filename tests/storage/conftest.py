@@ -6,19 +6,22 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from sqlite_utils import Database
 
 import storage
 from storage import SecretBox, integrations, links
+from storage.db import Database
 from storage.integrations import Integration
 from storage.links import Link
+from tests.backends import database_target
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "snowbot.db"
+def db_path(backend: str, tmp_path: Path) -> Iterator[Path | str]:
+    """The SQLite file, or the URL of a fresh PostgreSQL schema (`backend`): what `storage.connect` opens."""
+    with database_target(backend, tmp_path, "snowbot.db") as target:
+        yield target
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ import storage
 from storage.db import iso
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own pragmas
 def test_connect_sets_wal_foreign_keys_and_busy_timeout(db: Database) -> None:
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -26,6 +27,7 @@ def test_connection_can_be_used_from_another_thread(db: Database) -> None:
     assert result == [1]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own helpers (tests/storage/test_backends.py: both)
 def test_atomic_rolls_back_sqlite_utils_writes_together(db: Database) -> None:
     db.execute("CREATE TABLE t (v INTEGER)")
     with pytest.raises(RuntimeError), storage.atomic(db):
@@ -36,6 +38,7 @@ def test_atomic_rolls_back_sqlite_utils_writes_together(db: Database) -> None:
     assert not db.conn.in_transaction
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own helpers (tests/storage/test_backends.py: both)
 def test_inner_block_is_a_savepoint(db: Database) -> None:
     db.execute("CREATE TABLE t (v INTEGER UNIQUE)")
     with storage.atomic(db):
@@ -47,6 +50,7 @@ def test_inner_block_is_a_savepoint(db: Database) -> None:
     assert [row["v"] for row in db["t"].rows] == [1, 3]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own write lock
 def test_second_writer_waits_then_sees_committed_data(db_path: Path, db: Database) -> None:
     other = storage.connect(db_path, busy_timeout=0.05)
     db.execute("CREATE TABLE t (v INTEGER)")

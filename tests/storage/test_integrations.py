@@ -98,6 +98,7 @@ def test_wrong_key_is_reported_clearly(db: Database, box: SecretBox) -> None:
         integrations.password(db, SecretBox(SecretBox.generate_key()), saved)
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own files
 def test_the_database_files_never_hold_the_password(db_path: Path, box: SecretBox) -> None:
     secret = "Corr3ct-Horse-Battery-Staple!"
     needles = [

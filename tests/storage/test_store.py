@@ -25,6 +25,7 @@ async def test_calls_run_on_one_thread_that_is_not_the_event_loops(db: Database)
     assert await store.run(links.for_anomaly, db, 1) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own write lock
 async def test_a_held_write_lock_is_a_busy_error_and_the_loop_keeps_running(
     db_path: Path, db: Database
 ) -> None:
@@ -57,7 +58,7 @@ async def test_a_cancelled_caller_waits_for_its_call_which_commits(db: Database)
     def slow_record() -> None:
         started.set()
         finish.wait(10)
-        db.execute("INSERT INTO sync_runs VALUES (NULL, 'a', 'b', '{}')")
+        db.execute("INSERT INTO sync_runs (started_at, finished_at, summary) VALUES ('a', 'b', '{}')")
 
     task = asyncio.create_task(store_for(db).run(slow_record))
     await asyncio.get_running_loop().run_in_executor(None, started.wait, 10)
@@ -70,6 +71,7 @@ async def test_a_cancelled_caller_waits_for_its_call_which_commits(db: Database)
     assert db["sync_runs"].count == 1
 
 
+@pytest.mark.parametrize("backend", ["sqlite"])  # SQLite's own file
 async def test_a_deleted_or_replaced_file_is_refused_before_any_call(
     tmp_path: Path, db_path: Path, db: Database
 ) -> None:

@@ -25,6 +25,7 @@ from servicenow import Incident, RetryPolicy, ServiceNowClient, parse_credential
 from storage import SecretBox, integrations, links, sync
 from storage.integrations import Integration
 from storage.links import Link
+from tests.backends import database_target
 
 INSTANCE_URL = "https://dev-snowbot.service-now.com"
 QUALYTICS_URL = "https://demo.qualytics.io"
@@ -74,8 +75,10 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "sync.db"
+def db_path(backend: str, tmp_path: Path) -> Iterator[Path | str]:
+    """The SQLite file, or the URL of a fresh PostgreSQL schema (`backend`): what `storage.connect` opens."""
+    with database_target(backend, tmp_path, "sync.db") as target:
+        yield target
 
 
 @pytest.fixture

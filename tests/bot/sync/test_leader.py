@@ -74,10 +74,10 @@ async def test_one_process_on_a_sqlite_file_leads_and_a_second_takes_over_when_i
 
 
 def test_the_leadership_follows_the_database() -> None:
-    assert isinstance(leadership_for(database_url=None, db_path=":memory:", poll=1), Sole)
-    file_lock = leadership_for(database_url=None, db_path="/var/lib/snowbot/snowbot.db", poll=1)
+    assert isinstance(leadership_for(":memory:", poll=1), Sole)
+    file_lock = leadership_for(Path("/var/lib/snowbot/snowbot.db"), poll=1)
     assert isinstance(file_lock, FileLock) and file_lock.path == Path("/var/lib/snowbot/snowbot.db.leader")
-    advisory = leadership_for(database_url="postgresql://snowbot@db/snowbot", db_path="snowbot.db", poll=2)
+    advisory = leadership_for("postgresql://snowbot@db/snowbot", poll=2)
     assert isinstance(advisory, AdvisoryLock) and advisory.poll == 2
 
 
