@@ -1,5 +1,5 @@
-"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `secret-key`, and the settings
-table `snowbot run --help` shows.
+"""The bot's own commands behind the `snowbot` console script: `run`, `sync`, `doctor`, `db`, `secret-key`, and the
+settings table `snowbot run --help` shows.
 
 The console script (`snowbot/cli.py`, outside `bot/`) parses the command line and routes here; the dev
 commands (`demo`, `emulate`) it routes to their own packages, so nothing here imports them. Each command
@@ -14,10 +14,9 @@ import textwrap
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlite_utils import Database
-
     from bot.doctor import Report
     from bot.settings import Settings
+    from storage.db import Database
 
 
 def settings_help() -> str:
@@ -56,10 +55,82 @@ def sync(*, once: bool, requeue: bool) -> int:
     level = settings.log_level if "log_level" in settings.model_fields_set else "WARNING"
     configure_logging(level=level, fmt=settings.log_format)
     check_settings(settings)
+    from storage import DatabaseUnreachableError
+
     try:
         return asyncio.run(run_sync(settings, once=once, requeue=requeue))
     except UseCaseError as err:  # a setting the use cases refuse while starting (e.g. QUALYTICS_URL)
         raise StartupError(err.message) from None
+    except DatabaseUnreachableError as err:
+        raise _database_problem(err) from None
+
+
+def _database_problem(err: Exception) -> Exception:
+    """A database that cannot be opened, as the one line the console script prints."""
+    from bot.startup import StartupError
+
+    return StartupError(f"SNOWBOT_DATABASE_URL: {err}")
+
+
+def db_migrate() -> int:
+    """`snowbot db migrate`: apply the migrations not yet applied to the configured database; print them."""
+    from bot.settings import load_settings
+    from storage import DatabaseUnreachableError, connect, migrate
+    from storage.urls import redact_url
+
+    settings = load_settings()
+    shown = redact_url(str(settings.database)) if settings.database_url else f"SNOWBOT_DB={settings.db_path}"
+    try:
+        db = connect(settings.database)
+    except DatabaseUnreachableError as err:
+        raise _database_problem(err) from None
+    try:
+        applied = migrate(db)
+    finally:
+        db.close()
+    for name in applied:
+        print(f"applied {name}")
+    print(f"{shown}: {len(applied)} applied now" if applied else f"{shown}: up to date")
+    return 0
+
+
+def db_copy(*, to: str | None) -> int:
+    """`snowbot db copy --to postgresql://...`: the SQLite database SNOWBOT_DB copied into an empty
+    PostgreSQL database (`--to`, else SNOWBOT_DATABASE_URL); one line per table."""
+    from bot.settings import load_settings
+    from bot.startup import StartupError
+    from storage import DatabaseUnreachableError, connect
+    from storage.copy import CopyRefusedError, copy
+    from storage.db import connect_sqlite
+    from storage.urls import is_url, redact_url
+
+    settings = load_settings()
+    target_url = to or (settings.database_url.get_secret_value() if settings.database_url else None)
+    if not target_url or not is_url(target_url):
+        raise StartupError(
+            "--to must be a PostgreSQL URL (postgresql://user:password@host:5432/dbname), or set "
+            "SNOWBOT_DATABASE_URL and leave --to out"
+        )
+    if not settings.db_path.is_file():
+        raise StartupError(
+            f"SNOWBOT_DB={str(settings.db_path)!r} does not exist: point it at the SQLite file to copy"
+        )
+    source = connect_sqlite(settings.db_path)
+    try:
+        target = connect(target_url)
+    except DatabaseUnreachableError as err:
+        source.close()
+        raise StartupError(f"--to: {err}") from None
+    try:
+        copied = copy(source, target, progress=lambda c: print(f"{c.table}: {c.rows} rows"))
+    except CopyRefusedError as err:
+        raise StartupError(f"{redact_url(target_url)}: {err}") from None
+    finally:
+        source.close()
+        target.close()
+    total = sum(c.rows for c in copied)
+    print(f"copied {total} rows in {len(copied)} tables from {settings.db_path} to {redact_url(target_url)}")
+    return 0
 
 
 def run() -> int:
@@ -68,12 +139,15 @@ def run() -> int:
     from bot.settings import load_settings
     from bot.startup import StartupError
     from bot.usecases import UseCaseError
+    from storage import DatabaseUnreachableError
 
     settings = load_settings()
     try:
         return serve(settings)
     except UseCaseError as err:  # raised while building the app, before it serves
         raise StartupError(err.message) from None
+    except DatabaseUnreachableError as err:
+        raise _database_problem(err) from None
 
 
 def doctor(*, as_json: bool) -> int:
@@ -105,7 +179,7 @@ async def run_doctor(
     from bot.usecases import UseCaseError
     from servicenow.errors import ServiceNowError
 
-    db = open_read_only(settings.db_path)
+    db = open_read_only(settings.database)
     servicenow, integration, problem = None, None, None
     try:
         integration, creds, url = _servicenow_account(settings, db, integration_id)
@@ -139,7 +213,7 @@ async def run_doctor(
             if client is not None:
                 await client.aclose()
         if db is not None:
-            db.conn.close()
+            db.close()
 
 
 def _servicenow_account(

@@ -123,7 +123,7 @@ def build_snowbot(
     Without SNOWBOT_SECRET_KEY there is no SecretBox: connecting ServiceNow through the bot is refused
     (an integration from SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS still works).
     """
-    db = connect(settings.db_path)
+    db = connect(settings.database)
     migrate(db)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
     storage = Storage(db)
@@ -249,5 +249,4 @@ def compose(
 def leadership(settings: Settings) -> Leadership:
     """The sync's leadership over the configured database, tried for (and checked) every
     min(SNOWBOT_OUTBOX_LEASE, SNOWBOT_SYNC_INTERVAL) seconds."""
-    target = getattr(settings, "database", settings.db_path)  # SNOWBOT_DATABASE_URL or SNOWBOT_DB (pg area)
-    return leadership_for(target, poll=min(settings.outbox_lease, settings.sync_interval))
+    return leadership_for(settings.database, poll=min(settings.outbox_lease, settings.sync_interval))

@@ -34,8 +34,9 @@ from servicenow.errors import (
     ServiceNowError,
 )
 from storage import cards, links, sync
-from storage.db import Database
+from storage.db import Database, connect
 from storage.migrations import MIGRATIONS, applied
+from storage.urls import DatabaseUnreachableError, is_url, redact_url
 
 BOT_SCOPES = frozenset(
     ("commands", "chat:write", "chat:write.public", "users:read", "users:read.email")
@@ -113,18 +114,32 @@ def settings_check(settings: Settings) -> Check:
     return _ok("settings", ", ".join(parts))
 
 
-def open_read_only(path: Path) -> sqlite_utils.Database | None:
-    """The database opened read-only (SQLite URI `mode=ro`), or None when the file does not exist yet."""
+def open_read_only(path: Path | str) -> Database | None:
+    """The database opened read-only (SQLite URI `mode=ro`), or None when the file does not exist yet; a
+    PostgreSQL URL is opened as it is (the doctor only reads), None when it does not answer."""
     import sqlite3
 
+    if is_url(path):
+        try:
+            return connect(path)
+        except DatabaseUnreachableError:
+            return None
+    path = Path(path)
     if not path.is_file():
         return None
     conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     return sqlite_utils.Database(conn)
 
 
-def database_checks(db: Database | None, path: Path) -> list[Check]:
-    """The file writable by snowbot, migrations current, outbox depth and its oldest failure."""
+def database_checks(db: Database | None, path: Path | str) -> list[Check]:
+    """The file writable by snowbot (or PostgreSQL answering), migrations current, outbox depth and its
+    oldest failure."""
+    if is_url(path):
+        shown = redact_url(str(path))
+        if db is None:
+            return [_fail("database", f"PostgreSQL at {shown} does not answer", "check SNOWBOT_DATABASE_URL")]
+        return [_ok("database", f"PostgreSQL at {shown} answers"), *_schema_checks(db)]
+    path = Path(path)
     if db is None:
         return [
             _fail("database", f"{path} does not exist yet", "start snowbot once (`snowbot run`) to create it")
@@ -138,6 +153,11 @@ def database_checks(db: Database | None, path: Path) -> list[Check]:
         ]
     else:
         checks = [_ok("database", f"{path} is writable")]
+    return checks + _schema_checks(db)
+
+
+def _schema_checks(db: Database) -> list[Check]:
+    checks = []
     known = [name for name, _ in MIGRATIONS]
     missing = [name for name in known if name not in set(applied(db))]
     if missing:
@@ -145,9 +165,11 @@ def database_checks(db: Database | None, path: Path) -> list[Check]:
             _fail(
                 "migrations",
                 f"{len(missing)} not applied ({', '.join(missing)})",
-                "start `snowbot run` once: it applies them",
+                "start `snowbot run` once (or `snowbot db migrate`): it applies them",
             )
         )
+        if not db["outbox"].exists():
+            return checks  # a database never migrated (an empty PostgreSQL one): no outbox to read yet
     else:
         checks.append(_ok("migrations", f"current ({len(known)} applied)"))
     counts = sync.counts(db)
@@ -488,7 +510,7 @@ async def diagnose(
 ) -> Report:
     """Every check, in the order a person would look: settings, database, ServiceNow, Qualytics, Slack."""
     settings, db = subjects.settings, subjects.db
-    checks = [settings_check(settings), *await call(database_checks, db, settings.db_path)]
+    checks = [settings_check(settings), *await call(database_checks, db, settings.database)]
     if subjects.servicenow is not None:
         integration = subjects.integration
         user = getattr(integration, "username", None) or _env_user(settings)

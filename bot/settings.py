@@ -77,7 +77,10 @@ class Settings(BaseSettings):
 
     # snowbot itself
     db_path: Path = Field(default=Path("snowbot.db"), validation_alias="SNOWBOT_DB")
-    """The SQLite database file."""
+    """The SQLite database file (unless SNOWBOT_DATABASE_URL is set)."""
+    database_url: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_DATABASE_URL")
+    """PostgreSQL instead of SQLite: `postgresql://user:password@host:5432/dbname` (libpq's URI; `snowbot
+    db copy --to` moves a SQLite database there)."""
     secret_key: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_SECRET_KEY")
     """Key that encrypts stored ServiceNow credentials (`snowbot secret-key` prints a new one)."""
     api_token: SecretStr | None = Field(default=None, validation_alias="SNOWBOT_API_TOKEN")
@@ -159,6 +162,19 @@ class Settings(BaseSettings):
         value = value.strip()
         return value.upper() if info.field_name == "log_level" else value.lower()
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        text = value.get_secret_value().strip()
+        if not text.startswith(("postgresql://", "postgres://")) and not is_vault_reference(text):
+            raise ValueError(
+                "is not a PostgreSQL URL: set it to postgresql://user:password@host:5432/dbname, or unset it "
+                "to use the SQLite file SNOWBOT_DB"
+            )
+        return SecretStr(text)
+
     @field_validator("secret_key")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
@@ -168,6 +184,11 @@ class Settings(BaseSettings):
                 f"run `snowbot secret-key` and set SNOWBOT_SECRET_KEY to the key it prints"
             )
         return value
+
+    @property
+    def database(self) -> str | Path:
+        """What `storage.connect` opens: SNOWBOT_DATABASE_URL when set, else the SQLite file SNOWBOT_DB."""
+        return self.database_url.get_secret_value() if self.database_url else self.db_path
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -28,7 +28,8 @@ class StartupError(Exception):
 
 def check_settings(settings: Settings) -> None:
     """Raise `StartupError` for the first setting that cannot work."""
-    check_db_path(settings.db_path)
+    if settings.database_url is None:
+        check_db_path(settings.db_path)
     url, credentials = settings.servicenow_instance_url, settings.servicenow_credentials
     if url:
         try:

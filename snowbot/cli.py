@@ -1,6 +1,6 @@
-"""The `snowbot` command line: run, demo, sync, doctor, emulate, secret-key.
+"""The `snowbot` command line: run, demo, sync, doctor, db, emulate, secret-key.
 
-Parses every command and routes it: run, sync, doctor and secret-key to `bot.cli`; demo to `demo`, emulate to
+Parses every command and routes it: run, sync, doctor, db and secret-key to `bot.cli`; demo to `demo`, emulate to
 `emulators.cli` (dev packages `bot/` never imports). Sub-commands import their modules lazily so
 `snowbot --help` stays fast and a missing optional part gives a clear message instead of an import
 error. An operator's mistake (a bad setting or option, a port in use) is one line on stderr naming the
@@ -75,6 +75,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument(
         "--json", action="store_true", help='print {"checks": [{"name", "ok", "detail", "fix"}]}'
+    )
+
+    db = sub.add_parser("db", help="the database: migrate it, or copy a SQLite one into PostgreSQL")
+    db_sub = db.add_subparsers(dest="db_command", required=True, parser_class=Parser)
+    db_sub.add_parser(
+        "migrate",
+        help="apply the migrations not yet applied to the configured database and print them",
+        description="Apply every migration not yet applied to SNOWBOT_DATABASE_URL (else the SQLite file "
+        "SNOWBOT_DB), each in one transaction, and print the ones applied now.",
+    )
+    db_copy = db_sub.add_parser(
+        "copy",
+        help="copy the SQLite database SNOWBOT_DB into an empty PostgreSQL database",
+        description="Copy every table of the SQLite database SNOWBOT_DB, ids kept, into an empty PostgreSQL "
+        "database (migrated first); refuses a target that holds rows. Secrets stay encrypted as stored: "
+        "keep the same SNOWBOT_SECRET_KEY.",
+    )
+    db_copy.add_argument(
+        "--to",
+        metavar="postgresql://...",
+        default=None,
+        help="the target database (default: SNOWBOT_DATABASE_URL, which keeps its password out of the "
+        "process list)",
     )
 
     emulate = sub.add_parser("emulate", help="run a local emulator on a loopback port")
@@ -173,6 +196,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return bot_commands.run()
     if args.command == "doctor":
         return bot_commands.doctor(as_json=args.json)
+    if args.command == "db":
+        return bot_commands.db_migrate() if args.db_command == "migrate" else bot_commands.db_copy(to=args.to)
     return USAGE_ERROR
 
 

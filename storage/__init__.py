@@ -8,11 +8,13 @@ from storage.crypto import SecretBox, SecretKeyMismatchError
 from storage.db import Database, DatabaseFileGoneError, atomic, connect, dialect
 from storage.migrations import migrate
 from storage.store import DatabaseBusyError, Store, store_for
+from storage.urls import DatabaseUnreachableError
 
 __all__ = [
     "Database",
     "DatabaseBusyError",
     "DatabaseFileGoneError",
+    "DatabaseUnreachableError",
     "SecretBox",
     "SecretKeyMismatchError",
     "Store",

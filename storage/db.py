@@ -32,8 +32,10 @@ runs on both (`storage.postgres` translates the rest in one place):
 - `INSERT ... ON CONFLICT (cols) DO NOTHING / DO UPDATE SET col = excluded.col` (never `INSERT OR
   IGNORE/REPLACE`); `INSERT ... RETURNING id` for a new id. Booleans are INTEGER 0/1 and never added
   to numbers (`CASE WHEN ... THEN 1 ELSE 0 END`, not `n + (a != b)`); timestamps are ISO TEXT from
-  `iso` (compared as text); no SQLite-only functions (json_each, datetime(), strftime, julianday, GLOB)
-  and no PostgreSQL-only ones outside a `dialect(db)` branch.
+  `iso` (compared as text); no SQLite-only functions (json_each, datetime(), strftime, julianday, GLOB,
+  IFNULL: use COALESCE, group_concat, two-argument min()/max(): use CASE) and no PostgreSQL-only ones
+  outside a `dialect(db)` branch. `LIKE` ignores ASCII case on SQLite only: compare `lower(...)`.
+  `IN (?, ?, ...)` with one placeholder per value for a list.
 - A statement whose error you catch and then carry on runs in its own `atomic(db)`: on PostgreSQL a
   failed statement aborts the whole transaction unless it was in a savepoint.
 - Constraint failures raise `sqlite3.IntegrityError` on both, its message starting like SQLite's
@@ -42,7 +44,9 @@ runs on both (`storage.postgres` translates the rest in one place):
   TEXT, `INTEGER PRIMARY KEY`, REFERENCES ... ON DELETE CASCADE, CHECK, UNIQUE, `WITHOUT ROWID`, and
   `CREATE [UNIQUE] INDEX ... [WHERE ...]`. On PostgreSQL `INTEGER PRIMARY KEY` becomes `BIGINT GENERATED
   BY DEFAULT AS IDENTITY PRIMARY KEY`, INTEGER becomes BIGINT (SQLite's are 64-bit), TEXT becomes
-  `TEXT COLLATE "C"` (byte order, as SQLite's BINARY), `WITHOUT ROWID` is dropped.
+  `TEXT COLLATE "C"` (byte order, as SQLite's BINARY), REAL becomes DOUBLE PRECISION, BLOB becomes
+  BYTEA, `AUTOINCREMENT` and `WITHOUT ROWID` are dropped. No `DEFAULT CURRENT_TIMESTAMP` (its text
+  differs: give `iso()` values).
 - Transactions on PostgreSQL are READ COMMITTED: a read-then-write relies on a unique constraint or a
   row lock, as two SQLite connections would not need (BEGIN IMMEDIATE serializes writers there).
 """
@@ -60,6 +64,8 @@ from typing import Any, Literal, Protocol
 
 import sqlite_utils
 from sqlite_utils.db import Table
+
+from storage.urls import is_url
 
 BUSY_TIMEOUT_SECONDS = 5.0
 
@@ -117,11 +123,6 @@ class Database(Protocol):
     ) -> Iterator[dict[str, Any]]: ...
     def __getitem__(self, table_name: str) -> Rows: ...
     def close(self) -> None: ...
-
-
-def is_url(target: str | Path) -> bool:
-    """Whether `target` names a PostgreSQL database (`postgresql://...`) rather than a SQLite file."""
-    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
 
 
 def dialect(db: Database) -> Literal["sqlite", "postgresql"]:
@@ -186,6 +187,11 @@ def connect(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> 
         from storage import postgres
 
         return postgres.connect(str(path), lock_timeout=busy_timeout)
+    return connect_sqlite(path, busy_timeout=busy_timeout)
+
+
+def connect_sqlite(path: str | Path, *, busy_timeout: float = BUSY_TIMEOUT_SECONDS) -> sqlite_utils.Database:
+    """`connect` for a SQLite file, typed as sqlite-utils' own class (`storage.copy` reads its schema)."""
     conn = sqlite3.connect(
         str(path),
         timeout=busy_timeout,

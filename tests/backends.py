@@ -19,14 +19,25 @@ import pytest
 
 BACKENDS = ["sqlite", "postgresql"]
 URL_VARIABLE = "SNOWBOT_TEST_DATABASE_URL"
+_SERVER = os.environ.get(URL_VARIABLE, "").strip()
+"""Read once, at import: tests that clear snowbot's variables from the environment (SNOWBOT_*) keep it."""
+_CI = os.environ.get("CI") == "true"
+
+
+def report_header() -> str:
+    """The line `pytest` ends with: which PostgreSQL the PostgreSQL half ran on, or why it was skipped."""
+    if _SERVER:
+        return f"PostgreSQL tests: ran on {_SERVER}"
+    return (
+        f"PostgreSQL tests: skipped ({URL_VARIABLE} is unset; `.ci/postgres start DIR` prints a URL for it)"
+    )
 
 
 def server_url() -> str:
     """The test server's URL; skips the test when there is none (fails it under CI=true)."""
-    url = os.environ.get(URL_VARIABLE, "").strip()
-    if url:
-        return url
-    if os.environ.get("CI") == "true":
+    if _SERVER:
+        return _SERVER
+    if _CI:
         pytest.fail(f"CI=true but {URL_VARIABLE} is unset: .ci/run starts PostgreSQL and exports it")
     pytest.skip(f"PostgreSQL: {URL_VARIABLE} is unset (`.ci/postgres start DIR` prints a URL to set it to)")
 

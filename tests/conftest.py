@@ -22,7 +22,7 @@ from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from qualytics_api import QualyticsRetry
 from servicenow import RetryPolicy
-from tests.backends import BACKENDS
+from tests.backends import BACKENDS, report_header
 
 INSTANCE_URL = "https://dev-snowbot.service-now.com"
 QUALYTICS_URL = "https://demo.qualytics.io"
@@ -33,6 +33,11 @@ SECRET_KEY = "c25vd2JvdC10ZXN0cy1maXhlZC1mZXJuZXQta2V5ISE="  # a Fernet key: no 
 
 async def no_sleep(_seconds: float) -> None:
     return None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Says at the end (also under -q) where the PostgreSQL tests ran, or why they were skipped."""
+    terminalreporter.write_line(report_header())
 
 
 @pytest.fixture(params=BACKENDS)

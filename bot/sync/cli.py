@@ -45,7 +45,7 @@ def requeue_failed(settings: Settings | None = None, *, snowbot: Snowbot | None 
         count = sync.requeue_failed(snowbot.db, now=snowbot.clock())
     else:
         settings = settings or load_settings()
-        db = connect(settings.db_path)
+        db = connect(settings.database)
         try:
             migrate(db)
             count = sync.requeue_failed(db, now=datetime.now(UTC))
