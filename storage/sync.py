@@ -36,7 +36,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
 
-from storage.db import Database, atomic, aware, iso
+from storage.db import Database, atomic, aware, dialect, iso
 
 Kind = Literal["status", "comment", "resolve"]
 State = Literal["pending", "sending", "done", "failed"]
@@ -273,6 +273,17 @@ def items(db: Database, link_id: int) -> list[OutboxItem]:
     ]
 
 
+_CLAIM = (
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, claimed_by = ?, "
+    "lease_until = ? WHERE id = ? AND state IN ('pending', 'sending') AND next_attempt_at <= ?"
+)
+_CLAIM_PG = (  # a row another replica is claiming right now is skipped, not waited for
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, claimed_by = ?, "
+    "lease_until = ? WHERE id = (SELECT id FROM outbox WHERE id = ? AND state IN ('pending', 'sending') "
+    "AND next_attempt_at <= ? FOR UPDATE SKIP LOCKED)"
+)
+
+
 def mark_sending(
     db: Database,
     item_id: int,
@@ -283,18 +294,16 @@ def mark_sending(
 ) -> bool:
     """Claim an item for one attempt (counts it in `attempts`); False if it is not due any more (another
     sender, of this process or another replica, claimed it first: the UPDATE's condition is checked under
-    the row's write lock on either database, so exactly one claim wins).
+    the row's write lock on either database, so exactly one claim wins; on PostgreSQL a row being claimed
+    by another replica right now is skipped, `FOR UPDATE SKIP LOCKED`, rather than waited for).
 
     The claim is a lease held by `by` (`claimed_by`, `lease_until`): if neither `mark_done`, `mark_retry`
     nor `mark_failed` follows within `lease`, `due` offers the item again, and its `maybe_sent` is true.
     """
     moment = aware(now)
     until = iso(moment + lease)
-    cursor = db.execute(
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, claimed_by = ?, "
-        "lease_until = ? WHERE id = ? AND state IN ('pending', 'sending') AND next_attempt_at <= ?",
-        [until, by, until, item_id, iso(moment)],
-    )
+    sql = _CLAIM_PG if dialect(db) == "postgresql" else _CLAIM
+    cursor = db.execute(sql, [until, by, until, item_id, iso(moment)])
     return cursor.rowcount > 0
 
 

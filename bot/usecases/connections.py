@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import sqlite3
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -123,8 +124,15 @@ class Connections:
         """Record the integration configured by SERVICENOW_INSTANCE_URL / SERVICENOW_CREDENTIALS (source "env").
 
         Its password is always read from the settings and never stored. No request is made: see
-        `check_connection`. Called once while composing, before anything runs.
+        `check_connection`. Called once while composing, before anything runs. Replicas starting at once
+        on one PostgreSQL may both find it missing: the one whose insert loses reads the winner's.
         """
+        try:
+            return self._ensure_env_integration()
+        except sqlite3.IntegrityError:  # another replica recorded it at the same moment (a unique URL)
+            return self._ensure_env_integration()
+
+    def _ensure_env_integration(self) -> Integration | None:
         url = self.settings.servicenow_instance_url
         if not url:
             return None
