@@ -4,6 +4,7 @@ runs, then any other."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -13,7 +14,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.sync.wiring import build_engine
 from bot.usecases import Snowbot, Upstream
 from emulators.servicenow import ServiceNowEmulator
-from storage import intents, links
+from storage import integrations, intents, links
 
 from .test_intents import FORM, HeldWrite, interrupted
 from .test_usecases import posts, with_correlation_id
@@ -92,3 +93,21 @@ async def test_an_interrupted_create_is_left_to_its_replica_while_the_lease_runs
     assert len(posts(sn_emulator)) == 1
     assert [link.ticket_sys_id for link in links.for_anomaly(other.db, 824)] == [made["sys_id"]]
     assert intents.open_intents(other.db) == []
+
+
+def test_replicas_starting_at_once_record_the_environments_integration_once(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real, saves = integrations.save, []
+
+    def loses_the_race(db: object, *args: object, **kwargs: object) -> object:
+        """The other replica's insert commits between our look and ours (PostgreSQL, READ COMMITTED)."""
+        saves.append(kwargs["instance_url"])
+        real(db, *args, **kwargs)  # type: ignore[arg-type]
+        raise sqlite3.IntegrityError("UNIQUE constraint failed: integrations.instance_url")
+
+    monkeypatch.setattr(integrations, "save", loses_the_race)
+    bot = make_snowbot(settings)  # starts: reads the winner's row instead of failing
+
+    [recorded] = integrations.list_all(bot.db)
+    assert recorded.source == "env" and len(saves) == 1
