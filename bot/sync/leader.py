@@ -4,7 +4,7 @@ Detection assumes a single detector (`bot.sync.engine`), so with several `snowbo
 the leader runs the scheduled passes; every replica serves creates, Slack and the REST API, and the
 webhook's and Slack's syncs of named anomalies (their outbox rows are claimed one replica at a time).
 
-- `AdvisoryLock` (PostgreSQL): `pg_try_advisory_lock(key)` on a connection of its own, held by the leader for
+- `AdvisoryLock` (PostgreSQL): `pg_try_advisory_lock(key, hashtext(current_schema()))` on a connection of its own, held by the leader for
   as long as that connection lives. PostgreSQL releases a session's advisory locks when the session ends
   (PostgreSQL 15 manual, 9.27.10 "Advisory Lock Functions" and 13.3.5 "Advisory Locks"), so a leader that is
   killed or loses its connection loses the lead; the leader checks its connection every `poll` seconds
@@ -27,7 +27,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import zlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,8 +36,9 @@ from storage.db import is_url
 
 log = logging.getLogger(__name__)
 
-LOCK_KEY = zlib.crc32(b"snowbot sync leader")
-"""The advisory lock's key (a bigint; one per database: every replica of it uses the same)."""
+LOCK_CLASS = 0x736E6F73  # "snos"
+"""The advisory lock's first key; the second is the schema's hash (`hashtext(current_schema())`): advisory
+locks are per database, so two snowbots in two schemas of one database must not share a leader."""
 
 OnChange = Callable[[bool], object]
 
@@ -156,7 +156,9 @@ class FileLock(_Polled):
 class AdvisoryLock(_Polled):
     """`pg_try_advisory_lock` on a dedicated psycopg connection (autocommit: the lock is the session's)."""
 
-    def __init__(self, url: str, *, poll: float, key: int = LOCK_KEY, connect_timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, poll: float, key: int = LOCK_CLASS, connect_timeout: float = 10.0
+    ) -> None:
         super().__init__(poll)
         self.url = url
         self.key = key
@@ -178,7 +180,9 @@ class AdvisoryLock(_Polled):
                 keepalives_interval=max(1, int(self.poll)),
                 keepalives_count=3,
             )
-        cursor = await self._conn.execute("SELECT pg_try_advisory_lock(%s)", [self.key])
+        cursor = await self._conn.execute(
+            "SELECT pg_try_advisory_lock(%s, hashtext(current_schema()))", [self.key]
+        )
         row = await cursor.fetchone()
         return bool(row and row[0])
 
@@ -186,8 +190,8 @@ class AdvisoryLock(_Polled):
         cursor = await asyncio.wait_for(
             self._conn.execute(
                 "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() "
-                "AND granted AND objid = %s",
-                [self.key & 0xFFFFFFFF],
+                "AND granted AND objsubid = 2 AND classid::bigint = %s",
+                [self.key],
             ),
             timeout=self.poll,
         )

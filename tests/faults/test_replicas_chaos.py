@@ -68,10 +68,14 @@ class Replicas:
         self.tmp, self.target, self.sn_url, self.q_url = tmp, target, sn_url, q_url
         self.bots: dict[int, Bot] = {}
         self.processes: dict[int, subprocess.Popen[str]] = {}
-        for port in [free_port() for _ in range(count)]:
-            self._start(port)
-        for bot in list(self.bots.values()):
-            bot.wait_for_line("Application startup complete")
+        try:
+            for port in [free_port() for _ in range(count)]:
+                self._start(port)
+            for bot in list(self.bots.values()):
+                bot.wait_for_line("Application startup complete")
+        except BaseException:
+            self.stop()  # none left running after a failed start
+            raise
 
     def _start(self, port: int) -> None:
         process, bot = start_replica(self.tmp, self.target, self.sn_url, self.q_url, port=port, **SHORT)
@@ -197,8 +201,8 @@ def script_step(step: int, rng: random.Random, qe: QualyticsEmulator, anomalies:
         item.lines.append(f"Qualytics Anomaly Status: {new}")
 
 
-def delivered(target: str, expected_rows: int) -> bool:
-    """Every expected outbox row recorded and none still open (read from the shared database)."""
+def outbox(target: str) -> tuple[int, int]:
+    """(rows, rows still open) of the shared database's outbox."""
     db = storage.connect(target)
     try:
         [(rows, open_rows)] = db.execute(
@@ -207,7 +211,19 @@ def delivered(target: str, expected_rows: int) -> bool:
         ).fetchall()
     finally:
         db.close()
-    return rows == expected_rows and open_rows == 0
+    return int(rows), int(open_rows)
+
+
+def await_step(step: int, target: str, expected_rows: int, replicas: Replicas) -> None:
+    """Every expected outbox row recorded and none still open, within a deadline; else what was seen."""
+    try:
+        wait_until(lambda: outbox(target) == (expected_rows, 0), f"step {step}'s notes", timeout=90)
+    except AssertionError:
+        passes = [line[-160:] for bot in replicas.bots.values() for line in bot.lines if "sync" in line][-12:]
+        raise AssertionError(
+            f"step {step}: outbox (rows, open) = {outbox(target)}, expected ({expected_rows}, 0); "
+            f"leaders {replicas.leaders()}; last sync lines:\n" + "\n".join(passes)
+        ) from None
 
 
 @contextmanager
@@ -253,7 +269,7 @@ def test_replicas_killed_at_random_lose_no_note_repeat_none_and_never_duplicate_
                 for step in (1, 2, 3):
                     script_step(step, rng, q_emulator, anomalies)
                     expected_rows = sum(len(item.lines) for item in anomalies)
-                    wait_until(lambda: delivered(target, expected_rows), f"step {step}'s notes", timeout=90)
+                    await_step(step, target, expected_rows, replicas)
         finally:
             replicas.stop()
     took = time.monotonic() - started

@@ -99,7 +99,7 @@ async def test_on_postgresql_a_leader_whose_connection_dies_loses_the_lead_and_a
     async def kill_first_connection() -> None:
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as admin:
             await admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s",
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND classid::bigint = %s",
                 [key],
             )
 
@@ -170,3 +170,13 @@ async def test_the_scheduler_runs_passes_only_while_leading_and_healthz_says_whi
         await asyncio.wait_for(engine.cancelled.wait(), WAIT)
         assert (await client.get("/healthz")).json() == {"sync": "standby"}
     assert engine.passes == 1
+
+
+async def test_on_postgresql_two_snowbots_in_two_schemas_of_one_database_each_have_a_leader() -> None:
+    from tests.backends import fresh_schema
+
+    url = _postgres()
+    with fresh_schema(url) as one, fresh_schema(url) as two:
+        first, second = AdvisoryLock(one, poll=POLL), AdvisoryLock(two, poll=POLL)
+        async with first.keep(), second.keep():  # the first attempt is made before the block starts
+            assert (first.leading(), second.leading()) == (True, True)
