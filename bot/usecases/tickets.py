@@ -96,10 +96,11 @@ class Tickets:
                 fields=fields,
                 correlation_id=correlation_id,
             )
-            incident = await create_exactly_once(
-                client, fields=fields, runtime=self.runtime, refused=partial(self.intents.retire, intent)
-            )
-            link = await self.intents.link_from(intent, incident)
+            async with self.intents.held(intent):  # no other replica reconciles it while this request runs
+                incident = await create_exactly_once(
+                    client, fields=fields, runtime=self.runtime, refused=partial(self.intents.retire, intent)
+                )
+                link = await self.intents.link_from(intent, incident)
         log.info("incident %s created for anomaly %s by %s", incident.number, anomaly_id, actor or "unknown")
         return TicketCreated(
             incident=incident,
@@ -149,14 +150,15 @@ class Tickets:
             fields={"url": url, "work_note": link_note(anomaly.id, url, actor)},
             incident=incident,
         )
-        try:
-            incident = await self._append_anomaly(client, incident, anomaly, actor)
-        except UseCaseError as err:
-            cause = err.__cause__
-            if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
-                await self.intents.retire(intent)  # the PATCH provably did not apply
-            raise
-        return incident, await self.intents.link_from(intent, incident)
+        async with self.intents.held(intent):  # no other replica reconciles it while this request runs
+            try:
+                incident = await self._append_anomaly(client, incident, anomaly, actor)
+            except UseCaseError as err:
+                cause = err.__cause__
+                if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
+                    await self.intents.retire(intent)  # the PATCH provably did not apply
+                raise
+            return incident, await self.intents.link_from(intent, incident)
 
     async def _append_anomaly(
         self, client: ServiceNowClient, incident: Incident, anomaly: Anomaly, actor: str | None

@@ -4,6 +4,7 @@ runs, then any other."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -111,3 +112,29 @@ def test_replicas_starting_at_once_record_the_environments_integration_once(
 
     [recorded] = integrations.list_all(bot.db)
     assert recorded.source == "env" and len(saves) == 1
+
+
+async def test_a_request_keeps_its_intent_while_it_runs_so_no_replica_retires_it_under_its_post(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    held = HeldWrite(sn_emulator.transport())
+    first = make_snowbot(settings, servicenow_transport=held)
+    first.runtime.lease = 0.3  # renewed every 0.1 s while the request runs
+    other = make_snowbot(settings)
+    other.runtime.replica, other.intent_settle = "replica-b:3000", 0.0  # would retire what it may claim
+    creating = asyncio.ensure_future(first.create_ticket_for_anomaly(824, FORM, "U1"))
+    await asyncio.wait_for(held.arrived.wait(), 10)  # the POST is on its way, held by a slow instance
+    [intent] = intents.open_intents(other.db)
+    recorded = intent.lease_until
+    assert recorded is not None
+    deadline = asyncio.get_running_loop().time() + 10
+    while (intents.get(other.db, intent.id).lease_until or recorded) <= recorded + timedelta(seconds=0.3):
+        assert asyncio.get_running_loop().time() < deadline, "the claim was never renewed"
+        await asyncio.sleep(0.02)  # polling the database for the renewal, bounded by the deadline
+
+    assert (await other.reconcile_intents())["retired"] == 0  # the claim still runs: not looked at
+    await held.applied()
+    created = await creating
+
+    assert [row["sys_id"] for row in with_correlation_id(sn_emulator)] == [created.incident.sys_id]
+    assert len(links.for_anomaly(other.db, 824)) == 1
