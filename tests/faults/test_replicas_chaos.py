@@ -168,10 +168,12 @@ def create_once(replicas: Replicas, anomaly_id: int, deadline: float) -> str:
         attempt += 1
         try:
             answer = httpx.post(
-                url + CREATE.format(anomaly_id), json={"title": f"A{anomaly_id}"}, headers=HEADERS, timeout=10
+                url + CREATE.format(anomaly_id), json={"title": f"A{anomaly_id}"}, headers=HEADERS, timeout=90
             )
         except httpx.HTTPError:
-            continue  # killed under us, or restarting
+            # killed under us, or restarting: the request died with the replica (the timeout is long, so a
+            # slow replica is waited for, not asked twice: snowbot cannot tell a second create from a retry)
+            continue
         if answer.status_code == 201:
             return str(answer.json()["ticket"]["ticket_number"])
         assert answer.status_code in (502, 503, 504), answer.text
