@@ -12,20 +12,21 @@ engine and the notifier built after them, here: nothing is set on a built part, 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bot.extension import Extension
-from bot.metrics import Metrics, always_leading, metrics_extension
+from bot.metrics import Metrics, metrics_extension
 from bot.settings import Settings
 from bot.slack.app import SlackSurface, build_slack
 from bot.slack.client import Sleep
 from bot.slack.extension import slack_enabled, surface_extension
 from bot.slack.notifier import SlackNotifier
 from bot.sync.engine import SyncEngine
+from bot.sync.leader import Leadership, Sole, leadership_for
 from bot.sync.wiring import build_engine, engine_extension
 from bot.usecases import (
     AnomalyChangedHook,
@@ -108,6 +109,12 @@ def qualytics_client(
         raise NotConfigured(err.message) from None
 
 
+def replica_name(port: int) -> str:
+    """This process's name in the rows it claims: its host and port, so a replica restarted in its place
+    takes its own claims back at once, and two replicas on one host never share a name."""
+    return f"{socket.gethostname()}:{port}"
+
+
 def build_snowbot(
     settings: Settings,
     *,
@@ -129,7 +136,13 @@ def build_snowbot(
     db = connect(settings.database)
     migrate(db)
     secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
-    storage, runtime = Storage(db), Runtime()
+    storage = Storage(db)
+    runtime = Runtime(
+        intent_settle=settings.create_settle,
+        lease=settings.outbox_lease,
+        reconcile_interval=min(Runtime.reconcile_interval, settings.outbox_lease),
+        replica=replica_name(settings.port),
+    )
     connections = Connections(
         storage=storage,
         settings=settings,
@@ -201,12 +214,23 @@ class Process:
     notifier: SlackNotifier | None = None
     slack_sleep: Sleep = field(default=asyncio.sleep, repr=False)
     metrics: Metrics = field(default_factory=Metrics, repr=False)
+    leadership: Leadership = field(default_factory=Sole, repr=False)
+    """Whether this replica runs the scheduled sync passes (`bot.sync.leader`)."""
+
+    def leading(self) -> bool:
+        """Whether this replica leads the sync now (/healthz's `sync`, the metrics' gauge)."""
+        return self.leadership.leading()
 
     def extensions(self) -> list[Extension]:
         """The surfaces besides the REST API, in start-up order: the webhook and the scheduler, then Slack,
         then `GET /metrics`."""
         built = [
-            engine_extension(self.settings, self.engine, new_anomalies=self.snowbot.new_anomalies_notified)
+            engine_extension(
+                self.settings,
+                self.engine,
+                self.leadership,
+                new_anomalies=self.snowbot.new_anomalies_notified,
+            )
         ]
         if self.slack is not None:
             built.append(surface_extension(self.settings, self.slack, sleep=self.slack_sleep))
@@ -224,14 +248,14 @@ def compose(
     outside: Outside = Outside(),
     sleep: Sleep = asyncio.sleep,
     suggest_budget: float = 2.0,
-    leading: Callable[[], bool] = always_leading,
     **slack_options: Any,
 ) -> Process:
     """Build every part of the process from the settings (`sleep` paces Slack's retries and Socket Mode's
-    reconnects; `suggest_budget` and `slack_options` go to `build_slack`; `leading` says whether this
-    replica leads, for `snowbot_leader`)."""
+    reconnects; `suggest_budget` and `slack_options` go to `build_slack`). The sync's leadership is
+    built first: the metrics' `snowbot_leader` reads it."""
     slack_on = slack_enabled(settings)
-    metrics = Metrics(leading=leading)
+    lead = leadership(settings)
+    metrics = Metrics(leading=lead.leading)
     engine: SyncEngine | None = None
     surface: SlackSurface | None = None
     notifier: SlackNotifier | None = None
@@ -280,4 +304,11 @@ def compose(
         notifier=notifier,
         slack_sleep=sleep,
         metrics=metrics,
+        leadership=lead,
     )
+
+
+def leadership(settings: Settings) -> Leadership:
+    """The sync's leadership over the configured database, tried for (and checked) every
+    min(SNOWBOT_OUTBOX_LEASE, SNOWBOT_SYNC_INTERVAL) seconds."""
+    return leadership_for(settings.database, poll=min(settings.outbox_lease, settings.sync_interval))

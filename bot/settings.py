@@ -128,6 +128,23 @@ class Settings(BaseSettings):
     shutdown_timeout: float = Field(default=20.0, gt=0, validation_alias="SNOWBOT_SHUTDOWN_TIMEOUT")
     """Seconds `snowbot run` may take to stop on SIGTERM; work still running then is cancelled (logged)."""
 
+    # Several replicas on one database (bot/sync/leader.py; README "Running several replicas")
+    outbox_lease: float = Field(default=300.0, ge=1, le=86400, validation_alias="SNOWBOT_OUTBOX_LEASE")
+    """Seconds a replica owns an outbox row or an interrupted create it claimed; after that another replica
+    may take it over (looking in ServiceNow first); interrupted creates are reconciled at least this often,
+    and the sync's leadership is tried for every min(this, SNOWBOT_SYNC_INTERVAL). At least
+    SNOWBOT_HTTP_TIMEOUT + SNOWBOT_WRITE_SETTLE."""
+    write_settle: float = Field(default=120.0, ge=0.1, le=86400, validation_alias="SNOWBOT_WRITE_SETTLE")
+    """Seconds to wait after a work note that may have landed (a timeout, a lost answer, a 5xx) before its
+    journal is read to decide whether to send it again. At least SNOWBOT_HTTP_TIMEOUT."""
+    create_settle: float = Field(default=300.0, ge=0.1, le=86400, validation_alias="SNOWBOT_CREATE_SETTLE")
+    """Seconds after which an interrupted create or link not found in ServiceNow is retired (its write
+    surely never happened); until then a new create of that anomaly waits. At least SNOWBOT_HTTP_TIMEOUT."""
+    retry_base: float = Field(default=30.0, ge=0.1, le=86400, validation_alias="SNOWBOT_RETRY_BASE")
+    """Seconds before a failed work note is tried again; doubles per attempt (with jitter) up to SNOWBOT_RETRY_MAX."""
+    retry_max: float = Field(default=1800.0, ge=0.1, le=86400, validation_alias="SNOWBOT_RETRY_MAX")
+    """Longest wait between two attempts of a failed work note (a 429's Retry-After aside)."""
+
     # HashiCorp Vault (bot/secrets.py): any secret setting may be `vault:<mount>/<path>#<key>`
     vault_addr: str | None = Field(default=None, validation_alias="VAULT_ADDR")
     """Vault's address (`https://vault.example.com:8200`), for secret settings written `vault:<mount>/<path>#<key>`."""
@@ -248,6 +265,7 @@ def load_settings(**overrides: object) -> Settings:
     `ValidationError`)."""
     try:
         settings = Settings(**overrides)  # type: ignore[arg-type]
+        check_timings(settings)
         sources = _secret_sources(settings, _environment())
         if sources is None:
             return settings
@@ -258,6 +276,31 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError("\n".join(_explain(error) for error in err.errors())) from None
     settings._sources = sources
     return settings
+
+
+def check_timings(settings: Settings) -> None:
+    """The replicas' timings against each other (`SettingsError`, one line each): a claim must outlive one
+    write and its settling, or another replica could send a note whose first write is still landing."""
+    timeout = settings.http_timeout
+    problems = []
+    if settings.outbox_lease < timeout + settings.write_settle:
+        problems.append(
+            f"SNOWBOT_OUTBOX_LEASE={settings.outbox_lease:g} is shorter than SNOWBOT_HTTP_TIMEOUT + "
+            f"SNOWBOT_WRITE_SETTLE ({timeout:g} + {settings.write_settle:g}): raise it, or shorten those"
+        )
+    for name in ("write_settle", "create_settle"):
+        if getattr(settings, name) < timeout:
+            problems.append(
+                f"{variable(name)}={getattr(settings, name):g} is shorter than SNOWBOT_HTTP_TIMEOUT ({timeout:g}): "
+                "a write may still be landing then; raise it to at least that"
+            )
+    if settings.retry_max < settings.retry_base:
+        problems.append(
+            f"SNOWBOT_RETRY_MAX={settings.retry_max:g} is below SNOWBOT_RETRY_BASE={settings.retry_base:g}: "
+            "raise it to at least that"
+        )
+    if problems:
+        raise SettingsError("\n".join(problems))
 
 
 def _environment() -> dict[str, str]:

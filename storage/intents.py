@@ -20,12 +20,12 @@ Life of an intent:
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, field_validator
 
-from storage.db import Database, insert, iso
+from storage.db import Database, aware, insert, iso
 
 Kind = Literal["create", "link"]
 
@@ -48,6 +48,8 @@ class Intent(BaseModel):
     created_at: datetime
     ticket_kind: str = "incident"
     """The kind of ticket (`servicenow.kinds`) created or linked: the table reconciling looks in."""
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
 
     @field_validator("fields", "baseline", mode="before")
     @classmethod
@@ -76,8 +78,12 @@ def record(
     thread_ts: str | None = None,
     now: datetime | None = None,
     ticket_kind: str = "incident",
+    claimed_by: str | None = None,
+    lease: timedelta | None = None,
 ) -> Intent:
-    """Store an open intent (one autocommitted INSERT: durable when this returns)."""
+    """Store an open intent (one autocommitted INSERT: durable when this returns), claimed by the replica
+    `claimed_by` for `lease` when given (its request carries it out; see `claim`)."""
+    moment = aware(now)
     row = {
         "kind": kind,
         "anomaly_id": anomaly_id,
@@ -92,8 +98,10 @@ def record(
         "thread_ts": thread_ts,
         "link_id": None,
         "announced_at": None,
-        "created_at": iso(now),
+        "created_at": iso(moment),
         "ticket_kind": ticket_kind,
+        "claimed_by": claimed_by,
+        "lease_until": iso(moment + lease) if claimed_by is not None and lease is not None else None,
     }
     intent_id = insert(db, "intents", row)
     return Intent.model_validate({"id": intent_id, **row})
@@ -127,6 +135,24 @@ def linked_create(
         )
     )
     return Intent.model_validate(rows[0]) if rows else None
+
+
+def claim(
+    db: Database, intent_id: int, *, by: str | None, now: datetime | None = None, lease: timedelta
+) -> bool:
+    """Claim an open intent for the replica `by` (to reconcile it) for `lease`: True when it was free, its
+    lease ran out, or `by` held it already; False when another replica holds it (its request may still be
+    writing, or it is reconciling it now) or it is no longer open. One UPDATE: exactly one claim wins on
+    either database. `by` None (no replica name) claims whatever is not held by a named replica."""
+    moment = aware(now)
+    return (
+        db.execute(
+            "UPDATE intents SET claimed_by = :by, lease_until = :until WHERE id = :id AND link_id IS NULL "
+            "AND (claimed_by IS NULL OR lease_until IS NULL OR lease_until <= :now OR claimed_by = :by)",
+            {"by": by, "until": iso(moment + lease), "id": intent_id, "now": iso(moment)},
+        ).rowcount
+        > 0
+    )
 
 
 def mark_linked(db: Database, intent_id: int, link_id: int) -> None:

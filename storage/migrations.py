@@ -409,6 +409,20 @@ def m015_kinds_intent_kind_and_ticket_change(db: Database) -> None:
     )
 
 
+@migration
+def m016_replicas_claims(db: Database) -> None:
+    # Which replica holds an outbox row being sent, or an open intent being carried out or reconciled, and
+    # until when (ISO text, `storage.db.iso`): another replica may take it over once lease_until is past.
+    # NULL: never claimed since this migration (a row "sending" before it keeps its next_attempt_at lease).
+    _run(
+        db,
+        "ALTER TABLE outbox ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE outbox ADD COLUMN lease_until TEXT",
+        "ALTER TABLE intents ADD COLUMN claimed_by TEXT",
+        "ALTER TABLE intents ADD COLUMN lease_until TEXT",
+    )
+
+
 MIGRATION_LOCK = 0x736E6F77  # "snow": PostgreSQL's advisory lock key of `migrate`
 
 

@@ -36,7 +36,7 @@ from typing import Any, Literal, TypedDict
 
 from pydantic import BaseModel, Field, field_validator
 
-from storage.db import Database, atomic, aware, iso
+from storage.db import Database, atomic, aware, dialect, iso
 
 Kind = Literal["status", "comment", "resolve"]
 State = Literal["pending", "sending", "done", "failed"]
@@ -79,6 +79,8 @@ class OutboxItem(BaseModel):
     created_at: datetime
     done_at: datetime | None
     marker: str
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
 
     @field_validator("payload", mode="before")
     @classmethod
@@ -271,45 +273,91 @@ def items(db: Database, link_id: int) -> list[OutboxItem]:
     ]
 
 
-def mark_sending(
-    db: Database, item_id: int, *, now: datetime | None = None, lease: timedelta = SENDING_LEASE
-) -> bool:
-    """Claim an item for one attempt (counts it in `attempts`); False if it is not due any more.
+_CLAIM = (
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, claimed_by = ?, "
+    "lease_until = ? WHERE id = ? AND state IN ('pending', 'sending') AND next_attempt_at <= ?"
+)
+_CLAIM_PG = (  # a row another replica is claiming right now is skipped, not waited for
+    "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ?, claimed_by = ?, "
+    "lease_until = ? WHERE id = (SELECT id FROM outbox WHERE id = ? AND state IN ('pending', 'sending') "
+    "AND next_attempt_at <= ? FOR UPDATE SKIP LOCKED)"
+)
 
-    The claim is a lease: if neither `mark_done`, `mark_retry` nor `mark_failed` follows within `lease`,
-    `due` offers the item again.
+
+def mark_sending(
+    db: Database,
+    item_id: int,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = SENDING_LEASE,
+    by: str | None = None,
+) -> bool:
+    """Claim an item for one attempt (counts it in `attempts`); False if it is not due any more (another
+    sender, of this process or another replica, claimed it first: the UPDATE's condition is checked under
+    the row's write lock on either database, so exactly one claim wins; on PostgreSQL a row being claimed
+    by another replica right now is skipped, `FOR UPDATE SKIP LOCKED`, rather than waited for).
+
+    The claim is a lease held by `by` (`claimed_by`, `lease_until`): if neither `mark_done`, `mark_retry`
+    nor `mark_failed` follows within `lease`, `due` offers the item again, and its `maybe_sent` is true.
     """
     moment = aware(now)
+    until = iso(moment + lease)
+    sql = _CLAIM_PG if dialect(db) == "postgresql" else _CLAIM
+    cursor = db.execute(sql, [until, by, until, item_id, iso(moment)])
+    return cursor.rowcount > 0
+
+
+def renew_lease(
+    db: Database,
+    item_id: int,
+    *,
+    by: str | None,
+    now: datetime | None = None,
+    lease: timedelta = SENDING_LEASE,
+) -> bool:
+    """Extend `by`'s claim of an item to `lease` from now, just before its write; False when the claim was
+    lost (its lease ran out and another sender took the item, or it was finished): do not write then."""
+    moment = aware(now)
+    until = iso(moment + lease)
     cursor = db.execute(
-        "UPDATE outbox SET state = 'sending', attempts = attempts + 1, next_attempt_at = ? "
-        "WHERE id = ? AND state IN ('pending', 'sending') AND next_attempt_at <= ?",
-        [iso(moment + lease), item_id, iso(moment)],
+        "UPDATE outbox SET next_attempt_at = ?, lease_until = ? WHERE id = ? AND state = 'sending' "
+        "AND claimed_by IS NOT DISTINCT FROM ? AND next_attempt_at > ?",
+        [until, until, item_id, by, iso(moment)],
     )
     return cursor.rowcount > 0
 
 
-def mark_done(db: Database, item_id: int, *, now: datetime | None = None) -> None:
-    """The note is in ServiceNow (sent now, or found by its marker)."""
+def mark_done(db: Database, item_id: int, *, now: datetime | None = None, by: str | None = None) -> None:
+    """The note is in ServiceNow (sent now, or found by its marker). Done is done, whoever says it."""
     db.execute(
-        "UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL WHERE id = ?", [iso(now), item_id]
+        "UPDATE outbox SET state = 'done', done_at = ?, last_error = NULL, lease_until = NULL WHERE id = ?",
+        [iso(now), item_id],
     )
 
 
-def mark_retry(db: Database, item_id: int, error: str, next_attempt_at: datetime) -> None:
+def mark_retry(
+    db: Database, item_id: int, error: str, next_attempt_at: datetime, *, by: str | None = None
+) -> bool:
     """The attempt failed but may work later: pending again from `next_attempt_at` (the link waits), with
-    `error` kept in `last_error` so the reason shows while it is retrying (`retrying`)."""
-    db.execute(
-        "UPDATE outbox SET state = 'pending', last_error = ?, next_attempt_at = ? WHERE id = ? AND state != 'done'",
-        [error, iso(next_attempt_at), item_id],
+    `error` kept in `last_error` so the reason shows while it is retrying (`retrying`). Only while `by`
+    still holds the claim, or names no sender (False: another sender owns the item now, and decides)."""
+    return (
+        db.execute(
+            "UPDATE outbox SET state = 'pending', last_error = :error, next_attempt_at = :at, lease_until = NULL "
+            "WHERE id = :id AND state != 'done' AND (:by IS NULL OR claimed_by IS NULL OR claimed_by = :by)",
+            {"error": error, "at": iso(next_attempt_at), "id": item_id, "by": by},
+        ).rowcount
+        > 0
     )
 
 
-def mark_failed(db: Database, item_id: int, error: str) -> None:
+def mark_failed(db: Database, item_id: int, error: str, *, by: str | None = None) -> None:
     """Give up on the item (ServiceNow refused it for good): it is reported by `counts`/`failures`, and
-    the link's later items go ahead. `requeue_failed` brings it back."""
+    the link's later items go ahead. `requeue_failed` brings it back. Only while `by` holds the claim."""
     db.execute(
-        "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ? AND state != 'done'",
-        [error, item_id],
+        "UPDATE outbox SET state = 'failed', last_error = :error, lease_until = NULL "
+        "WHERE id = :id AND state != 'done' AND (:by IS NULL OR claimed_by IS NULL OR claimed_by = :by)",
+        {"error": error, "id": item_id, "by": by},
     )
 
 

@@ -66,8 +66,9 @@ def utcnow() -> datetime:
 
 @dataclass(frozen=True)
 class SyncConfig:
-    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY, SNOWBOT_CLOSE_CODE and the read schedule's
-    SNOWBOT_SYNC_MIN_READ_INTERVAL, SNOWBOT_SYNC_MAX_READ_INTERVAL and SNOWBOT_SYNC_HOT_WINDOW."""
+    """Tuning; `from_settings` takes SNOWBOT_SYNC_CONCURRENCY, SNOWBOT_CLOSE_CODE, the read schedule's
+    SNOWBOT_SYNC_MIN_READ_INTERVAL, SNOWBOT_SYNC_MAX_READ_INTERVAL and SNOWBOT_SYNC_HOT_WINDOW, and the
+    replicas' timings (SNOWBOT_RETRY_BASE, SNOWBOT_RETRY_MAX, SNOWBOT_WRITE_SETTLE, SNOWBOT_OUTBOX_LEASE)."""
 
     concurrency: int = 16
     close_code: str | None = None
@@ -91,15 +92,26 @@ class SyncConfig:
     """Longest wait between two reads of a quiet anomaly (the wait doubles per quiet read up to it)."""
     hot_window: float = 0.0
     """Seconds an anomaly stays at `min_read_interval` after its last change."""
+    lease: float = 300.0
+    """Seconds an outbox row this replica claimed is its own (`storage.sync.mark_sending`); renewed just
+    before the write, so a write and its settling end inside the lease (SNOWBOT_OUTBOX_LEASE)."""
+    replica: str | None = None
+    """This replica's name in the rows it claims (`claimed_by`); None: claims name no one."""
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> SyncConfig:
+        """SNOWBOT_SYNC_CONCURRENCY, SNOWBOT_CLOSE_CODE, SNOWBOT_RETRY_BASE/MAX, SNOWBOT_WRITE_SETTLE and
+        SNOWBOT_OUTBOX_LEASE; `overrides` win (the replica's name, tests)."""
         values: dict[str, Any] = {
             "concurrency": settings.sync_concurrency,
             "close_code": (settings.close_code or "").strip() or None,
             "min_read_interval": settings.sync_min_read_interval,
             "max_read_interval": settings.sync_max_read_interval,
             "hot_window": settings.sync_hot_window,
+            "base_delay": settings.retry_base,
+            "max_delay": settings.retry_max,
+            "settle_delay": settings.write_settle,
+            "lease": settings.outbox_lease,
         }
         return cls(**{**values, **overrides})
 

@@ -26,8 +26,9 @@ is told in a `PassReport` (`bot.sync.report`), stored and logged at its end.
 Storage calls run on the database's own thread (`storage.store`: `await store.run(...)`), never on the
 event loop; a step that must not interleave with others (the detect step's `_observe`, the refresh's
 transaction) runs there as one call. One engine runs one pass at a time (an asyncio lock): detection
-assumes a single detector. Two processes at once stay correct for delivery (leases, unique event keys,
-markers); they may at worst record a spurious status note when their reads of Qualytics interleave.
+assumes a single detector: with several replicas only the leader runs the scheduled passes
+(`bot.sync.leader`). Two engines at once stay correct for delivery (leases held by one replica, unique event
+keys, markers); they may at worst record a spurious status note when their reads of Qualytics interleave.
 """
 
 from __future__ import annotations

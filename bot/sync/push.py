@@ -1,8 +1,11 @@
 """The push step: every due outbox row becomes one work note, exactly once.
 
 Every due outbox row becomes one work note (`bot.sync.notes`; an archive also resolves the incident in the
-same PATCH). An attempt is claimed first (`sync.mark_sending`, a lease), so a process killed mid-request
-leaves the row "sending" and it comes back when the lease runs out. The client never retries these writes
+same PATCH). An attempt is claimed first (`sync.mark_sending`, a lease of SNOWBOT_OUTBOX_LEASE held by this
+replica), so a process killed mid-request leaves the row "sending" and it comes back, to any replica, when
+the lease runs out. The lease is renewed just before the write (`sync.renew_lease`; lost: nothing is
+written), and it outlasts a write and its settling (`bot.settings.check_timings`), so a replica taking a
+row over reads the journal only once the earlier write has surely ended. The client never retries these writes
 itself (`retry_safe=False`): a retry is only ever decided here, and every retry of a row that may have
 reached ServiceNow (`OutboxItem.maybe_sent`: a timeout, a dropped answer, a 5xx, a crash while sending)
 first looks for the row's marker in the incident's journal (`has_work_note`: sys_journal_field, else the
@@ -33,7 +36,7 @@ Closed".
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -95,10 +98,21 @@ async def push(ctx: Context, run: Run, *, only: set[int] | None) -> None:
         await ctx.each(batch, lambda item: _deliver(ctx, run, item))
 
 
+class LeaseLost(Exception):
+    """The row's claim ran out before its write and another sender may hold it: write nothing."""
+
+
 async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
     now = ctx.clock()
-    if not await ctx.store.run(sync.mark_sending, ctx.db, item.id, now=now):
-        return  # another sender claimed it since `due`
+    by, lease = ctx.config.replica, timedelta(seconds=ctx.config.lease)
+    if not await ctx.store.run(sync.mark_sending, ctx.db, item.id, now=now, lease=lease, by=by):
+        return  # another sender (of this process or another replica) claimed it since `due`
+
+    async def renew() -> None:
+        """Just before a write: the lease again in full, so the write and its settling end inside it."""
+        if not await ctx.store.run(sync.renew_lease, ctx.db, item.id, by=by, now=ctx.clock(), lease=lease):
+            raise LeaseLost(f"{item.kind} note {item.marker}: the claim ran out before the write")
+
     link = run.link(item.link_id) or await ctx.store.run(links.get, ctx.db, item.link_id)
     if link is None:
         return  # unlinked meanwhile: its outbox rows went with it
@@ -116,7 +130,10 @@ async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
         if not noted and link.status in link.kind.no_journal_labels:  # as the last refresh saw it: no write
             sent = _Sent(closed=link.status)
         else:
-            sent = await _send(ctx, client, link, item, note, noted=noted)
+            sent = await _send(ctx, client, link, item, note, noted=noted, renew=renew)
+    except LeaseLost as lost:
+        log.warning("sync: %s; another sender takes it over", lost)
+        return
     except ServiceNowError as err:
         if isinstance(err, AuthenticationError) and ctx.unauthorized is not None:
             await ctx.unauthorized(link.integration_id)  # a rotated secret: the retry uses the new one
@@ -131,16 +148,26 @@ async def _deliver(ctx: Context, run: Run, item: OutboxItem) -> None:
     if sent.refused is not None:
         reason = f"{link.ticket_number}: work note delivered; resolving refused: {sent.refused}"
         ctx.close_codes.forget(link.integration_id)
-        await ctx.store.run(sync.mark_failed, ctx.db, item.id, reason[:500])
+        await ctx.store.run(sync.mark_failed, ctx.db, item.id, reason[:500], by=by)
         run.report.failed += 1
         run.report.add_error(reason[:500])
         log.warning("sync: resolving %s failed for good: %s", link.ticket_number, reason)
         return
-    await ctx.store.run(sync.mark_done, ctx.db, item.id, now=ctx.clock())
+    await ctx.store.run(sync.mark_done, ctx.db, item.id, now=ctx.clock(), by=by)
+
+
+Renew = Callable[[], Awaitable[None]]
 
 
 async def _send(
-    ctx: Context, client: ServiceNowClient, link: Link, item: OutboxItem, note: str, *, noted: bool
+    ctx: Context,
+    client: ServiceNowClient,
+    link: Link,
+    item: OutboxItem,
+    note: str,
+    *,
+    noted: bool,
+    renew: Renew,
 ) -> _Sent:
     """The row's write: the note (unless `noted`: already in the journal), and for an archive the
     resolution, in the same PATCH. A refused resolve PATCH wrote nothing, so the note then goes alone
@@ -160,6 +187,7 @@ async def _send(
                 kind=kind,
             )
             close = notes.close_notes(item.payload["anomaly_id"], status)
+            await renew()
             try:
                 await client.resolve(
                     sys_id, code, close, work_note=None if noted else note, retry_safe=noted, kind=kind
@@ -168,16 +196,21 @@ async def _send(
                 refused = resolve_refusal(err, code, configured=bool(ctx.config.close_code))
                 if noted:
                     raise refused from err
-                return replace(await _note(ctx, client, link, note, item.marker), refused=refused)
+                return replace(
+                    await _note(ctx, client, link, note, item.marker, renew=renew), refused=refused
+                )
             return _Sent(resolved=True)
     if noted:
         return _Sent()
-    return await _note(ctx, client, link, note, item.marker)
+    return await _note(ctx, client, link, note, item.marker, renew=renew)
 
 
-async def _note(ctx: Context, client: ServiceNowClient, link: Link, note: str, marker: str) -> _Sent:
+async def _note(
+    ctx: Context, client: ServiceNowClient, link: Link, note: str, marker: str, *, renew: Renew
+) -> _Sent:
     """Write one work note. The PATCH answers with the incident's state: on a Closed or Canceled
     incident the note may have been dropped silently, so it counts only if the journal shows it."""
+    await renew()
     updated = await client.add_work_note(link.ticket_sys_id, note, retry_safe=False, kind=link.kind)
     if updated.state in link.kind.no_journal_states and not await _in_journal(ctx, client, link, marker):
         return _Sent(closed=link.kind.state_label(updated.state, updated.state_label))
@@ -186,7 +219,7 @@ async def _note(ctx: Context, client: ServiceNowClient, link: Link, note: str, m
 
 def _not_delivered(ctx: Context, run: Run, item: OutboxItem, link: Link, state: str) -> None:
     reason = f"not delivered: {link.ticket_number} is {state}"
-    sync.mark_failed(ctx.db, item.id, reason)
+    sync.mark_failed(ctx.db, item.id, reason, by=ctx.config.replica)
     run.report.not_delivered += 1
     run.report.add_error(reason)
     log.info("sync: %s note for %s %s", item.kind, link.ticket_number, reason)
@@ -210,7 +243,7 @@ def _attempt_failed(
     if isinstance(err, PERMANENT_ERRORS):
         if item.kind == "resolve":
             ctx.close_codes.forget(link.integration_id)  # a data policy may refuse a stale code
-        sync.mark_failed(ctx.db, item.id, reason)
+        sync.mark_failed(ctx.db, item.id, reason, by=ctx.config.replica)
         run.report.failed += 1
         run.report.add_error(reason)
         log.warning("sync: %s note for %s failed for good: %s", item.kind, link.ticket_number, reason)
@@ -218,7 +251,7 @@ def _attempt_failed(
     next_at = started + retry_delay(attempts, err, config=ctx.config, jitter=ctx.jitter)
     if isinstance(err, MAYBE_APPLIED_ERRORS):
         next_at = max(next_at, ctx.clock() + timedelta(seconds=ctx.config.settle_delay))
-    sync.mark_retry(ctx.db, item.id, reason, next_at)
+    sync.mark_retry(ctx.db, item.id, reason, next_at, by=ctx.config.replica)
     run.report.retried += 1
     run.report.add_error(reason)
     log.debug(

@@ -85,6 +85,17 @@ class SyncScheduler:
         self.scheduler.start()
         log.info("%s scheduled every %d seconds", self.name, self.interval)
 
+    def run_soon(self) -> None:
+        """Run the next pass now (this replica just became the sync's leader)."""
+        if self.scheduler.running:
+            self.scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
+
+    def cancel_pass(self) -> None:
+        """Cancel the pass in progress, if any (this replica lost the lead: another one detects now)."""
+        task = self.running.task
+        if task is not None and not task.done():
+            task.cancel()
+
     async def stop(self) -> None:
         """Stop the schedule and cancel a pass in progress, waiting until it has unwound. Its outbox rows
         stay leased and are retried by the next pass or process (see `bot.sync.engine`)."""

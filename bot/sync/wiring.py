@@ -1,7 +1,7 @@
 """The sync's parts, for the composition root (`bot.composition`) and the CLI: the engine over the use
 cases' database, Qualytics client and ServiceNow connections (`build_engine`), and its extension: the
 router serving `POST /webhooks/qualytics` and the lifespan running the scheduler (a pass every
-SNOWBOT_SYNC_INTERVAL seconds). Without QUALYTICS_URL / QUALYTICS_TOKEN there is nothing to poll: the
+SNOWBOT_SYNC_INTERVAL seconds, while this replica leads: `bot.sync.leader`). Without QUALYTICS_URL / QUALYTICS_TOKEN there is nothing to poll: the
 webhook answers 503 and no scheduler starts.
 
 Never reaches into another part: what the engine needs (its notifier) is given when it is built.
@@ -18,7 +18,8 @@ from fastapi import FastAPI
 from bot.extension import Extension, Lifespan
 from bot.settings import Settings
 from bot.sync.engine import Notifier, PassReport, SyncConfig, SyncEngine
-from bot.sync.scheduler import RULES_JOB_ID, scheduled
+from bot.sync.leader import Leadership, Sole
+from bot.sync.scheduler import RULES_JOB_ID, SyncScheduler, scheduled
 from bot.sync.servicenow_webhook import servicenow_webhook_router
 from bot.sync.webhook import webhook_router
 from bot.usecases import NotConfigured, Snowbot
@@ -43,7 +44,7 @@ def build_engine(
         snowbot.db,
         snowbot.qualytics,
         snowbot.connections.sync_client,
-        config=SyncConfig.from_settings(settings),
+        config=SyncConfig.from_settings(settings, replica=snowbot.runtime.replica),
         clock=snowbot.clock,
         notifier=notifier,
         unauthorized=snowbot.connections.reread_id,
@@ -55,12 +56,16 @@ NewAnomalies = Callable[[list[int]], Awaitable[object]]
 
 
 def engine_extension(
-    settings: Settings, engine: SyncEngine | None, *, new_anomalies: NewAnomalies | None = None
+    settings: Settings,
+    engine: SyncEngine | None,
+    leadership: Leadership | None = None,
+    *,
+    new_anomalies: NewAnomalies | None = None,
 ) -> Extension:
-    """The webhook routes (Qualytics' and ServiceNow's) and, with an engine, the scheduler.
-    `new_anomalies` (the creation rules, `Snowbot.new_anomalies_notified`) hears the Qualytics webhook's
-    anomalies before the sync does, and then the rules' poll runs every SNOWBOT_RULES_POLL_INTERVAL
-    seconds too."""
+    """The webhook routes (Qualytics' and ServiceNow's) and, with an engine, the scheduler (its passes run
+    only while `leadership` leads: by default always). `new_anomalies` (the creation rules,
+    `Snowbot.new_anomalies_notified`) hears the Qualytics webhook's anomalies before the sync does, and
+    then the rules' poll runs every SNOWBOT_RULES_POLL_INTERVAL seconds too."""
     notified: NewAnomalies | None = engine.sync_anomalies if engine else None
     if engine is not None and new_anomalies is not None:
         sync_anomalies = engine.sync_anomalies
@@ -81,7 +86,7 @@ def engine_extension(
         return Extension(routers=[router, servicenow])
     if settings.webhook_secret is None:
         log.info("SNOWBOT_WEBHOOK_SECRET is not set: POST /webhooks/qualytics answers 503")
-    lifespans = [scheduler_lifespan(engine, settings.sync_interval)]
+    lifespans = [scheduler_lifespan(engine, settings.sync_interval, leadership or Sole())]
     if new_anomalies is not None:
         lifespans.append(rules_poll_lifespan(settings.rules_poll_interval))
     return Extension(routers=[router, servicenow], lifespans=lifespans)
@@ -94,11 +99,36 @@ def sync_extension(settings: Settings, snowbot: Snowbot, *, notifier: Notifier |
     return engine_extension(settings, engine, new_anomalies=snowbot.new_anomalies_notified)
 
 
-def scheduler_lifespan(engine: SyncEngine, interval: int) -> Lifespan:
+def scheduler_lifespan(engine: SyncEngine, interval: int, leadership: Leadership | None = None) -> Lifespan:
+    """The scheduler for the server's life; a scheduled pass runs only while this replica leads (`sync` in
+    /healthz says `leading` or `standby`): gaining the lead runs one at once, losing it cancels the one
+    under way (`bot.sync.leader`)."""
+    leader = leadership or Sole()
+
+    async def led_pass() -> object:
+        if not leader.leading():
+            return None  # another replica runs the scheduled passes
+        return await engine.run_pass()
+
     @asynccontextmanager
     async def lifespan(app: FastAPI, snowbot: Snowbot) -> AsyncIterator[None]:
-        async with scheduled(engine.run_pass, interval):
+        checks = getattr(app.state, "health", None)
+        if checks is None:
+            app.state.health = checks = {}
+        checks["sync"] = lambda: "leading" if leader.leading() else "standby"
+        running: list[SyncScheduler] = []
+
+        def changed(leading: bool) -> None:
+            for sync_scheduler in running:  # none yet at the first attempt: the first pass runs at start
+                if leading:
+                    sync_scheduler.run_soon()
+                else:
+                    sync_scheduler.cancel_pass()
+
+        async with leader.keep(on_change=changed), scheduled(led_pass, interval) as sync_scheduler:
+            running.append(sync_scheduler)
             yield
+        checks.pop("sync", None)
 
     return lifespan
 

@@ -45,6 +45,11 @@ class Runtime:
     """Seconds during which a create of the anomaly returns the incident an interrupted request made."""
     reconcile_interval: float = 60.0
     """Seconds between `keep_reconciled` rounds (sooner when a request leaves an intent behind)."""
+    lease: float = 300.0
+    """Seconds an open intent claimed by this replica (its request, or its reconciling) is its own; after
+    that another replica may reconcile it (SNOWBOT_OUTBOX_LEASE)."""
+    replica: str | None = None
+    """This replica's name in the intents and outbox rows it claims (`bot.composition.replica_name`)."""
 
 
 @dataclass

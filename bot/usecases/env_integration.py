@@ -7,6 +7,7 @@ check_connection` tests it). An integration connected through the bot for the sa
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 
 from bot.settings import Settings
@@ -19,7 +20,15 @@ from storage.integrations import Integration
 def record_env_integration(
     db: Database, settings: Settings, instance_url: Callable[[str], str]
 ) -> Integration | None:
-    """Record (or find) the environment's integration; `instance_url` validates the URL."""
+    """Record (or find) the environment's integration; `instance_url` validates the URL. Replicas starting
+    at once on one PostgreSQL may both find it missing: the one whose insert loses reads the winner's."""
+    try:
+        return _record(db, settings, instance_url)
+    except sqlite3.IntegrityError:  # another replica recorded it at the same moment (a unique URL)
+        return _record(db, settings, instance_url)
+
+
+def _record(db: Database, settings: Settings, instance_url: Callable[[str], str]) -> Integration | None:
     url = settings.servicenow_instance_url
     if not url:
         return None

@@ -32,6 +32,7 @@ from bot.usecases.rule_facade import RuleUseCases
 from bot.usecases.rules import Rules
 from bot.usecases.status import Overview, Status
 from bot.usecases.sync_back import set_sync_back
+from bot.usecases.ticket_search import TicketSearch
 from bot.usecases.tickets import Tickets
 from bot.usecases.unfurls import Preview, Unfurls
 from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
@@ -93,6 +94,7 @@ class Snowbot(RuleUseCases):
         self.forms = forms
         self.reconciler = reconciler
         self.tickets = tickets
+        self.ticket_search = TicketSearch(connections=connections, forms=forms)
         self.chatops = chatops
         self.unfurls = unfurls or Unfurls(
             storage=storage, anomalies=anomalies, connections=connections, settings=settings
@@ -214,7 +216,7 @@ class Snowbot(RuleUseCases):
         *,
         integration_id: int | None = None,
     ) -> TicketPage:
-        return await self.tickets.search(
+        return await self.ticket_search.search(
             query=query, page=page, size=size, integration_id=integration_id, ticket_type=ticket_type
         )
 
@@ -233,7 +235,7 @@ class Snowbot(RuleUseCases):
         return instances.checked(found, found.id)
 
     async def get_ticket(self, ticket_id: str) -> Incident:
-        return await self.tickets.get(ticket_id=ticket_id)
+        return await self.ticket_search.get(ticket_id=ticket_id)
 
     async def reconcile_intents(self) -> dict[str, int]:
         return await self.reconciler.reconcile_all()

@@ -10,7 +10,10 @@ Never decides what to write (`bot.usecases.tickets` does); never calls ServiceNo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from weakref import WeakValueDictionary
 
 from bot.usecases.base import Runtime, Storage
@@ -85,12 +88,43 @@ class Intents:
                 thread_ts=slack.thread_ts if slack else None,
                 now=self.runtime.clock(),
                 ticket_kind=(ticket or self.kind).name,
+                claimed_by=self.runtime.replica,  # this request carries it out: no other replica reconciles it
+                lease=timedelta(seconds=self.runtime.lease),
             )
         except DatabaseBusy as err:
             what = "nothing was created" if kind == "create" else "nothing was changed in ServiceNow"
             raise DatabaseBusy(
                 f"The database is busy (another program holds its write lock), {what}: try again in a moment."
             ) from err
+
+    @contextlib.asynccontextmanager
+    async def held(self, intent: Intent) -> AsyncIterator[None]:
+        """Keep this replica's claim of `intent` for as long as its request runs (renewed every third of
+        the lease), so no other replica reconciles or retires it while its write may still be sent; once
+        the process dies the claim runs out and any replica may reconcile it."""
+        lease = timedelta(seconds=self.runtime.lease)
+
+        async def renew() -> None:
+            while True:
+                await asyncio.sleep(self.runtime.lease / 3)
+                try:
+                    await self.storage.run(
+                        intents.claim,
+                        intent.id,
+                        by=self.runtime.replica,
+                        now=self.runtime.clock(),
+                        lease=lease,
+                    )
+                except StorageUnavailable as err:
+                    log.warning("intent %s: its claim could not be renewed now: %s", intent.id, err.message)
+
+        task = asyncio.create_task(renew(), name=f"intent-{intent.id}-claim")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def retire(self, intent: Intent) -> None:
         """Forget an intent whose write provably did not happen (best effort: reconciling retires it too)."""

@@ -1,7 +1,9 @@
 """Reconciling: what an interrupted create or link left (kill -9, a cancelled task, a write refused
 after the POST) is looked for in ServiceNow on the next request for the anomaly and by `keep_reconciled`
 (from start-up on): found, it is linked and announced once in Slack (through the `announcer` the
-composition root gives); provably not done and settled, it is retired.
+composition root gives); provably not done and settled, it is retired. Each replica looks only at intents
+it could claim (`storage.intents.claim`: a request claims its own intent when it records it, for
+SNOWBOT_OUTBOX_LEASE), so two replicas never reconcile, link or announce the same intent at once.
 
 Never talks to Slack itself.
 """
@@ -58,6 +60,17 @@ class Reconciler:
         self._reconciling = asyncio.Lock()
         """One reconcile round at a time: a second caller waits for the round under way, then runs its own."""
 
+    async def _claim(self, intent: Intent) -> bool:
+        """Claim the intent for this replica (`storage.intents.claim`); False: another replica's request or
+        reconciler holds it, so it is not looked at here now."""
+        return await self.storage.run(
+            intents.claim,
+            intent.id,
+            by=self.runtime.replica,
+            now=self.runtime.clock(),
+            lease=timedelta(seconds=self.runtime.lease),
+        )
+
     def _settled(self, intent: Intent) -> bool:
         """Old enough that its ServiceNow write has surely ended (see `Runtime.intent_settle`)."""
         return self.runtime.clock() - intent.created_at >= timedelta(seconds=self.runtime.intent_settle)
@@ -107,7 +120,7 @@ class Reconciler:
         still be in flight refuses this one (`Upstream`) rather than risk a second incident. Each intent is
         looked for in its own instance; only a create in `integration_id`'s instance (`client`'s) is claimed."""
         for intent in await self.storage.run(intents.open_intents, anomaly_id, "create"):
-            if await self._reconcile(intent) == "undecided":
+            if not await self._claim(intent) or await self._reconcile(intent) == "undecided":
                 raise Upstream(
                     f"An earlier request to create an incident for anomaly {anomaly_id} was interrupted and "
                     f"ServiceNow does not show it yet (correlation id {intent.correlation_id}); try again in a few "
@@ -144,7 +157,7 @@ class Reconciler:
         for intent in await self.storage.run(intents.open_intents, anomaly_id, "link"):
             if intent.ticket_sys_id != sys_id:
                 continue
-            outcome = await self._reconcile(intent)
+            outcome = await self._reconcile(intent) if await self._claim(intent) else "undecided"
             if outcome == "undecided":
                 raise Upstream(
                     f"An earlier request to link {intent.ticket_number} to anomaly {anomaly_id} was interrupted and "
@@ -180,8 +193,8 @@ class Reconciler:
             return counts
 
     async def _reconcile_one(self, intent: Intent) -> Outcome | None:
-        """One open intent, unless a request of this process holds its anomaly (undecided) or it was
-        finished meanwhile (None)."""
+        """One open intent, unless a request of this process holds its anomaly or another replica holds the
+        intent (undecided), or it was finished meanwhile (None)."""
         lock = self.intents.anomaly_lock(intent.anomaly_id)
         if lock.locked():
             return "undecided"
@@ -189,6 +202,8 @@ class Reconciler:
             current = await self.storage.run(intents.get, intent.id)
             if current is None or not current.open:
                 return None
+            if not await self._claim(current):
+                return "undecided"  # another replica's request or reconciler holds it
             try:
                 return await self._reconcile(current)
             except UseCaseError as err:

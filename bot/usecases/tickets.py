@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from math import ceil
 from weakref import WeakValueDictionary
 
 from bot.usecases.anomalies import Anomalies
@@ -25,7 +24,6 @@ from bot.usecases.description import (
 )
 from bot.usecases.errors import (
     AlreadyLinked,
-    InvalidInput,
     LinkNotFound,
     UseCaseError,
     servicenow_errors,
@@ -36,11 +34,11 @@ from bot.usecases.form import TicketForm, TicketForms
 from bot.usecases.incidents import find_incident, parse_ticket_id
 from bot.usecases.intents import Intents
 from bot.usecases.reconcile import Reconciler
-from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
+from bot.usecases.values import SlackContext, TicketCreated, TicketLinked
 from qualytics_api import Anomaly
 from servicenow import Incident, ServiceNowClient
-from servicenow.errors import BadRequestError, ServiceNowError
-from servicenow.kinds import KINDS, TicketKind, kind_of_prefix, kind_of_type
+from servicenow.errors import ServiceNowError
+from servicenow.kinds import KINDS
 from storage import links
 from storage.integrations import Integration
 from storage.links import Link
@@ -109,14 +107,15 @@ class Tickets:
                 correlation_id=correlation_id,
                 ticket=kind,
             )
-            incident = await create_exactly_once(
-                client,
-                fields=fields,
-                runtime=self.runtime,
-                refused=partial(self.intents.retire, intent),
-                kind=kind,
-            )
-            link = await self.intents.link_from(intent, incident)
+            async with self.intents.held(intent):  # no other replica reconciles it while this request runs
+                incident = await create_exactly_once(
+                    client,
+                    fields=fields,
+                    runtime=self.runtime,
+                    refused=partial(self.intents.retire, intent),
+                    kind=kind,
+                )
+                link = await self.intents.link_from(intent, incident)
         log.info(
             "%s %s created for anomaly %s by %s", kind.name, incident.number, anomaly_id, actor or "unknown"
         )
@@ -187,14 +186,15 @@ class Tickets:
             incident=incident,
             ticket=KINDS[incident.ticket_kind],
         )
-        try:
-            incident = await self._append_anomaly(client, incident, anomaly, note)
-        except UseCaseError as err:
-            cause = err.__cause__
-            if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
-                await self.intents.retire(intent)  # the PATCH provably did not apply
-            raise
-        return incident, await self.intents.link_from(intent, incident)
+        async with self.intents.held(intent):  # no other replica reconciles it while this request runs
+            try:
+                incident = await self._append_anomaly(client, incident, anomaly, note)
+            except UseCaseError as err:
+                cause = err.__cause__
+                if not (isinstance(cause, ServiceNowError) and cause.may_be_applied):
+                    await self.intents.retire(intent)  # the PATCH provably did not apply
+                raise
+            return incident, await self.intents.link_from(intent, incident)
 
     async def _append_anomaly(
         self, client: ServiceNowClient, incident: Incident, anomaly: Anomaly, note: str
@@ -253,70 +253,6 @@ class Tickets:
             anomaly_id,
             actor or "unknown",
         )
-
-    async def search(
-        self,
-        *,
-        query: str = "",
-        page: int = 1,
-        size: int = 20,
-        integration_id: int | None = None,
-        ticket_type: str | None = None,
-    ) -> TicketPage:
-        """Tickets of an instance (None: the default one), newest first, across the kinds it has
-        (`ticket_type` one of them; a number's prefix, `PRB001`, its kind). Across kinds, each kind's first
-        `page * size` hits are merged by creation time, so pages past 100 hits per kind are that kind's
-        only: name `ticket_type` to page further."""
-        if page < 1:
-            raise InvalidInput("page starts at 1.", field="page")
-        if not 1 <= size <= 100:
-            raise InvalidInput("size must be between 1 and 100.", field="size")
-        try:
-            named = kind_of_type(ticket_type) if ticket_type else kind_of_prefix(query)
-        except KeyError:
-            raise InvalidInput(f"Unknown ticket type {ticket_type!r}.", field="ticket_type") from None
-        integration = await self.connections.chosen(integration_id)
-        client = await self.connections.client(integration)
-        kinds = (
-            [named]
-            if named is not None
-            else list((await self.forms.available_kinds(integration_id=integration.id))[0])
-        )
-        if len(kinds) == 1:
-            with servicenow_errors(f"searching {kinds[0].label.lower()}s"):
-                found = await client.search_incidents(query.strip(), page=page, size=size, kind=kinds[0])
-            items, total = list(found.items), found.total
-        else:
-            items, total = await self._search_across(client, kinds, query.strip(), page=page, size=size)
-        return TicketPage(
-            items=items, total=total, page=page, size=size, pages=ceil(total / size) if total else 0
-        )
-
-    async def _search_across(
-        self, client: ServiceNowClient, kinds: list[TicketKind], text: str, *, page: int, size: int
-    ) -> tuple[list[Incident], int]:
-        depth = min(page * size, 100)
-        merged: list[Incident] = []
-        total = 0
-        for kind in kinds:
-            try:
-                with servicenow_errors(f"searching {kind.label.lower()}s"):
-                    found = await client.search_incidents(text, page=1, size=depth, kind=kind)
-            except UseCaseError as err:
-                if isinstance(err.__cause__, BadRequestError):  # the kind's table is gone meanwhile
-                    continue
-                raise
-            merged.extend(found.items)
-            total += found.total
-        merged.sort(
-            key=lambda ticket: ticket.created_on.timestamp() if ticket.created_on else 0.0, reverse=True
-        )
-        return merged[(page - 1) * size : page * size], total
-
-    async def get(self, *, ticket_id: str) -> Incident:
-        by, value = parse_ticket_id(ticket_id)
-        client = await self.connections.default_client()
-        return await find_incident(client, by=by, value=value)
 
     def _link_lock(self, integration_id: int, sys_id: str) -> asyncio.Lock:
         """The lock of one incident's description (held while a link appends to it)."""

@@ -45,6 +45,7 @@ class Bot:
     def __init__(self, process: subprocess.Popen[str], url: str) -> None:
         self.process = process
         self.url = url
+        self.port = int(url.rsplit(":", 1)[1])
         self.lines: list[str] = []
         self._new: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -80,15 +81,36 @@ class Bot:
 
 
 @contextmanager
-def snowbot_run(tmp: Path, db_path: Path, sn_url: str, q_url: str, **env: str) -> Iterator[Bot]:
-    """`snowbot run` against the emulators at `sn_url` and `q_url`, with its database at `db_path`."""
-    port = free_port()
+def snowbot_run(
+    tmp: Path, db_path: Path | str, sn_url: str, q_url: str, *, port: int | None = None, **env: str
+) -> Iterator[Bot]:
+    """`snowbot run` against the emulators at `sn_url` and `q_url`, with its database at `db_path`, on
+    `port` (a free one by default; the same port again: the same replica restarted)."""
+    process, bot = start_replica(tmp, db_path, sn_url, q_url, port=port or free_port(), **env)
+    try:
+        bot.wait_for_line("Application startup complete")
+        yield bot
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def start_replica(
+    tmp: Path, db_path: Path | str, sn_url: str, q_url: str, *, port: int, **env: str
+) -> tuple[subprocess.Popen[str], Bot]:
+    """Start `snowbot run` on `port` (its replica name is the host and the port); not waited for."""
     workdir = tmp / f"run-{port}"
-    workdir.mkdir()
+    workdir.mkdir(exist_ok=True)
     environment = {
         "PATH": os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
-        "SNOWBOT_DB": str(db_path),
+        # a URL: PostgreSQL (SNOWBOT_DATABASE_URL); else the SQLite file
+        ("SNOWBOT_DATABASE_URL" if str(db_path).startswith("postgresql://") else "SNOWBOT_DB"): str(db_path),
         "SNOWBOT_SECRET_KEY": SECRET_KEY,
         "SNOWBOT_API_TOKEN": API_TOKEN,
         "SNOWBOT_PORT": str(port),
@@ -110,15 +132,4 @@ def snowbot_run(tmp: Path, db_path: Path, sn_url: str, q_url: str, **env: str) -
         stderr=subprocess.PIPE,
         text=True,
     )
-    bot = Bot(process, f"http://127.0.0.1:{port}")
-    try:
-        bot.wait_for_line("Application startup complete")
-        yield bot
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    return process, Bot(process, f"http://127.0.0.1:{port}")

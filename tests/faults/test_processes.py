@@ -54,7 +54,8 @@ def test_kill_9_during_a_held_create_then_the_retry_links_the_one_incident(
                 assert isinstance(pending.exception(timeout=30), httpx.TransportError)
         [made] = incidents_of(sn_emulator, 824)
 
-        with snowbot_run(tmp_path, db_path, sn_url, q_url) as second:
+        # restarted in its place (the same port: the same replica, which takes its own claims back at once)
+        with snowbot_run(tmp_path, db_path, sn_url, q_url, port=first.port) as second:
             second.wait_for_line(f"reconciled: {made['number']}")  # at start-up, before anyone retries
             with httpx.Client(base_url=second.url, headers=HEADERS, timeout=60) as client:
                 listed = client.get(LINKS.format(824)).json()

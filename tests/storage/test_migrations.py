@@ -24,6 +24,7 @@ NAMES = [
     "m013_rules_creation_rules",
     "m014_adaptive_read_schedule",
     "m015_kinds_intent_kind_and_ticket_change",
+    "m016_replicas_claims",
 ]
 
 
