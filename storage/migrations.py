@@ -423,6 +423,18 @@ def m016_replicas_claims(db: Database) -> None:
     )
 
 
+@migration
+def m017_intents_one_open_create(db: Database) -> None:
+    # At most one create in flight per anomaly, across replicas (in one process the anomaly's lock orders
+    # them): two requests that both checked for an earlier create before either recorded its intent would
+    # otherwise both POST. The second insert fails; its request answers "try again" with nothing sent.
+    _run(
+        db,
+        "CREATE UNIQUE INDEX intents_one_open_create ON intents (anomaly_id) "
+        "WHERE kind = 'create' AND link_id IS NULL",
+    )
+
+
 MIGRATION_LOCK = 0x736E6F77  # "snow": PostgreSQL's advisory lock key of `migrate`
 
 

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from weakref import WeakValueDictionary
 
 from bot.usecases.base import Runtime, Storage
-from bot.usecases.errors import DatabaseBusy, DatabaseGone, StorageUnavailable
+from bot.usecases.errors import DatabaseBusy, DatabaseGone, StorageUnavailable, Upstream
 from bot.usecases.values import SlackContext
 from qualytics_api import Anomaly
 from servicenow import Incident
@@ -91,6 +92,17 @@ class Intents:
                 claimed_by=self.runtime.replica,  # this request carries it out: no other replica reconciles it
                 lease=timedelta(seconds=self.runtime.lease),
             )
+        except sqlite3.IntegrityError:
+            if kind != "create":
+                raise
+            # intents_one_open_create: another request (on another replica: in this process the anomaly's
+            # lock orders them) is creating for this anomaly right now, between its check and ours
+            raise Upstream(
+                f"Another request is creating a ticket for anomaly {anomaly.id} right now; nothing was sent. "
+                "Try again in a moment: snowbot links what that request makes and only then allows a new one.",
+                system="servicenow",
+                kind="unavailable",
+            ) from None
         except DatabaseBusy as err:
             what = "nothing was created" if kind == "create" else "nothing was changed in ServiceNow"
             raise DatabaseBusy(

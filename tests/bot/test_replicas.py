@@ -138,3 +138,29 @@ async def test_a_request_keeps_its_intent_while_it_runs_so_no_replica_retires_it
 
     assert [row["sys_id"] for row in with_correlation_id(sn_emulator)] == [created.incident.sys_id]
     assert len(links.for_anomaly(other.db, 824)) == 1
+
+
+async def test_two_replicas_that_both_found_no_earlier_create_make_one_incident(
+    make_snowbot: Callable[..., Snowbot], settings: Settings, sn_emulator: ServiceNowEmulator
+) -> None:
+    """Replica B checked for an earlier create of the anomaly just before replica A recorded its intent
+    (the window the anomaly's in-process lock cannot close across processes): the database refuses B's
+    intent, B sends nothing and says to try again, A's create is the one incident."""
+    held = HeldWrite(sn_emulator.transport())
+    first = make_snowbot(settings, servicenow_transport=held)
+    other = make_snowbot(settings)  # a second replica on the same database
+    other.runtime.replica = "replica-b:3000"
+    creating = asyncio.ensure_future(first.create_ticket_for_anomaly(824, FORM, "U1"))
+    await asyncio.wait_for(held.arrived.wait(), 10)  # A's intent is recorded, its POST on the wire
+
+    async def checked_before_a_recorded(*_args: object, **_kwargs: object) -> None:
+        return None
+
+    other.reconciler.earlier_create = checked_before_a_recorded  # type: ignore[method-assign]
+    with pytest.raises(Upstream, match="Another request is creating a ticket for anomaly 824"):
+        await other.create_ticket_for_anomaly(824, FORM, "U2")
+    await held.applied()
+    created = await creating
+
+    assert [row["sys_id"] for row in with_correlation_id(sn_emulator)] == [created.incident.sys_id]
+    assert len(links.for_anomaly(other.db, 824)) == 1

@@ -25,6 +25,7 @@ NAMES = [
     "m014_adaptive_read_schedule",
     "m015_kinds_intent_kind_and_ticket_change",
     "m016_replicas_claims",
+    "m017_intents_one_open_create",
 ]
 
 
