@@ -42,7 +42,8 @@ _BACKGROUND: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
 
 
 def background(task: asyncio.Task[T]) -> asyncio.Task[T]:
-    """Mark a lifespan's own loop (the reconciler): its lifespan stops it, so it is not work left over."""
+    """Mark a task its owner stops (a lifespan's loop such as the reconciler; a request's claim renewal,
+    which ends with its request), so it is not reported as work left over."""
     _BACKGROUND.add(task)
     return task
 

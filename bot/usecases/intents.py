@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from weakref import WeakValueDictionary
 
+from bot.shutdown import background
 from bot.usecases.base import Runtime, Storage
 from bot.usecases.errors import DatabaseBusy, DatabaseGone, StorageUnavailable, Upstream
 from bot.usecases.values import SlackContext
@@ -130,7 +131,8 @@ class Intents:
                 except StorageUnavailable as err:
                     log.warning("intent %s: its claim could not be renewed now: %s", intent.id, err.message)
 
-        task = asyncio.create_task(renew(), name=f"intent-{intent.id}-claim")
+        # stopped with its request: not work of its own left over at shutdown (`bot.shutdown`)
+        task = background(asyncio.create_task(renew(), name=f"intent-{intent.id}-claim"))
         try:
             yield
         finally:

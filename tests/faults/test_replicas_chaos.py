@@ -61,6 +61,11 @@ SHORT = {
     "SNOWBOT_RETRY_BASE": "0.1",
     "SNOWBOT_RETRY_MAX": "1",
     "SNOWBOT_SHUTDOWN_TIMEOUT": "3",
+    # the read schedule, shortened like the rest: an anomaly is read again 1 s after a change, at most
+    # 2 s apart while quiet (the schedule is shared in the database: any new leader follows it)
+    "SNOWBOT_SYNC_MIN_READ_INTERVAL": "1",
+    "SNOWBOT_SYNC_MAX_READ_INTERVAL": "2",
+    "SNOWBOT_SYNC_HOT_WINDOW": "2",
 }
 
 
@@ -229,6 +234,19 @@ def outbox(target: str) -> tuple[int, int]:
     return int(rows), int(open_rows)
 
 
+def doubled(target: str) -> str:
+    """What the shared database holds twice: anomalies with more than one link, and event keys."""
+    db = storage.connect(target)
+    try:
+        links = db.execute(
+            "SELECT anomaly_id, count(*) FROM links GROUP BY anomaly_id HAVING count(*) > 1"
+        ).fetchall()
+        kinds = db.execute("SELECT kind, count(*) FROM outbox GROUP BY kind").fetchall()
+    finally:
+        db.close()
+    return f"anomalies linked twice {[tuple(row) for row in links]}; outbox rows by kind {[tuple(r) for r in kinds]}"
+
+
 def await_step(step: int, target: str, expected_rows: int, replicas: Replicas) -> None:
     """Every expected outbox row recorded and none still open, within a deadline; else what was seen."""
     try:
@@ -237,6 +255,7 @@ def await_step(step: int, target: str, expected_rows: int, replicas: Replicas) -
         passes = [line[-160:] for bot in replicas.bots.values() for line in bot.lines if "sync" in line][-12:]
         raise AssertionError(
             f"step {step}: outbox (rows, open) = {outbox(target)}, expected ({expected_rows}, 0); "
+            f"{doubled(target)}; "
             f"leaders {replicas.leaders()}; last sync lines:\n" + "\n".join(passes)
         ) from None
 
