@@ -49,6 +49,8 @@ class Intent(BaseModel):
     ticket_kind: str = "incident"
     """The kind of ticket (`servicenow.kinds`) created or linked: the table reconciling looks in."""
     claimed_by: str | None = None
+    idempotency_key: str | None = None
+    """A REST create's Idempotency-Key, stored with its link (`storage.create_keys`)."""
     lease_until: datetime | None = None
 
     @field_validator("fields", "baseline", mode="before")
@@ -80,6 +82,7 @@ def record(
     ticket_kind: str = "incident",
     claimed_by: str | None = None,
     lease: timedelta | None = None,
+    idempotency_key: str | None = None,
 ) -> Intent:
     """Store an open intent (one autocommitted INSERT: durable when this returns), claimed by the replica
     `claimed_by` for `lease` when given (its request carries it out; see `claim`)."""
@@ -102,6 +105,7 @@ def record(
         "ticket_kind": ticket_kind,
         "claimed_by": claimed_by,
         "lease_until": iso(moment + lease) if claimed_by is not None and lease is not None else None,
+        "idempotency_key": idempotency_key,
     }
     intent_id = insert(db, "intents", row)
     return Intent.model_validate({"id": intent_id, **row})

@@ -435,6 +435,24 @@ def m017_intents_one_open_create(db: Database) -> None:
     )
 
 
+@migration
+def m018_create_keys(db: Database) -> None:
+    # A REST create's Idempotency-Key (`storage.create_keys`): on its intent until the link is stored, then
+    # with the link, so the same key asked again answers the same ticket.
+    _run(
+        db,
+        "ALTER TABLE intents ADD COLUMN idempotency_key TEXT",
+        """
+        CREATE TABLE create_keys (
+            key TEXT PRIMARY KEY,
+            anomaly_id INTEGER NOT NULL,
+            link_id INTEGER NOT NULL REFERENCES links (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )
+        """,
+    )
+
+
 MIGRATION_LOCK = 0x736E6F77  # "snow": PostgreSQL's advisory lock key of `migrate`
 
 

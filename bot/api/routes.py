@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from pydantic import SecretStr
 
 from bot.api.auth import bearer_scheme, protected_route
@@ -129,10 +129,22 @@ def build_router(token: SecretStr | None) -> APIRouter:
         tags=["ticketing"],
     )
     async def create_ticket_for_anomaly(
-        bot: Bot, anomaly_id: AnomalyId, body: CreateTicketRequest
+        bot: Bot,
+        anomaly_id: AnomalyId,
+        body: CreateTicketRequest,
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                min_length=1,
+                max_length=200,
+                pattern=r"^[\x21-\x7e]+$",
+                description="Asked again with the same key (an answer lost, a replica gone), the create answers "
+                "the ticket it made the first time instead of making a second one.",
+            ),
+        ] = None,
     ) -> CreateTicketResponse:
         """Create a ticket of `ticket_type` (default incident) from the anomaly (its details fill an empty
-        description) and link them."""
+        description) and link them; with an `Idempotency-Key`, at most once per key."""
         form = TicketForm(
             ticket_type=body.ticket_type,
             priority=body.priority,
@@ -146,7 +158,11 @@ def build_router(token: SecretStr | None) -> APIRouter:
             assigned_to=body.assigned_to,
         )
         created = await bot.create_ticket_for_anomaly(
-            anomaly_id, form, actor=API_ACTOR, integration_id=body.integration_id
+            anomaly_id,
+            form,
+            actor=API_ACTOR,
+            integration_id=body.integration_id,
+            idempotency_key=idempotency_key,
         )
         return CreateTicketResponse(
             ticket=Ticket.from_incident(created.incident),

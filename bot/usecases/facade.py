@@ -176,9 +176,15 @@ class Snowbot(RuleUseCases):
         slack_context: SlackContext | None = None,
         *,
         integration_id: int | None = None,
+        idempotency_key: str | None = None,
     ) -> TicketCreated:
         return await self.tickets.create(
-            anomaly_id=anomaly_id, form=form, actor=actor, slack=slack_context, integration_id=integration_id
+            anomaly_id=anomaly_id,
+            form=form,
+            actor=actor,
+            slack=slack_context,
+            integration_id=integration_id,
+            idempotency_key=idempotency_key,
         )
 
     async def link_existing_ticket(

@@ -19,12 +19,12 @@ from weakref import WeakValueDictionary
 
 from bot.shutdown import background
 from bot.usecases.base import Runtime, Storage
-from bot.usecases.errors import DatabaseBusy, DatabaseGone, StorageUnavailable, Upstream
+from bot.usecases.errors import DatabaseBusy, DatabaseGone, InvalidInput, StorageUnavailable, Upstream
 from bot.usecases.values import SlackContext
 from qualytics_api import Anomaly
 from servicenow import Incident
 from servicenow.kinds import INCIDENT, TicketKind, kind_named
-from storage import atomic, intents, links, sync
+from storage import atomic, create_keys, intents, links, sync
 from storage.integrations import Integration
 from storage.intents import Intent
 from storage.links import Link
@@ -68,6 +68,7 @@ class Intents:
         correlation_id: str | None = None,
         incident: Incident | None = None,
         ticket: TicketKind | None = None,
+        idempotency_key: str | None = None,
     ) -> Intent:
         """The intent, durable before the ServiceNow write; refused: nothing was sent (`DatabaseBusy`/`DatabaseGone`)."""
         try:
@@ -92,6 +93,7 @@ class Intents:
                 ticket_kind=(ticket or self.kind).name,
                 claimed_by=self.runtime.replica,  # this request carries it out: no other replica reconciles it
                 lease=timedelta(seconds=self.runtime.lease),
+                idempotency_key=idempotency_key,
             )
         except sqlite3.IntegrityError:
             if kind != "create":
@@ -165,6 +167,19 @@ class Intents:
                 f"{incident.number} is in ServiceNow but is not linked: {err.message}"
             ) from err
 
+    async def keyed(self, key: str, anomaly_id: int) -> Link | None:
+        """The link an earlier create with this Idempotency-Key made (None: none yet); `InvalidInput`
+        when the key was used for another anomaly."""
+        found = await self.storage.run(create_keys.find, key)
+        if found is None:
+            return None
+        if found[0] != anomaly_id:
+            raise InvalidInput(
+                f"This Idempotency-Key was used to create a ticket for anomaly {found[0]}: use a new key.",
+                field="Idempotency-Key",
+            )
+        return await self.storage.run(links.get, found[1])
+
     def store_link(self, intent: Intent, incident: Incident, *, finish: bool) -> Link:
         """On the database thread, one transaction: the link with its sync baseline (the anomaly as it was
         when asked), then the intent deleted (`finish`) or marked linked (reconciled). A link another
@@ -201,6 +216,10 @@ class Intents:
                 baseline = intent.baseline
                 sync.init_state(
                     db, link.id, baseline["status"], baseline["archived"], baseline["comment_ids"]
+                )
+            if intent.idempotency_key:
+                create_keys.remember(
+                    db, intent.idempotency_key, anomaly_id=intent.anomaly_id, link_id=link.id
                 )
             if current is not None:
                 if finish:

@@ -75,6 +75,7 @@ class Tickets:
         actor: str | None,
         slack: SlackContext | None = None,
         integration_id: int | None = None,
+        idempotency_key: str | None = None,
     ) -> TicketCreated:
         """Create an incident from an anomaly and link them, once: the intent is recorded before the POST
         (`DatabaseBusy` "nothing was created" when it cannot be), and an earlier request for the anomaly
@@ -88,6 +89,18 @@ class Tickets:
         await self.forms.check_kind(kind, integration_id=integration.id)
         await self.forms.check_choices(form, integration_id=integration.id)
         async with self.intents.anomaly_lock(anomaly_id):
+            if idempotency_key and (done := await self.intents.keyed(idempotency_key, anomaly_id)):
+                return TicketCreated(
+                    incident=await find_incident(
+                        client, by="sys_id", value=done.ticket_sys_id, kind=done.kind
+                    ),
+                    link=done,
+                    anomaly_id=anomaly_id,
+                    integration_id=done.integration_id,
+                    message=f"Ticket {done.ticket_number} was created for anomaly {anomaly_id} by an earlier "
+                    "request with this Idempotency-Key; no second ticket was made",
+                    announced=True,
+                )
             earlier = await self.reconciler.earlier_create(
                 client, anomaly_id=anomaly_id, slack=slack, integration_id=integration.id
             )
@@ -106,6 +119,7 @@ class Tickets:
                 fields=fields,
                 correlation_id=correlation_id,
                 ticket=kind,
+                idempotency_key=idempotency_key,
             )
             async with self.intents.held(intent):  # no other replica reconciles it while this request runs
                 incident = await create_exactly_once(

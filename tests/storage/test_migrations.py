@@ -26,6 +26,7 @@ NAMES = [
     "m015_kinds_intent_kind_and_ticket_change",
     "m016_replicas_claims",
     "m017_intents_one_open_create",
+    "m018_create_keys",
 ]
 
 
