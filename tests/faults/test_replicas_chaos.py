@@ -283,7 +283,6 @@ def test_replicas_killed_at_random_lose_no_note_repeat_none_and_never_duplicate_
     tmp_path: Path,
     sn_emulator: ServiceNowEmulator,
     q_emulator: QualyticsEmulator,
-    request: pytest.FixtureRequest,
 ) -> None:
     rng = random.Random(SEED)
     anomalies = [
