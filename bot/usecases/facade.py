@@ -17,7 +17,6 @@ from pydantic import SecretStr
 
 from bot.models import FormSpecification
 from bot.settings import Settings
-from bot.usecases import instances
 from bot.usecases import status as status_
 from bot.usecases.anomalies import Anomalies
 from bot.usecases.autocreate import AutoCreate
@@ -25,7 +24,7 @@ from bot.usecases.base import Runtime, Storage
 from bot.usecases.chatops import AnomalyCard, AnomalyChanged, ChatOps
 from bot.usecases.connections import Connected, Connections
 from bot.usecases.form import TicketDraft, TicketForm, TicketForms
-from bot.usecases.instances import Instance
+from bot.usecases.instance_facade import InstanceUseCases
 from bot.usecases.reconcile import Reconciler
 from bot.usecases.recurrence import Recurrence
 from bot.usecases.rule_facade import RuleUseCases
@@ -35,7 +34,7 @@ from bot.usecases.sync_back import set_sync_back
 from bot.usecases.ticket_search import TicketSearch
 from bot.usecases.tickets import Tickets
 from bot.usecases.unfurls import Preview, Unfurls
-from bot.usecases.values import AnomalyTickets, SlackContext, TicketCreated, TicketLinked, TicketPage
+from bot.usecases.values import SlackContext, TicketCreated, TicketLinked, TicketPage
 from qualytics_api import Anomaly, QualyticsClient
 from servicenow import Group, Incident, ServiceNowClient, User
 from storage.db import Database
@@ -60,7 +59,7 @@ class _Tuning(Generic[T]):
         setattr(bot.runtime, self.name, value)
 
 
-class Snowbot(RuleUseCases):
+class Snowbot(RuleUseCases, InstanceUseCases):
     """The use cases. One instance per process (and per event loop); `aclose()` releases the clients."""
 
     clock: _Tuning[Callable[[], datetime]] = _Tuning()
@@ -225,20 +224,6 @@ class Snowbot(RuleUseCases):
         return await self.ticket_search.search(
             query=query, page=page, size=size, integration_id=integration_id, ticket_type=ticket_type
         )
-
-    async def anomaly_tickets(self, anomaly_id: int) -> AnomalyTickets:
-        """`list_links` and the instances' names when there are several (`/snow tickets`)."""
-        found = await self.tickets.list_links(anomaly_id=anomaly_id)
-        return AnomalyTickets(found, instances.names(await self.connections.list_integrations()))
-
-    async def instances(self) -> list[Instance]:
-        """The ServiceNow instances a form offers, the default first (a choice only when several)."""
-        return instances.choosable(await self.connections.list_integrations())
-
-    async def instance_named(self, name: str) -> Integration:
-        """The integration called `name` (`--instance`); `InvalidInput` listing the connected names."""
-        found = instances.named(await self.connections.list_integrations(), name)
-        return instances.checked(found, found.id)
 
     async def get_ticket(self, ticket_id: str) -> Incident:
         return await self.ticket_search.get(ticket_id=ticket_id)

@@ -11,7 +11,18 @@ from pydantic import SecretStr
 
 import storage
 from snowbot.cli import main
-from storage import SecretBox, cards, integrations, intents, links, rules, schedule, sync, syncback
+from storage import (
+    SecretBox,
+    cards,
+    create_keys,
+    integrations,
+    intents,
+    links,
+    rules,
+    schedule,
+    sync,
+    syncback,
+)
 from storage.copy import tables_in_order
 from storage.db import connect_sqlite
 from tests.backends import fresh_schema, server_url
@@ -166,6 +177,7 @@ def _fill_the_rest(db: storage.Database, integration_id: int, link_id: int) -> N
     rules.add_recurrence(
         db, anomaly_id=802, first_anomaly_id=801, link_id=link_id, ticket_number="INC0000001"
     )
+    create_keys.remember(db, "key-801", anomaly_id=801, link_id=link_id)
     schedule.save(
         db,
         [
