@@ -30,13 +30,13 @@ import httpx
 from pydantic import SecretStr
 
 import storage
-from benchmarks.common import Timer, percentile, save
+from benchmarks.common import Timer, add_bench_link, bench_integration, percentile, save, sys_id
 from bot.sync.engine import SyncConfig, SyncEngine
 from emulators.qualytics import QualyticsEmulator
 from emulators.servicenow import ServiceNowEmulator
 from qualytics_api import QualyticsClient
 from servicenow import ServiceNowClient, parse_credentials
-from storage import SecretBox, integrations, links, schedule, sync
+from storage import links, schedule, sync
 from storage.schedule import ReadSchedule
 
 ANOMALIES = 10_000
@@ -83,16 +83,10 @@ class CountingReads(httpx.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def sys_id(i: int) -> str:
-    return f"{i:032x}"
-
-
 def build(db: Any, qe: QualyticsEmulator, sn: ServiceNowEmulator, rng: random.Random) -> None:
     """10,000 links with their baselines and a schedule as a running snowbot leaves it."""
     qe.add_datastore(1, "Bench Warehouse")
-    integration = integrations.save(
-        db, SecretBox("bench"), instance_url=INSTANCE_URL, username="admin", password=SecretStr("admin")
-    )
+    integration_id = bench_integration(db, INSTANCE_URL)
     rows = []
     with storage.atomic(db):
         for i in range(1, ANOMALIES + 1):
@@ -100,18 +94,7 @@ def build(db: Any, qe: QualyticsEmulator, sn: ServiceNowEmulator, rng: random.Ra
             status = "Acknowledged" if warm else "Active"
             qe.add_anomaly({"id": i, "datastore": 1, "status": status, "created": "2026-01-20T00:00:00Z"})
             sn.add_incident(sys_id=sys_id(i), number=f"INC{i:07d}", short_description=f"anomaly {i}")
-            link = links.add(
-                db,
-                anomaly_id=i,
-                integration_id=integration.id,
-                ticket_sys_id=sys_id(i),
-                ticket_number=f"INC{i:07d}",
-                status="New",
-                url=f"{INSTANCE_URL}/incident/{sys_id(i)}",
-                created_by="bench",
-                now=T0 - timedelta(days=3),
-            )
-            sync.init_state(db, link.id, status, False, [], now=T0 - timedelta(days=3))
+            add_bench_link(db, integration_id, i, INSTANCE_URL, status=status, now=T0 - timedelta(days=3))
             interval = CONFIG.min_read_interval if warm else CONFIG.max_read_interval
             rows.append(
                 ReadSchedule(

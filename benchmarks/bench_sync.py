@@ -28,11 +28,10 @@ import httpx
 from pydantic import SecretStr
 
 import storage
-from benchmarks.common import Timer, save, serve_in_process
+from benchmarks.common import Timer, add_bench_link, bench_integration, save, serve_in_process, sys_id
 from bot.sync.engine import SyncConfig, SyncEngine
 from qualytics_api import QualyticsClient
 from servicenow import ServiceNowClient, parse_credentials
-from storage import SecretBox, integrations, links, sync
 
 ANOMALIES = 10_000
 CHANGED_EVERY = 100  # 1%
@@ -41,10 +40,6 @@ ROUNDS = 3
 TOKEN = "demo-token"
 T0 = datetime(2026, 1, 23, 12, 0, tzinfo=UTC)
 PARAMS = {"sysparm_display_value": "all", "sysparm_exclude_reference_link": "true"}
-
-
-def sys_id(i: int) -> str:
-    return f"{i:032x}"
 
 
 def change(i: int) -> str | None:
@@ -110,23 +105,10 @@ def build_template(path: Path, sn_url: str) -> None:
     """10,000 links with their baselines ("Active", no comments), stored directly."""
     db = storage.connect(path)
     storage.migrate(db)
-    integration = integrations.save(
-        db, SecretBox("bench"), instance_url=sn_url, username="admin", password=SecretStr("admin")
-    )
+    integration_id = bench_integration(db, sn_url)
     with storage.atomic(db):
         for i in range(1, ANOMALIES + 1):
-            link = links.add(
-                db,
-                anomaly_id=i,
-                integration_id=integration.id,
-                ticket_sys_id=sys_id(i),
-                ticket_number=f"INC{i:07d}",
-                status="New",
-                url=f"{sn_url}/incident/{sys_id(i)}",
-                created_by="bench",
-                now=T0,
-            )
-            sync.init_state(db, link.id, "Active", False, [], now=T0)
+            add_bench_link(db, integration_id, i, sn_url, status="Active", now=T0)
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
 

@@ -21,26 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from pydantic import SecretStr
 
 import storage
-from benchmarks.common import Timer, save
+from benchmarks.common import Timer, add_bench_link, bench_integration, save, sys_id
 from bot.sync.back import record_back
 from bot.sync.context import Run
 from bot.sync.engine import SyncConfig, SyncEngine
 from bot.sync.refresh import refresh
 from bot.sync.report import PassReport
 from servicenow import ServiceNowClient, parse_credentials
-from storage import SecretBox, integrations, links, sync
+from storage import links
 
 TICKETS = 10_000
 CHANGED_EVERY = 100  # 1%
 BASE_URL = "https://bench.service-now.com"
 T0 = datetime(2026, 1, 23, 12, 0, tzinfo=UTC)
-
-
-def sys_id(i: int) -> str:
-    return f"{i:032x}"
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -71,23 +66,10 @@ async def _bench(db_path: Path) -> dict[str, Any]:
         emulator.add_incident(sys_id=sys_id(i), number=f"INC{i:07d}", short_description=f"anomaly {i}")
     db = storage.connect(db_path)
     storage.migrate(db)
-    integration = integrations.save(
-        db, SecretBox("bench"), instance_url=BASE_URL, username="admin", password=SecretStr("admin")
-    )
+    integration_id = bench_integration(db, BASE_URL)
     with storage.atomic(db):
         for i in range(1, TICKETS + 1):
-            link = links.add(
-                db,
-                anomaly_id=i,
-                integration_id=integration.id,
-                ticket_sys_id=sys_id(i),
-                ticket_number=f"INC{i:07d}",
-                status="New",
-                url=f"{BASE_URL}/incident/{sys_id(i)}",
-                created_by="bench",
-                now=T0,
-            )
-            sync.init_state(db, link.id, "Active", False, [], now=T0)
+            add_bench_link(db, integration_id, i, BASE_URL, status="Active", now=T0)
     counting = Counting(emulator.transport())
     client = ServiceNowClient.connect(BASE_URL, parse_credentials("admin:admin"), transport=counting)
 

@@ -94,3 +94,39 @@ def save(section: str, figures: dict[str, Any]) -> None:
     data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     data[section] = figures
     RESULTS.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def sys_id(i: int) -> str:
+    """The benchmarks' sys_id of ticket `i` (32 hex digits)."""
+    return f"{i:032x}"
+
+
+def bench_integration(db: Any, instance_url: str) -> int:
+    """The one stored integration the sync benchmarks link through (admin:admin); its id."""
+    from pydantic import SecretStr
+
+    from storage import SecretBox, integrations
+
+    saved = integrations.save(
+        db, SecretBox("bench"), instance_url=instance_url, username="admin", password=SecretStr("admin")
+    )
+    return saved.id
+
+
+def add_bench_link(db: Any, integration_id: int, i: int, instance_url: str, *, status: str, now: Any) -> None:
+    """Link anomaly `i` to incident INC<i> (sys_id `sys_id(i)`) with its sync baseline (`status`, not
+    archived, no comments), as a running snowbot leaves it; call inside `storage.atomic`."""
+    from storage import links, sync
+
+    link = links.add(
+        db,
+        anomaly_id=i,
+        integration_id=integration_id,
+        ticket_sys_id=sys_id(i),
+        ticket_number=f"INC{i:07d}",
+        status="New",
+        url=f"{instance_url}/incident/{sys_id(i)}",
+        created_by="bench",
+        now=now,
+    )
+    sync.init_state(db, link.id, status, False, [], now=now)
